@@ -1,0 +1,811 @@
+"""The local Twilio simulator: REST shapes, signed callbacks, outcomes, faults and the control API.
+
+Runs the simulator in-process on a free port with a fast (or manual) clock and catches its
+requests with a small HTTP receiver; no Django involved.
+"""
+
+import datetime
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+from email.utils import parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import jsonschema
+import pytest
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from twilio_sim.control import SimControl
+from twilio_sim.outcomes import OUTCOMES, outcome_for, validate_mix
+from twilio_sim.server import Simulator
+
+ACCOUNT_SID = "AC" + "1" * 32
+AUTH_TOKEN = "sim-test-token"
+FROM = "+15005550006"
+SPEC_PATH = Path(__file__).resolve().parents[2] / "shared/reference/twilio-calls-openapi.json"
+ALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
+TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hello</Say></Response>'
+
+
+class Receiver:
+    """The service's side: records the simulator's requests and answers like a service."""
+
+    def __init__(self):
+        self.requests = []
+        self.answer_mode = "twiml"
+        self.status_code = 204
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                params = dict(
+                    urllib.parse.parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True)
+                )
+                with receiver._lock:
+                    receiver.requests.append(
+                        {
+                            "path": self.path,
+                            "url": f"{receiver.base_url}{self.path}",
+                            "params": params,
+                            "signature": self.headers.get("X-Twilio-Signature"),
+                        }
+                    )
+                code, body = receiver.reply(self.path)
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def reply(self, path):
+        if path.startswith("/answer"):
+            return {
+                "twiml": (200, TWIML),
+                "garbage": (200, b"this is not xml"),
+                "wrong-root": (200, b"<Html><Body/></Html>"),
+                "error": (500, b"oops"),
+            }[self.answer_mode]
+        return self.status_code, b""
+
+    def callbacks(self, sid):
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if r["path"].startswith("/status") and r["params"]["CallSid"] == sid
+            ]
+
+    def answers(self, sid):
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if r["path"].startswith("/answer") and r["params"]["CallSid"] == sid
+            ]
+
+    def wait_for_callbacks(self, sid, count, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while len(self.callbacks(sid)) < count:
+            assert time.monotonic() < deadline, (
+                f"expected {count} callbacks for {sid}, got {self.callbacks(sid)}"
+            )
+            time.sleep(0.02)
+        return self.callbacks(sid)
+
+    def clear(self):
+        with self._lock:
+            self.requests.clear()
+        self.answer_mode, self.status_code = "twiml", 204
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    receiver = Receiver()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture(scope="module")
+def simulator():
+    # Speed 20: ring 1.5 s -> 75 ms, a call of 3 s -> 150 ms, the list delay of 2 s -> 100 ms.
+    sim = Simulator(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, port=0, speed=20)
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def control(simulator, receiver):
+    control = SimControl(simulator.base_url)
+    control.reset()
+    receiver.clear()
+    return control
+
+
+@pytest.fixture
+def api(simulator, receiver, control):
+    return Api(simulator.base_url, receiver.base_url)
+
+
+class Api:
+    """Plain HTTP calls to the simulator's REST API, as a Twilio client would send them."""
+
+    def __init__(self, base_url, receiver_url):
+        self.calls_url = f"{base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"
+        self.base_url = base_url
+        self.receiver_url = receiver_url
+
+    def create(self, to, auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=5, **fields):
+        data = {
+            "To": to,
+            "From": FROM,
+            "Url": f"{self.receiver_url}/answer",
+            "StatusCallback": f"{self.receiver_url}/status",
+            "StatusCallbackEvent": ALL_EVENTS,
+            **fields,
+        }
+        data = {key: value for key, value in data.items() if value is not None}
+        return requests.post(self.calls_url, data=data, auth=auth, timeout=timeout)
+
+    def fetch(self, sid):
+        return requests.get(self._call_url(sid), auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=5)
+
+    def update(self, sid, **fields):
+        return requests.post(
+            self._call_url(sid), data=fields, auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=5
+        )
+
+    def list(self, **params):
+        return requests.get(
+            self.calls_url, params=params, auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=5
+        )
+
+    def _call_url(self, sid):
+        return f"{self.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{sid}.json"
+
+
+def _nullable_to_json_schema(node):
+    """OpenAPI 3.0 says `nullable: true`; JSON Schema says `type: [..., "null"]`."""
+    if isinstance(node, list):
+        return [_nullable_to_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _nullable_to_json_schema(value) for key, value in node.items()}
+    if node.pop("nullable", False) is True and isinstance(node.get("type"), str):
+        node["type"] = [node["type"], "null"]
+    return node
+
+
+@pytest.fixture(scope="module")
+def spec():
+    if not SPEC_PATH.exists():
+        pytest.fail(
+            f"Twilio's OpenAPI spec is missing at {SPEC_PATH} (shared/ must sit beside the repo)"
+        )
+    return _nullable_to_json_schema(json.loads(SPEC_PATH.read_text()))
+
+
+def validator_for(spec, schema):
+    return jsonschema.Draft202012Validator({**schema, "components": spec["components"]})
+
+
+def call_validator(spec):
+    return validator_for(spec, {"$ref": "#/components/schemas/api.v2010.account.call"})
+
+
+def statuses(callbacks):
+    return [c["params"]["CallStatus"] for c in callbacks]
+
+
+def test_create_fetch_update_and_list_answer_in_the_shape_of_twilios_spec(api, control, spec):
+    call_schema = call_validator(spec)
+    call_fields = set(spec["components"]["schemas"]["api.v2010.account.call"]["properties"])
+    paths = spec["paths"]["/2010-04-01/Accounts/{AccountSid}/Calls.json"]
+    list_schema = validator_for(
+        spec, paths["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    )
+
+    created = api.create("+15551110001")
+    assert created.status_code == 201
+    call = created.json()
+    call_schema.validate(call)
+    assert set(call) == call_fields
+    assert call["sid"].startswith("CA") and len(call["sid"]) == 34
+    assert (call["status"], call["direction"], call["to"], call["from"]) == (
+        "queued",
+        "outbound-api",
+        "+15551110001",
+        FROM,
+    )
+    assert parsedate_to_datetime(call["date_created"]).tzinfo is not None
+    assert call["uri"] == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{call['sid']}.json"
+
+    fetched = api.fetch(call["sid"])
+    assert fetched.status_code == 200
+    call_schema.validate(fetched.json())
+
+    updated = api.update(call["sid"], Status="completed")
+    assert updated.status_code == 200
+    call_schema.validate(updated.json())
+    assert updated.json()["end_time"] is not None
+
+    listing = control.wait_until(
+        lambda _: (r := api.list(To="+15551110001").json())["calls"] and r, timeout=5
+    )
+    list_schema.validate(listing)
+    assert [c["sid"] for c in listing["calls"]] == [call["sid"]]
+    for field in (
+        "page",
+        "page_size",
+        "uri",
+        "first_page_uri",
+        "next_page_uri",
+        "previous_page_uri",
+        "start",
+        "end",
+    ):
+        assert field in listing
+
+
+def test_a_wrong_password_or_no_credentials_get_401_with_twilios_error_body(api, control):
+    wrong = api.create("+15551110001", auth=(ACCOUNT_SID, "wrong-token"))
+    missing = requests.get(api.calls_url, timeout=5)
+    other_account = requests.get(
+        api.calls_url.replace(ACCOUNT_SID, "AC" + "2" * 32),
+        auth=(ACCOUNT_SID, AUTH_TOKEN),
+        timeout=5,
+    )
+
+    expected = {
+        "code": 20003,
+        "message": "Authenticate",
+        "more_info": "https://www.twilio.com/docs/errors/20003",
+        "status": 401,
+    }
+    for response in (wrong, missing, other_account):
+        assert response.status_code == 401
+        assert response.json() == expected
+    assert control.calls() == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"to": None}, 21201),
+        ({"From": None}, 21603),
+        ({"Url": None}, 21205),
+        ({"to": "5551234"}, 21211),
+        ({"to": "+0123456789"}, 21211),
+    ],
+)
+def test_an_incomplete_or_invalid_create_gets_400_with_twilios_code_and_places_nothing(
+    api, control, fields, code
+):
+    response = api.create(**{"to": "+15551110001", **fields})
+
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["code"], body["status"]) == (code, 400)
+    assert body["more_info"] == f"https://www.twilio.com/docs/errors/{code}"
+    assert control.calls() == []
+
+
+def test_an_unknown_call_sid_gets_404_with_code_20404(api, control):
+    response = api.fetch("CA" + "f" * 32)
+
+    assert response.status_code == 404
+    assert response.json()["code"] == 20404
+
+
+def test_twilio_python_client_creates_fetches_and_lists_calls_on_the_simulator(
+    simulator, receiver, control
+):
+    client = Client(ACCOUNT_SID, AUTH_TOKEN)
+    client.api.base_url = simulator.base_url
+
+    call = client.calls.create(
+        to="+15551110007",
+        from_=FROM,
+        url=f"{receiver.base_url}/answer",
+        status_callback=f"{receiver.base_url}/status",
+        status_callback_event=ALL_EVENTS,
+        timeout=30,
+        time_limit=600,
+    )
+    control.wait_for_end(call.sid)
+    since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=10)
+    listed = control.wait_until(
+        lambda _: client.calls.list(to="+15551110007", from_=FROM, start_time_after=since)
+    )
+
+    assert client.calls(call.sid).fetch().status == "completed"
+    assert [c.sid for c in listed] == [call.sid]
+    assert (
+        client.calls.list(to="+15551110007", start_time_after=since + datetime.timedelta(days=1))
+        == []
+    )
+    with pytest.raises(TwilioRestException) as refused:
+        client.calls.create(to="not-a-number", from_=FROM, url=f"{receiver.base_url}/answer")
+    assert refused.value.code == 21211
+    assert refused.value.status == 400
+
+
+def test_callbacks_carry_a_twilio_signature_that_breaks_when_a_parameter_changes(
+    api, receiver, control
+):
+    sid = api.create("+15551110001").json()["sid"]
+    callbacks = receiver.wait_for_callbacks(sid, 4)
+    answers = receiver.answers(sid)
+    validator = RequestValidator(AUTH_TOKEN)
+
+    for request in [*callbacks, *answers]:
+        assert validator.validate(request["url"], request["params"], request["signature"])
+        tampered = {
+            **request["params"],
+            "CallStatus": "busy" if request["params"]["CallStatus"] != "busy" else "completed",
+        }
+        assert not validator.validate(request["url"], tampered, request["signature"])
+    assert not RequestValidator("another-token").validate(
+        callbacks[0]["url"], callbacks[0]["params"], callbacks[0]["signature"]
+    )
+
+
+def test_an_answered_call_reports_each_event_in_order_with_sequence_numbers_from_zero(
+    api, receiver, control
+):
+    sid = api.create("+15551110001").json()["sid"]
+    callbacks = receiver.wait_for_callbacks(sid, 4)
+
+    assert statuses(callbacks) == ["initiated", "ringing", "in-progress", "completed"]
+    assert [int(c["params"]["SequenceNumber"]) for c in callbacks] == [0, 1, 2, 3]
+    for callback in callbacks:
+        params = callback["params"]
+        assert (params["AccountSid"], params["To"], params["From"]) == (
+            ACCOUNT_SID,
+            "+15551110001",
+            FROM,
+        )
+        assert (params["Direction"], params["ApiVersion"]) == ("outbound-api", "2010-04-01")
+        assert params["CallbackSource"] == "call-progress-events"
+        assert parsedate_to_datetime(params["Timestamp"]).tzinfo is not None
+    terminal = callbacks[-1]["params"]
+    assert terminal["SipResponseCode"] == "200"
+    assert int(terminal["CallDuration"]) == 3
+    assert "CallDuration" not in callbacks[0]["params"]
+    answer = receiver.answers(sid)
+    assert [a["params"]["CallStatus"] for a in answer] == ["in-progress"]
+    record = control.call(sid)
+    assert (record["status"], record["duration"], record["error_code"]) == ("completed", 3, None)
+    assert api.fetch(sid).json()["duration"] == "3"
+
+
+def test_without_status_callback_event_only_the_terminal_callback_is_sent(api, receiver, control):
+    sid = api.create("+15551110001", StatusCallbackEvent=None).json()["sid"]
+    control.wait_for_end(sid)
+    callbacks = receiver.wait_for_callbacks(sid, 1)
+    time.sleep(0.1)
+
+    assert statuses(receiver.callbacks(sid)) == ["completed"]
+    assert callbacks[0]["params"]["SequenceNumber"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("to", "status", "sip_code", "answered"),
+    [
+        ("+15551110002", "busy", "486", False),
+        ("+15551110003", "no-answer", "487", False),
+        ("+15551110004", "failed", "500", False),
+        ("+15551110005", "completed", "200", True),
+        ("+15551110009", "no-answer", "487", False),
+        ("+15551118888", "completed", "200", True),
+    ],
+)
+def test_the_last_four_digits_of_to_choose_the_outcome(
+    api, receiver, control, to, status, sip_code, answered
+):
+    sid = api.create(to, Timeout="10").json()["sid"]
+    record = control.wait_for_end(sid)
+    terminal = receiver.wait_for_callbacks(sid, 1 if status == "failed" else 2)[-1]["params"]
+
+    assert record["planned_outcome"] == outcome_for(to)
+    assert (record["status"], terminal["CallStatus"], terminal["SipResponseCode"]) == (
+        status,
+        status,
+        sip_code,
+    )
+    assert bool(receiver.answers(sid)) is answered
+    assert ("in-progress" in statuses(receiver.callbacks(sid))) is answered
+
+
+def test_a_short_call_and_a_ring_timeout_last_as_their_rules_say(simulator, api, control):
+    control.configure(clock="manual")
+    short = api.create("+15551110005").json()["sid"]
+    unanswered = api.create("+15551110009", Timeout="20").json()["sid"]
+    control.advance(100)
+
+    short_record, unanswered_record = control.call(short), control.call(unanswered)
+    assert short_record["duration"] == 1
+    assert unanswered_record["ended_at"] - unanswered_record["ringing_at"] == pytest.approx(20)
+
+
+def test_a_ring_timeout_shorter_than_the_ring_time_ends_the_call_as_no_answer(
+    api, receiver, control
+):
+    control.configure(ring_seconds=5)
+    sid = api.create("+15551110001", Timeout="2").json()["sid"]
+
+    record = control.wait_for_end(sid)
+    assert record["status"] == "no-answer"
+    assert record["ended_at"] - record["ringing_at"] == pytest.approx(2)
+
+
+def test_a_seeded_mix_gives_the_same_outcome_for_the_same_seed_and_number(api, control):
+    mix = {"completed": 0.5, "busy": 0.3, "no-answer": 0.2}
+    drawn = {outcome_for(f"+1555200{n:04d}", 42, mix) for n in range(100, 300)}
+    control.configure(mix=mix, seed=42)
+    sid = api.create("+15552000123").json()["sid"]
+
+    assert drawn == {"completed", "busy", "no-answer"}
+    assert outcome_for("+15552000123", 42, mix) == outcome_for("+15552000123", 42, mix)
+    assert control.call(sid)["planned_outcome"] == outcome_for("+15552000123", 42, mix)
+    assert outcome_for("+15552000002", 42, mix) == "busy", "a digit rule wins over the mix"
+    assert [outcome_for(f"+1555200{n:04d}", 42, mix) for n in range(100, 120)] != [
+        outcome_for(f"+1555200{n:04d}", 7, mix) for n in range(100, 120)
+    ]
+
+
+def test_a_per_number_outcome_set_at_run_time_overrides_the_digit_rules(api, receiver, control):
+    control.configure(
+        numbers={"+15551110002": {"outcome": "completed"}, "+15551110077": {"outcome": "failed"}}
+    )
+    answered = api.create("+15551110002").json()["sid"]
+    failed = api.create("+15551110077").json()["sid"]
+
+    assert control.wait_for_end(answered)["status"] == "completed"
+    assert control.wait_for_end(failed)["status"] == "failed"
+    with pytest.raises(urllib.error.HTTPError):
+        control.configure(numbers={"+15551110002": {"outcome": "exploded"}})
+
+
+def test_canceling_a_queued_or_ringing_call_ends_it_as_canceled_and_a_second_update_is_refused(
+    api, receiver, control
+):
+    control.configure(clock="manual")
+    sid = api.create("+15551110001").json()["sid"]
+    control.advance(0.6)
+    assert control.call(sid)["phase"] == "ringing"
+
+    updated = api.update(sid, Status="canceled")
+    control.advance(0)
+
+    assert updated.json()["status"] == "canceled"
+    assert statuses(receiver.callbacks(sid)) == ["initiated", "ringing", "canceled"]
+    assert receiver.callbacks(sid)[-1]["params"]["SipResponseCode"] == "487"
+    again = api.update(sid, Status="completed")
+    assert (again.status_code, again.json()["code"]) == (400, 21220)
+    assert receiver.answers(sid) == []
+
+
+def test_completing_an_answered_call_hangs_it_up_and_sends_the_terminal_callback(
+    api, receiver, control
+):
+    control.configure(clock="manual")
+    sid = api.create("+15551110001").json()["sid"]
+    control.advance(2.5)
+    ignored = api.update(sid, Status="canceled")
+    assert ignored.json()["status"] == "in-progress", "Twilio ignores canceled on an answered call"
+    control.advance(0.5)
+
+    hung_up = api.update(sid, Status="completed")
+    control.advance(0)
+
+    assert hung_up.json()["status"] == "completed"
+    assert hung_up.json()["duration"] == "1"
+    assert statuses(receiver.callbacks(sid)) == ["initiated", "ringing", "in-progress", "completed"]
+
+
+def test_the_list_hides_a_new_call_for_list_delay_while_fetch_sees_it(api, control):
+    control.configure(clock="manual", list_delay=2)
+    sid = api.create("+15551110001").json()["sid"]
+
+    assert api.list().json()["calls"] == []
+    assert api.fetch(sid).status_code == 200
+    control.advance(1.9)
+    assert api.list().json()["calls"] == []
+    control.advance(0.2)
+    assert [c["sid"] for c in api.list().json()["calls"]] == [sid]
+    assert [c["sid"] for c in api.list(Status="in-progress").json()["calls"]] == [sid]
+    assert api.list(To="+15559999999").json()["calls"] == []
+
+
+def test_the_list_pages_newest_first_with_twilios_page_uris(api, control):
+    control.configure(clock="manual", list_delay=0)
+    sids = [api.create(f"+1555111{n:04d}").json()["sid"] for n in range(10, 15)]
+    control.advance(0.01)
+
+    first = api.list(PageSize=2).json()
+    second = requests.get(
+        api.base_url + first["next_page_uri"], auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=5
+    ).json()
+
+    assert [c["sid"] for c in first["calls"]] == sids[::-1][:2]
+    assert [c["sid"] for c in second["calls"]] == sids[::-1][2:4]
+    assert first["previous_page_uri"] is None and second["page"] == 1
+
+
+def test_calls_created_faster_than_cps_wait_queued_and_leave_at_that_rate(api, receiver, control):
+    control.configure(clock="manual", cps=2)
+    sids = [api.create(f"+1555333{n:04d}").json()["sid"] for n in range(10, 15)]
+
+    assert {api.fetch(sid).json()["status"] for sid in sids} == {"queued"}
+    control.advance(1.2)
+    phases = [control.call(sid)["phase"] for sid in sids]
+    assert phases.count("queued") == 2, phases
+    control.advance(10)
+    initiated = [
+        next(e["at"] for e in control.call(sid)["timeline"] if e.get("status") == "initiated")
+        for sid in sids
+    ]
+    gaps = [later - earlier for earlier, later in zip(initiated, initiated[1:], strict=False)]
+    assert gaps == pytest.approx([0.5] * 4)
+
+
+def test_cps_holds_a_real_clock_burst_to_the_rate(api, control):
+    control.configure(cps=5)
+    sids = [api.create(f"+1555444{n:04d}").json()["sid"] for n in range(10, 20)]
+    records = [control.wait_for_end(sid) for sid in sids]
+
+    initiated = sorted(r["initiated_at"] for r in records)
+    assert initiated[-1] - initiated[0] >= 9 / 5 - 1e-6
+    assert min(b - a for a, b in zip(initiated, initiated[1:], strict=False)) >= 0.2 - 1e-6
+
+
+@pytest.mark.parametrize(
+    ("mode", "code"), [("garbage", 12100), ("wrong-root", 12100), ("error", 11200)]
+)
+def test_an_answer_url_that_does_not_return_twiml_ends_the_call_with_an_application_error(
+    api, receiver, control, mode, code
+):
+    receiver.answer_mode = mode
+    sid = api.create("+15551110001").json()["sid"]
+    record = control.wait_for_end(sid)
+    callbacks = receiver.wait_for_callbacks(sid, 4)
+
+    assert (record["status"], record["error_code"]) == ("completed", code)
+    assert record["error_message"]
+    assert record["ended_at"] - record["answered_at"] < 1, (
+        "the call ends at once, not after the call length"
+    )
+    assert statuses(callbacks)[-1] == "completed"
+
+
+def test_inline_twiml_needs_no_answer_url(api, receiver, control):
+    sid = api.create("+15551110001", Url=None, Twiml="<Response><Say>Hi</Say></Response>").json()[
+        "sid"
+    ]
+
+    record = control.wait_for_end(sid)
+    assert (record["status"], record["error_code"], record["duration"]) == ("completed", None, 3)
+    assert receiver.answers(sid) == []
+
+
+def test_machine_detection_sets_answered_by(api, receiver, control):
+    human = api.create("+15551110001", MachineDetection="Enable").json()["sid"]
+    machine = api.create("+15551110006", MachineDetection="Enable").json()["sid"]
+    plain = api.create("+15551110008").json()["sid"]
+    for sid in (human, machine, plain):
+        control.wait_for_end(sid)
+
+    assert api.fetch(human).json()["answered_by"] == "human"
+    assert api.fetch(machine).json()["answered_by"] == "machine_start"
+    assert api.fetch(plain).json()["answered_by"] is None
+    assert receiver.answers(machine)[0]["params"]["AnsweredBy"] == "machine_start"
+
+
+def test_duplicate_callbacks_are_each_sent_twice_with_the_same_sequence_number(
+    api, receiver, control
+):
+    control.configure(duplicate_callbacks=1.0)
+    sid = api.create("+15551110001").json()["sid"]
+    callbacks = receiver.wait_for_callbacks(sid, 8)
+
+    assert [c["params"]["SequenceNumber"] for c in callbacks] == [
+        "0",
+        "0",
+        "1",
+        "1",
+        "2",
+        "2",
+        "3",
+        "3",
+    ]
+    assert control.stats()["callbacks"]["duplicated"] == 4
+
+
+def test_reordered_callbacks_deliver_the_terminal_one_before_ringing(api, receiver, control):
+    control.configure(reorder_callbacks=1.0)
+    sid = api.create("+15551110001").json()["sid"]
+    callbacks = receiver.wait_for_callbacks(sid, 4)
+
+    assert statuses(callbacks)[0] == "completed"
+    assert sorted(statuses(callbacks)) == sorted(
+        ["initiated", "ringing", "in-progress", "completed"]
+    )
+    by_status = {c["params"]["CallStatus"]: int(c["params"]["SequenceNumber"]) for c in callbacks}
+    assert by_status["ringing"] < by_status["completed"], (
+        "sequence numbers still give the true order"
+    )
+
+
+def test_a_dropped_terminal_callback_for_one_number_is_never_sent_and_is_on_the_timeline(
+    api, receiver, control
+):
+    control.configure(numbers={"+15551110001": {"drop_terminal_callback": True}})
+    dropped = api.create("+15551110001").json()["sid"]
+    other = api.create("+15551110011").json()["sid"]
+    control.wait_for_end(dropped)
+    receiver.wait_for_callbacks(other, 4)
+    time.sleep(0.1)
+
+    assert statuses(receiver.callbacks(dropped)) == ["initiated", "ringing", "in-progress"]
+    assert control.call(dropped)["status"] == "completed"
+    assert [
+        e["status"] for e in control.call(dropped)["timeline"] if e["event"] == "callback_dropped"
+    ] == ["completed"]
+
+
+def test_dropping_every_callback_sends_none(api, receiver, control):
+    control.configure(drop_callbacks=1.0)
+    sid = api.create("+15551110001").json()["sid"]
+    control.wait_for_end(sid)
+    time.sleep(0.1)
+
+    assert receiver.callbacks(sid) == []
+    assert control.stats()["callbacks"]["dropped"] == 4
+
+
+def test_429_on_the_next_creates_places_no_call_then_creates_work_again(api, control):
+    control.configure(create_429=2)
+    responses = [api.create("+15551110001") for _ in range(3)]
+
+    assert [r.status_code for r in responses] == [429, 429, 201]
+    assert responses[0].json() == {
+        "code": 20429,
+        "message": "Too Many Requests",
+        "more_info": "https://www.twilio.com/docs/errors/20429",
+        "status": 429,
+    }
+    assert [c["sid"] for c in control.calls()] == [responses[2].json()["sid"]]
+
+
+def test_500_on_create_places_no_call(api, control):
+    control.configure(create_500=1)
+    response = api.create("+15551110001")
+
+    assert (response.status_code, response.json()["code"]) == (500, 20500)
+    assert control.calls() == []
+
+
+def test_500_although_placed_leaves_a_call_that_proceeds_and_calls_back(api, receiver, control):
+    control.configure(create_500_placed=1, list_delay=0)
+    response = api.create("+15551110001")
+
+    assert response.status_code == 500
+    [record] = control.calls()
+    callbacks = receiver.wait_for_callbacks(record["sid"], 4)
+    assert statuses(callbacks)[-1] == "completed"
+    assert api.fetch(record["sid"]).json()["status"] == "completed"
+    assert [c["sid"] for c in api.list(To="+15551110001").json()["calls"]] == [record["sid"]]
+
+
+@pytest.mark.parametrize("places_call", [True, False])
+def test_a_hanging_create_outlives_the_client_timeout_and_places_the_call_as_configured(
+    api, control, places_call
+):
+    control.configure(create_hang=1, hang_seconds=0.6, hang_places_call=places_call)
+
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        api.create("+15551110001", timeout=0.2)
+
+    assert len(control.calls()) == (1 if places_call else 0)
+    assert api.create("+15551110001").status_code == 201, "only the next N creates hang"
+
+
+def test_a_create_fault_for_one_number_leaves_other_numbers_alone(api, control):
+    control.configure(numbers={"+15551110001": {"create_500": 1}})
+
+    assert api.create("+15551110011").status_code == 201
+    assert api.create("+15551110001").status_code == 500
+    assert api.create("+15551110001").status_code == 201
+
+
+def test_a_failing_callback_endpoint_is_recorded_on_the_timeline_and_not_retried(
+    api, receiver, control
+):
+    receiver.status_code = 500
+    failing = api.create("+15551110001", StatusCallbackEvent=None).json()["sid"]
+    unreachable = api.create(
+        "+15551110011", StatusCallbackEvent=None, StatusCallback="http://127.0.0.1:9/status"
+    ).json()["sid"]
+    control.wait_for_end(failing)
+    control.wait_for_end(unreachable)
+    receiver.wait_for_callbacks(failing, 1)
+
+    def callback_entries(sid):
+        return control.wait_until(
+            lambda _: [e for e in control.call(sid)["timeline"] if e["event"] == "callback"]
+        )
+
+    assert [e["response_code"] for e in callback_entries(failing)] == [500]
+    [entry] = callback_entries(unreachable)
+    assert entry["response_code"] is None and entry["error"]
+    assert control.stats()["callbacks"]["failed"] == 2
+    assert len(receiver.callbacks(failing)) == 1
+
+
+def test_stats_count_live_calls_per_from_number_and_creates_per_second(api, control):
+    control.configure(clock="manual")
+    for n in range(3):
+        api.create(f"+1555555{n + 10:04d}")
+    api.create("+15555550099", From="+15005550007")
+
+    live = control.stats()
+    assert live["max_live_by_from"] == {FROM: 3, "+15005550007": 1}
+    assert live["live_by_from"][FROM] == 3
+    assert live["max_creates_per_second"] == 4
+    assert live["max_creates_per_second_by_from"] == {FROM: 3, "+15005550007": 1}
+    control.advance(100)
+    done = control.stats()
+    assert done["live_by_from"][FROM] == 0
+    assert done["max_live_by_from"][FROM] == 3
+    assert done["by_status"] == {"completed": 4}
+    assert done["live_timeline_by_from"]["+15005550007"][-1][1] == 0
+
+
+def test_reset_forgets_calls_and_puts_faults_back_to_the_run_defaults(api, control):
+    control.configure(create_429=5, cps=1)
+    assert api.create("+15551110001").status_code == 429
+
+    control.reset()
+
+    assert control.calls() == []
+    assert control.stats()["create_requests"] == 0
+    assert control.config()["create_429"] == 0 and control.config()["cps"] == 10
+    assert api.create("+15551110001").status_code == 201
+
+
+def test_the_control_api_refuses_unknown_settings_and_advancing_a_real_clock(simulator, control):
+    with pytest.raises(requests.exceptions.HTTPError):
+        requests.post(
+            f"{simulator.base_url}/_sim/config", json={"no_such_knob": 1}, timeout=5
+        ).raise_for_status()
+    with pytest.raises(requests.exceptions.HTTPError):
+        requests.post(
+            f"{simulator.base_url}/_sim/clock", json={"advance": 1}, timeout=5
+        ).raise_for_status()
+
+
+def test_every_outcome_name_in_the_mix_is_a_known_outcome():
+    assert outcome_for("+15551118888", 1, {"failed": 1.0}) == "failed"
+    with pytest.raises(ValueError):
+        validate_mix({"exploded": 1.0})
+    assert set(OUTCOMES) >= {"completed", "busy", "no-answer", "failed"}

@@ -1,0 +1,94 @@
+"""The JSON bodies Twilio's REST API answers with: the Call resource, its list page, errors."""
+
+import urllib.parse
+
+from twilio_sim.switchboard import API_VERSION
+
+SUBRESOURCES = {
+    "notifications": "Notifications",
+    "recordings": "Recordings",
+    "payments": "Payments",
+    "events": "Events",
+    "siprec": "Siprec",
+    "streams": "Streams",
+    "transcriptions": "Transcriptions",
+    "user_defined_message_subscriptions": "UserDefinedMessageSubscriptions",
+    "user_defined_messages": "UserDefinedMessages",
+}
+
+
+def twilio_error(status, code, message):
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+
+
+def accounts_path(account_sid):
+    return f"/{API_VERSION}/Accounts/{account_sid}"
+
+
+def call_resource(switchboard, call):
+    base = f"{accounts_path(switchboard.account_sid)}/Calls/{call.sid}"
+    queue_time = (
+        0 if call.initiated_at is None else int(round((call.initiated_at - call.created_at) * 1000))
+    )
+    return {
+        "sid": call.sid,
+        "date_created": switchboard.wall(call.created_at),
+        "date_updated": switchboard.wall(call.updated_at),
+        "parent_call_sid": None,
+        "account_sid": switchboard.account_sid,
+        "to": call.to,
+        "to_formatted": _formatted(call.to),
+        "from": call.from_,
+        "from_formatted": _formatted(call.from_),
+        "phone_number_sid": None,
+        "status": call.status,
+        "start_time": switchboard.wall(call.initiated_at),
+        "end_time": switchboard.wall(call.ended_at),
+        "duration": None if call.duration is None else str(call.duration),
+        "price": None,
+        "price_unit": "USD",
+        "direction": "outbound-api",
+        "answered_by": call.answered_by,
+        "api_version": API_VERSION,
+        "forwarded_from": None,
+        "group_sid": None,
+        "caller_name": None,
+        "queue_time": str(queue_time),
+        "trunk_sid": None,
+        "uri": f"{base}.json",
+        "subresource_uris": {name: f"{base}/{path}.json" for name, path in SUBRESOURCES.items()},
+    }
+
+
+def call_page(switchboard, calls, *, filters, page, page_size):
+    """One page of Twilio's list shape; the page URIs carry the filters, as Twilio's do."""
+    path = f"{accounts_path(switchboard.account_sid)}/Calls.json"
+    start = page * page_size
+    chosen = calls[start : start + page_size]
+
+    def page_uri(number):
+        query = urllib.parse.urlencode([*filters, ("PageSize", page_size), ("Page", number)])
+        return f"{path}?{query}"
+
+    return {
+        "calls": [call_resource(switchboard, call) for call in chosen],
+        "page": page,
+        "page_size": page_size,
+        "start": start,
+        "end": start + max(len(chosen) - 1, 0),
+        "uri": page_uri(page),
+        "first_page_uri": page_uri(0),
+        "next_page_uri": page_uri(page + 1) if start + page_size < len(calls) else None,
+        "previous_page_uri": page_uri(page - 1) if page > 0 else None,
+    }
+
+
+def _formatted(number):
+    if number.startswith("+1") and len(number) == 12:
+        return f"({number[2:5]}) {number[5:8]}-{number[8:]}"
+    return number
