@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.core import checks
+
+
+class CallsConfig(AppConfig):
+    name = "calls"
+    verbose_name = "Calls"
+
+    def ready(self):
+        from config.checks import production_settings
+
+        checks.register(production_settings, checks.Tags.security, deploy=False)

@@ -1,0 +1,329 @@
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from twilio.twiml.voice_response import VoiceResponse
+
+from calls.phone import validate_e164
+
+
+class Business(models.Model):
+    """A tenant: its number is the caller ID of its outbound calls and receives its inbound ones."""
+
+    name = models.CharField(max_length=200)
+    phone_number = models.CharField(max_length=16, unique=True, validators=[validate_e164])
+    max_concurrent_calls = models.PositiveSmallIntegerField(default=3)
+    max_attempts = models.PositiveSmallIntegerField(
+        default=3, help_text="Attempts per call request before it is given up."
+    )
+    retry_delay_seconds = models.PositiveIntegerField(
+        default=300, help_text="Delay before the first retry; it doubles with each attempt."
+    )
+    is_active = models.BooleanField(default=True)
+    paused_reason = models.TextField(
+        blank=True,
+        help_text="Set when Twilio refuses this business's calls; no new dials until cleared.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "businesses"
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.phone_number})"
+
+    @property
+    def can_dial(self) -> bool:
+        return self.is_active and not self.paused_reason
+
+
+class DialingControl(models.Model):
+    """One row: the switch that pauses all dialing, and the lock for the account-wide cap."""
+
+    paused = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "dialing control"
+
+    def __str__(self):
+        return "All dialing paused" if self.paused else "Dialing enabled"
+
+    @classmethod
+    def get(cls) -> "DialingControl":
+        return cls.objects.get_or_create(pk=1)[0]
+
+
+def default_twiml() -> str:
+    response = VoiceResponse()
+    response.say("Hello. This is an automated call. Thank you, goodbye.")
+    return str(response)
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        PAUSED = "paused"
+        STOPPING = "stopping"
+        DONE = "done"
+        CANCELED = "canceled"
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="campaigns")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status, default=Status.RUNNING)
+    concurrency = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Live calls at most; the business's cap when empty."
+    )
+    twiml = models.TextField(default=default_twiml, help_text="What the callee hears (TwiML).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # enqueue_calls --campaign NAME finds the campaign by name within its business.
+            models.UniqueConstraint(fields=["business", "name"], name="campaign_name_per_business"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        from xml.etree import ElementTree
+
+        try:
+            root = ElementTree.fromstring(self.twiml)
+        except ElementTree.ParseError as error:
+            raise ValidationError({"twiml": f"Not valid XML: {error}"}) from error
+        if root.tag != "Response":
+            raise ValidationError({"twiml": "TwiML must have <Response> as its root element."})
+
+    @property
+    def accepts_dials(self) -> bool:
+        return self.status == self.Status.RUNNING
+
+    @property
+    def allows_retries(self) -> bool:
+        return self.status in (self.Status.RUNNING, self.Status.PAUSED)
+
+
+class CallRequest(models.Model):
+    """A wish to reach one number, which may take several attempts (CallLogs)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        ACTIVE = "active"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELED = "canceled"
+
+    OPEN_STATUSES = (Status.QUEUED, Status.ACTIVE)
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="requests")
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="requests"
+    )
+    lead = models.ForeignKey(
+        "leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="requests"
+    )
+    to_number = models.CharField(max_length=16, validators=[validate_e164])
+    status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            # Dispatch: a business's due queued requests, oldest due first.
+            models.Index(
+                fields=["business", "next_attempt_at", "id"],
+                condition=Q(status="queued"),
+                name="request_due_idx",
+            ),
+        ]
+        constraints = [
+            # A number is queued or live at most once per campaign.
+            models.UniqueConstraint(
+                fields=["campaign", "to_number"],
+                condition=Q(status__in=["queued", "active"]),
+                name="one_open_request_per_campaign_number",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.to_number} ({self.status})"
+
+
+class CallLog(models.Model):
+    """One real phone call: an outbound attempt, or an inbound call."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound"
+        OUTBOUND = "outbound"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        QUEUED = "queued"
+        INITIATED = "initiated"
+        RINGING = "ringing"
+        IN_PROGRESS = "in-progress", "In progress"
+        COMPLETED = "completed"
+        BUSY = "busy"
+        NO_ANSWER = "no-answer", "No answer"
+        CANCELED = "canceled"
+        FAILED = "failed"
+
+    class EndedBy(models.TextChoices):
+        TWILIO = "twilio", "Twilio callback"
+        DISPATCH = "dispatch", "Create request"
+        CLEANUP = "cleanup"
+        RECONCILE = "reconcile", "Reconcile with Twilio"
+        OPERATOR = "operator"
+
+    # Statuses only move forward; every terminal status shares the last rank, so it is final.
+    RANK = {
+        Status.PENDING: 0,
+        Status.QUEUED: 1,
+        Status.INITIATED: 2,
+        Status.RINGING: 3,
+        Status.IN_PROGRESS: 4,
+        Status.COMPLETED: 5,
+        Status.BUSY: 5,
+        Status.NO_ANSWER: 5,
+        Status.CANCELED: 5,
+        Status.FAILED: 5,
+    }
+    LIVE_STATUSES = tuple(s for s, rank in RANK.items() if rank < 5)
+    TERMINAL_STATUSES = tuple(s for s, rank in RANK.items() if rank == 5)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="calls")
+    lead = models.ForeignKey(
+        "leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
+    )
+    request = models.ForeignKey(
+        CallRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
+    )
+    call_sid = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    direction = models.CharField(max_length=8, choices=Direction)
+    from_number = models.CharField(max_length=64)
+    to_number = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
+    last_sequence_number = models.PositiveIntegerField(null=True, blank=True)
+    dial_started_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    answered_by = models.CharField(max_length=32, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+    ended_by = models.CharField(max_length=16, choices=EndedBy, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # Cleanup (a): pending calls Twilio never confirmed, oldest first.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status="pending", call_sid__isnull=True),
+                name="calllog_orphan_idx",
+            ),
+            # Dispatch and cleanup (b): a business's live calls; the account-wide live count.
+            models.Index(
+                fields=["business", "updated_at"],
+                condition=Q(
+                    status__in=["pending", "queued", "initiated", "ringing", "in-progress"]
+                ),
+                name="calllog_live_idx",
+            ),
+            # Cleanup (c): recently ended calls that still have no lead.
+            models.Index(
+                fields=["ended_at"], condition=Q(lead__isnull=True), name="calllog_leadless_idx"
+            ),
+        ]
+        constraints = [
+            # An active request has exactly one live attempt.
+            models.UniqueConstraint(
+                fields=["request"],
+                condition=Q(
+                    status__in=["pending", "queued", "initiated", "ringing", "in-progress"]
+                ),
+                name="one_live_call_per_request",
+            ),
+            # A business never rings one number twice at once, however many dispatchers race.
+            models.UniqueConstraint(
+                fields=["business", "to_number"],
+                condition=Q(
+                    direction="outbound",
+                    status__in=["pending", "queued", "initiated", "ringing", "in-progress"],
+                ),
+                name="one_live_outbound_call_per_number",
+            ),
+        ]
+
+    def __str__(self):
+        return self.call_sid or f"{self.direction} {self.to_number} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL_STATUSES
+
+    @property
+    def other_party(self) -> str:
+        return self.to_number if self.direction == self.Direction.OUTBOUND else self.from_number
+
+    @classmethod
+    def statuses_before(cls, status: str) -> list[str]:
+        return [s for s, rank in cls.RANK.items() if rank < cls.RANK[status]]
+
+
+class CallEvent(models.Model):
+    """One status report about a call (a Twilio callback or a reconcile): the audit trail."""
+
+    class Source(models.TextChoices):
+        CALLBACK = "callback"
+        RECONCILE = "reconcile"
+
+    call = models.ForeignKey(CallLog, on_delete=models.CASCADE, related_name="events")
+    source = models.CharField(max_length=16, choices=Source, default=Source.CALLBACK)
+    status = models.CharField(max_length=16)
+    sequence_number = models.PositiveIntegerField(null=True, blank=True)
+    sip_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    applied = models.BooleanField()
+    params = models.JSONField(default=dict)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+
+    def __str__(self):
+        return f"{self.status} #{self.sequence_number}"
+
+
+class Lease(models.Model):
+    """A named lease taken by a conditional UPDATE, so scheduled runs never overlap."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    held_until = models.DateTimeField()
+    holder = models.CharField(max_length=64, blank=True)
+    last_succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return self.name
+
+
+class DialToken(models.Model):
+    """One of TWILIO_CALLS_PER_SECOND tokens; each is used at most once a second."""
+
+    used_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"token {self.pk}"

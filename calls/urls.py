@@ -1,0 +1,10 @@
+from django.urls import path
+
+from calls import views
+
+urlpatterns = [
+    path("voice/incoming", views.incoming_call, name="incoming-call"),
+    path("voice/status", views.status_callback, name="status-callback"),
+    path("calls/<uuid:public_id>/status", views.call_status_callback, name="call-status-callback"),
+    path("calls/<uuid:public_id>/answer", views.call_answer, name="call-answer"),
+]

@@ -1,0 +1,89 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.checks import Error
+
+from config.checks import production_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_python(code, **env):
+    environment = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DEBUG")}
+    environment.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+BROKER = "from django_q.brokers import get_broker; print(type(get_broker()).__name__)"
+
+
+def test_without_redis_url_the_orm_broker_is_used():
+    assert run_python(BROKER) == "ORM"
+
+
+def test_with_redis_url_the_redis_broker_is_used():
+    assert run_python(BROKER, REDIS_URL="redis://127.0.0.1:6379/0") == "Redis"
+
+
+def test_the_cluster_settings_keep_retry_above_timeout():
+    from django.conf import settings
+
+    q = settings.Q_CLUSTER
+    assert q["retry"] > q["timeout"] + 3 + 10
+    assert q["guard_cycle"] == 0.5
+    assert q["catch_up"] is False
+    assert q["ALT_CLUSTERS"] == {}
+
+
+def test_production_names_each_missing_setting(settings):
+    settings.MISSING_PRODUCTION_SETTINGS = ["SECRET_KEY", "TWILIO_AUTH_TOKEN"]
+    errors = production_settings(None)
+    assert [e.msg for e in errors] == ["SECRET_KEY is not set.", "TWILIO_AUTH_TOKEN is not set."]
+    assert all(isinstance(e, Error) for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("env", "missing"),
+    [
+        ({}, ["SECRET_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL"]),
+        (
+            {"SECRET_KEY": "s", "TWILIO_ACCOUNT_SID": "AC1", "PUBLIC_BASE_URL": "https://x"},
+            ["TWILIO_AUTH_TOKEN"],
+        ),
+        ({"DEBUG": "true"}, []),
+    ],
+)
+def test_production_settings_are_required_unless_debug(env, missing):
+    code = "from django.conf import settings; print(','.join(settings.MISSING_PRODUCTION_SETTINGS))"
+    blank = {
+        n: "" for n in ("SECRET_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL")
+    }
+    assert run_python(code, **{**blank, **env}) == ",".join(missing)
+
+
+def test_manage_check_fails_in_production_without_settings():
+    environment = {k: v for k, v in os.environ.items() if k != "DEBUG"}
+    for name in ("SECRET_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL"):
+        environment[name] = ""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "TWILIO_AUTH_TOKEN is not set." in result.stderr
