@@ -6,6 +6,8 @@ requests with a small HTTP receiver; no Django involved.
 
 import datetime
 import json
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -809,3 +811,33 @@ def test_every_outcome_name_in_the_mix_is_a_known_outcome():
     with pytest.raises(ValueError):
         validate_mix({"exploded": 1.0})
     assert set(OUTCOMES) >= {"completed", "busy", "no-answer", "failed"}
+
+
+def test_timestamps_stay_on_the_real_calendar_so_a_start_time_filter_finds_a_fresh_call(
+    api, control
+):
+    control.configure(clock="manual", list_delay=0)
+    stamp = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    sid = api.create("+15551110001").json()["sid"]
+    control.advance(50)
+
+    found = api.list(**{"StartTime>": stamp.strftime("%Y-%m-%dT%H:%M:%SZ")}).json()["calls"]
+    started = parsedate_to_datetime(api.fetch(sid).json()["start_time"])
+    assert [c["sid"] for c in found] == [sid]
+    assert abs((started - stamp).total_seconds()) < 5
+    later = (stamp + datetime.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert api.list(**{"StartTime>": later}).json()["calls"] == []
+
+
+def test_the_command_line_documents_its_flags():
+    result = subprocess.run(
+        [sys.executable, "-m", "twilio_sim", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+
+    assert result.returncode == 0
+    for flag in ("--account-sid", "--auth-token", "--cps", "--speed", "--clock", "--mix", "--seed"):
+        assert flag in result.stdout

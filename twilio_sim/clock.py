@@ -8,10 +8,9 @@ MANUAL = "manual"
 
 
 class SimClock:
-    """Simulated seconds since start; `wall(t)` turns them into the UTC datetimes Twilio reports."""
+    """Simulated seconds since start; `moment(t)` gives the real UTC time Twilio would report."""
 
     def __init__(self, *, speed=1.0, mode=REAL):
-        self.started_at = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
         self._sim_base = 0.0
         self._real_base = time.monotonic()
         self.speed = float(speed)
@@ -41,8 +40,18 @@ class SimClock:
     def real_seconds_until(self, sim_seconds):
         return (sim_seconds - self.now()) / self.speed
 
-    def wall(self, sim_seconds):
-        return self.started_at + datetime.timedelta(seconds=sim_seconds)
+    def moment(self, sim_seconds):
+        """The real UTC time of simulated time `sim_seconds` (not later than now).
+
+        Timestamps stay on the real calendar whatever the speed, so a service comparing them with
+        its own clock (a `StartTime>` filter from a stamp it took) sees the order it expects;
+        only durations are simulated.
+        """
+        now = datetime.datetime.now(datetime.UTC)
+        if self.manual:
+            return now
+        behind = max(0.0, (self.now() - sim_seconds) / self.speed)
+        return now - datetime.timedelta(seconds=behind)
 
     def _check(self):
         if self.mode not in (REAL, MANUAL):

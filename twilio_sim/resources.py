@@ -2,7 +2,7 @@
 
 import urllib.parse
 
-from twilio_sim.switchboard import API_VERSION
+from twilio_sim.switchboard import API_VERSION, rfc2822
 
 SUBRESOURCES = {
     "notifications": "Notifications",
@@ -31,14 +31,19 @@ def accounts_path(account_sid):
 
 
 def call_resource(switchboard, call):
+    with switchboard.lock:
+        return _call_resource(switchboard, call)
+
+
+def _call_resource(switchboard, call):
     base = f"{accounts_path(switchboard.account_sid)}/Calls/{call.sid}"
     queue_time = (
         0 if call.initiated_at is None else int(round((call.initiated_at - call.created_at) * 1000))
     )
     return {
         "sid": call.sid,
-        "date_created": switchboard.wall(call.created_at),
-        "date_updated": switchboard.wall(call.updated_at),
+        "date_created": rfc2822(call.date_created),
+        "date_updated": rfc2822(call.date_updated),
         "parent_call_sid": None,
         "account_sid": switchboard.account_sid,
         "to": call.to,
@@ -47,8 +52,8 @@ def call_resource(switchboard, call):
         "from_formatted": _formatted(call.from_),
         "phone_number_sid": None,
         "status": call.status,
-        "start_time": switchboard.wall(call.initiated_at),
-        "end_time": switchboard.wall(call.ended_at),
+        "start_time": rfc2822(call.start_time),
+        "end_time": rfc2822(call.end_time),
         "duration": None if call.duration is None else str(call.duration),
         "price": None,
         "price_unit": "USD",

@@ -179,11 +179,7 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         try:
             page_size = min(max(int(params.get("PageSize") or 50), 1), 1000)
             page = max(int(params.get("Page") or 0), 0)
-            matches = [
-                call
-                for call in self.switchboard.visible_calls()
-                if _matches(self.switchboard, call, filters)
-            ]
+            matches = [call for call in self.switchboard.visible_calls() if _matches(call, filters)]
         except ValueError as error:
             return self._error(400, 20001, f"Invalid parameter: {error}")
         # Newest first; calls created in the same instant keep newest-first by creation order.
@@ -203,15 +199,8 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             return self._json(400, {"error": f"invalid JSON: {error}"})
         try:
             if path == "/_sim/calls" and method == "GET":
-                with switchboard._lock:
-                    calls = list(switchboard.calls.values())
-                    return self._json(
-                        200,
-                        {
-                            "now": switchboard.clock.now(),
-                            "calls": [switchboard.call_record(c) for c in calls],
-                        },
-                    )
+                calls = switchboard.records()
+                return self._json(200, {"now": switchboard.clock.now(), "calls": calls})
             if path.startswith("/_sim/calls/") and method == "GET":
                 call = switchboard.calls.get(path.rsplit("/", 1)[1])
                 if call is None:
@@ -247,7 +236,7 @@ def _whole_seconds(text, default, *, upper):
         return default
 
 
-def _matches(switchboard, call, filters):
+def _matches(call, filters):
     """Twilio filters StartTime by UTC date (YYYY-MM-DD); a full ISO datetime compares exactly."""
     for name, value in filters:
         if name == "To" and call.to != value:
@@ -258,9 +247,7 @@ def _matches(switchboard, call, filters):
             return False
         if name.startswith("StartTime"):
             # A call not yet dialed has no start_time; its creation stands in for it.
-            started = switchboard.wall_datetime(
-                call.initiated_at if call.initiated_at is not None else call.created_at
-            )
+            started = call.start_time or call.date_created
             if len(value) == 10:
                 moment, bound = started.date(), datetime.date.fromisoformat(value)
             else:

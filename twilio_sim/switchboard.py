@@ -41,7 +41,7 @@ DEFAULT_TIME_LIMIT = 14400
 
 
 def rfc2822(moment):
-    return format_datetime(moment)
+    return None if moment is None else format_datetime(moment)
 
 
 @dataclasses.dataclass(eq=False)
@@ -62,6 +62,11 @@ class Call:
     created_at: float
     updated_at: float
     reorder_callbacks: bool = False
+    # Real UTC times, as the REST resource reports them (see SimClock.moment).
+    date_created: datetime.datetime | None = None
+    date_updated: datetime.datetime | None = None
+    start_time: datetime.datetime | None = None
+    end_time: datetime.datetime | None = None
     # Twilio's REST resource has no "initiated" status (it stays "queued"); the phase does.
     phase: str = "queued"
     initiated_at: float | None = None
@@ -218,6 +223,7 @@ class Switchboard:
                 updated_at=now,
                 reorder_callbacks=self._rng.random() < self._fault(to, "reorder_callbacks"),
             )
+            call.date_created = call.date_updated = self.clock.moment(now)
             self.calls[call.sid] = call
             self._record(call, now, "status", status="queued")
             self._count_live(call.from_, +1, now)
@@ -302,6 +308,7 @@ class Switchboard:
         if call.ended:
             return
         call.phase, call.initiated_at = "initiated", at
+        call.start_time = self.clock.moment(at)
         self._record(call, at, "status", status="initiated")
         self._progress(call, at, "initiated")
         if call.planned_outcome == outcomes.FAILED:
@@ -353,6 +360,7 @@ class Switchboard:
         if call.ended:
             return
         call.phase, call.ended_at = status, at
+        call.end_time = self.clock.moment(at)
         self._record(call, at, "status", status=status)
         self._count_live(call.from_, -1, at)
         self._progress(call, at, "completed")
@@ -377,7 +385,7 @@ class Switchboard:
         params = self._call_params(call, call.phase)
         params.update(
             SequenceNumber=str(sequence_number),
-            Timestamp=rfc2822(self.clock.wall(at)),
+            Timestamp=rfc2822(self.clock.moment(at)),
             CallbackSource="call-progress-events",
         )
         if event == "completed":
@@ -531,6 +539,7 @@ class Switchboard:
 
     def _record(self, call, at, event, **details):
         call.updated_at = max(call.updated_at, at)
+        call.date_updated = self.clock.moment(at)
         call.timeline.append({"at": round(at, 6), "event": event, **details})
 
     def _count_live(self, from_, change, at):
@@ -573,6 +582,10 @@ class Switchboard:
                 },
             }
 
+    def records(self):
+        with self._lock:
+            return [self.call_record(call) for call in self.calls.values()]
+
     def call_record(self, call):
         """What `GET /_sim/calls` shows of a call: the resource's facts plus the simulator's own."""
         with self._lock:
@@ -598,15 +611,14 @@ class Switchboard:
                 "ringing_at": call.ringing_at,
                 "answered_at": call.answered_at,
                 "ended_at": call.ended_at,
-                "date_created": rfc2822(self.clock.wall(call.created_at)),
+                "date_created": rfc2822(call.date_created),
                 "timeline": [dict(entry) for entry in call.timeline],
             }
 
-    def wall(self, sim_seconds):
-        return None if sim_seconds is None else rfc2822(self.clock.wall(sim_seconds))
-
-    def wall_datetime(self, sim_seconds) -> datetime.datetime:
-        return self.clock.wall(sim_seconds)
+    @property
+    def lock(self):
+        """Held while a response reads a call, so a half-applied change is never shown."""
+        return self._lock
 
 
 def _is_twiml(body):
