@@ -32,8 +32,8 @@ def parser():
         prog="python -m twilio_sim",
         description=(
             "A local Twilio: the Calls REST API (/2010-04-01/Accounts/{AccountSid}/Calls.json) "
-            "with signed "
-            "status callbacks and answer-URL requests, plus a control API under /_sim/. "
+            "with signed status callbacks and answer-URL requests, plus a control API under /_sim/ "
+            "(see twilio_sim/README.md). "
             f"Outcomes by the last four digits of To: {rules}; anything else completes "
             "(or draws from --mix). Times are simulated seconds unless noted."
         ),

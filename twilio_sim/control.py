@@ -6,7 +6,7 @@ import urllib.request
 
 
 class SimControl:
-    def __init__(self, base_url, *, timeout=10.0):
+    def __init__(self, base_url, *, timeout=30.0):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
 
