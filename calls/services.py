@@ -56,6 +56,7 @@ def task_queue_after_commit(task: str, key) -> None:
 class Retry(enum.Enum):
     BACKOFF = "backoff"  # the attempt counts; retry after the business's backoff
     UNCOUNTED = "uncounted"  # nothing was placed: retry after backoff, attempt not counted
+    RELEASE = "release"  # never sent: back to the queue at once, attempt not counted
     NEVER = "never"  # this number can never be reached: fail the request
 
 
@@ -145,15 +146,19 @@ def call_attempt_ended(*, call: CallLog, retry: Retry = Retry.BACKOFF) -> None:
     elif retry is Retry.NEVER:
         _request_close(request, CallRequest.Status.FAILED, reason)
     else:
-        attempts = request.attempts - (1 if retry is Retry.UNCOUNTED else 0)
+        counted = retry in (Retry.BACKOFF, Retry.NEVER)
+        attempts = request.attempts - (0 if counted else 1)
         why_not = _why_no_retry(request, attempts)
         if why_not:
             _request_close(request, CallRequest.Status.FAILED, f"{reason} {why_not}")
         else:
+            delay = (
+                timedelta(0) if retry is Retry.RELEASE else retry_delay(request.business, attempts)
+            )
             CallRequest.objects.filter(pk=request.pk, status=CallRequest.Status.ACTIVE).update(
                 status=CallRequest.Status.QUEUED,
                 attempts=attempts,
-                next_attempt_at=timezone.now() + retry_delay(request.business, attempts),
+                next_attempt_at=timezone.now() + delay,
                 last_error=reason,
                 updated_at=timezone.now(),
             )
@@ -459,7 +464,8 @@ def dial_token_take() -> None:
         oldest = DialToken.objects.filter(pk__lte=rate).order_by("used_at").first()
         now = timezone.now()
         wait = (oldest.used_at + window - now).total_seconds()
-        if wait > 0:
+        # A token stamped further ahead than one window means this clock went back: take it.
+        if 0 < wait <= window.total_seconds():
             time.sleep(min(wait, 1.0))
             continue
         # Compare-and-set on the value read: of two workers taking the same token, one wins.
@@ -469,13 +475,25 @@ def dial_token_take() -> None:
 
 def call_place(*, call_id: int) -> None:
     """Sends the create request for one claimed call and settles what its outcome proves."""
+    call = CallLog.objects.select_related("business").get(pk=call_id)
+    if not call.business.can_dial or DialingControl.get().paused:
+        # Paused since the claim (e.g. Twilio refused the business's previous call).
+        with transaction.atomic():
+            if CallLog.objects.filter(pk=call_id, dial_started_at__isnull=True).exists():
+                call_fail(
+                    call=call,
+                    code="not-sent",
+                    message="Not sent: dialing was paused before the call was placed.",
+                    ended_by=EndedBy.DISPATCH,
+                    retry=Retry.RELEASE,
+                )
+        return
     dial_token_take()
     # Stamped only if still pending and unstamped: a call the cleanup settled is never sent.
     if not CallLog.objects.filter(
         pk=call_id, status=Status.PENDING, dial_started_at__isnull=True
     ).update(dial_started_at=timezone.now(), updated_at=timezone.now()):
         return
-    call = CallLog.objects.select_related("business").get(pk=call_id)
     base = settings.PUBLIC_BASE_URL
     try:
         sid = twilio_client.call_create(
@@ -507,7 +525,7 @@ def call_create_failed(*, call: CallLog, error: TwilioError) -> None:
             business_pause(business_id=call.business_id, reason=message)
         retry = {
             ErrorKind.REFUSED_NUMBER: Retry.NEVER,
-            ErrorKind.REFUSED_BUSINESS: Retry.UNCOUNTED,
+            ErrorKind.REFUSED_BUSINESS: Retry.RELEASE,
             ErrorKind.NOT_PLACED: Retry.UNCOUNTED,
         }[error.kind]
         call_fail(
@@ -681,7 +699,7 @@ def cleanup_orphaned_calls() -> int:
                     "(the worker placing it stopped); its slot was freed."
                 ),
                 ended_by=EndedBy.CLEANUP,
-                retry=Retry.UNCOUNTED,
+                retry=Retry.RELEASE,
             )
     return failed
 
@@ -767,6 +785,9 @@ def call_reconcile(*, call_id: int) -> None:
                     message=f"Twilio could not tell what became of this call: {error.message}",
                     ended_by=EndedBy.RECONCILE,
                 )
+        return
+    if found is not None and found.status not in CallLog.RANK:
+        logger.warning("Twilio reports status %r for call %s: left as is", found.status, call.pk)
         return
     with transaction.atomic():
         if found is None:

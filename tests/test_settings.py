@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_python(code, **env):
-    environment = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DEBUG")}
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DEBUG", "DATABASE_URL")
+    }
     environment.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
     result = subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
@@ -74,7 +76,7 @@ def test_production_settings_are_required_unless_debug(env, missing):
 
 
 def test_manage_check_fails_in_production_without_settings():
-    environment = {k: v for k, v in os.environ.items() if k != "DEBUG"}
+    environment = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "DATABASE_URL")}
     for name in ("SECRET_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL"):
         environment[name] = ""
     result = subprocess.run(
