@@ -17,7 +17,6 @@ install: $(BIN)/.installed
 # Web + worker + local Twilio on SQLite, ten demo calls shown live, then the admin until Ctrl-C.
 run: install
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
-	DEBUG=true $(BIN)/python manage.py dev_admin
 	DEBUG=true $(BIN)/python scripts/stack.py --then "$(BIN)/python manage.py demo --calls 10"
 
 # The suite; DATABASE_URL chooses the database (SQLite when unset).

@@ -321,9 +321,9 @@ class Lease(models.Model):
 
 
 class DialToken(models.Model):
-    """One of TWILIO_CALLS_PER_SECOND tokens; each is used at most once a second."""
+    """One of TWILIO_CALLS_PER_SECOND tokens: a create may be sent on it from `free_at` on."""
 
-    used_at = models.DateTimeField()
+    free_at = models.DateTimeField()
 
     def __str__(self):
         return f"token {self.pk}"

@@ -452,25 +452,36 @@ def _campaigns_finish(business: Business) -> None:
     ).filter(requests__isnull=False).update(status=Campaign.Status.DONE, ended_at=now)
 
 
-def dial_token_take() -> None:
-    """Blocks until this worker may send one create: at most TWILIO_CALLS_PER_SECOND creates
-    start in any one-second window, across every worker (the tokens live in the database)."""
+def dial_token_take() -> int:
+    """Blocks until this worker may send one create; returns the token to release after it.
+
+    TWILIO_CALLS_PER_SECOND tokens live in the database. A token is held while its create is in
+    flight and becomes free one second after the create returned, so creates on one token reach
+    Twilio more than a second apart: at most that many in any one-second window, however many
+    workers send and however slow the network. Times are the database's, one clock for all hosts.
+    """
     rate = settings.TWILIO_CALLS_PER_SECOND
-    window = timedelta(seconds=1.05)  # a little slack for the trip from here to Twilio
     if DialToken.objects.filter(pk__lte=rate).count() < rate:
         for pk in range(1, rate + 1):
-            DialToken.objects.get_or_create(pk=pk, defaults={"used_at": timezone.now() - window})
+            DialToken.objects.get_or_create(pk=pk, defaults={"free_at": timezone.now()})
+    # Held past the HTTP timeout at most, so a worker that dies holding a token loses nothing.
+    hold = timedelta(seconds=settings.TWILIO_HTTP_TIMEOUT_SECONDS + 1)
     while True:
-        oldest = DialToken.objects.filter(pk__lte=rate).order_by("used_at").first()
-        now = timezone.now()
-        wait = (oldest.used_at + window - now).total_seconds()
-        # A token stamped further ahead than one window means this clock went back: take it.
-        if 0 < wait <= window.total_seconds():
-            time.sleep(min(wait, 1.0))
-            continue
-        # Compare-and-set on the value read: of two workers taking the same token, one wins.
-        if DialToken.objects.filter(pk=oldest.pk, used_at=oldest.used_at).update(used_at=now):
-            return
+        free = DialToken.objects.filter(pk__lte=rate, free_at__lte=Now())
+        pk = free.order_by("free_at").values_list("pk", flat=True).first()
+        # Compare-and-set: of two workers taking the same token, one wins and the other retries.
+        if pk and DialToken.objects.filter(pk=pk, free_at__lte=Now()).update(free_at=Now() + hold):
+            return pk
+        if pk is None:
+            next_free = DialToken.objects.filter(pk__lte=rate).order_by("free_at").first()
+            wait = (next_free.free_at - timezone.now()).total_seconds()
+            time.sleep(min(max(wait, 0.01), 0.25))
+
+
+def dial_token_release(*, token: int, sent: bool) -> None:
+    DialToken.objects.filter(pk=token).update(
+        free_at=Now() + timedelta(seconds=1) if sent else Now()
+    )
 
 
 def call_place(*, call_id: int) -> None:
@@ -488,11 +499,12 @@ def call_place(*, call_id: int) -> None:
                     retry=Retry.RELEASE,
                 )
         return
-    dial_token_take()
+    token = dial_token_take()
     # Stamped only if still pending and unstamped: a call the cleanup settled is never sent.
     if not CallLog.objects.filter(
         pk=call_id, status=Status.PENDING, dial_started_at__isnull=True
     ).update(dial_started_at=timezone.now(), updated_at=timezone.now()):
+        dial_token_release(token=token, sent=False)
         return
     base = settings.PUBLIC_BASE_URL
     try:
@@ -505,8 +517,10 @@ def call_place(*, call_id: int) -> None:
             time_limit=settings.CALL_TIME_LIMIT_SECONDS,
         )
     except TwilioError as error:
+        dial_token_release(token=token, sent=True)
         call_create_failed(call=call, error=error)
         return
+    dial_token_release(token=token, sent=True)
     with transaction.atomic():
         call_sid_store(call=call, sid=sid)
 

@@ -146,6 +146,7 @@ Q_CLUSTER = {
     "catch_up": False,
     "save_limit": 250,
     "ALT_CLUSTERS": {},
+    "log_level": env("DJANGO_Q_LOG_LEVEL", default="WARNING"),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

@@ -58,8 +58,6 @@ def main() -> int:
             "2",
             "--threads",
             "4",
-            "--access-logfile",
-            "-",
             "--log-level",
             "warning",
         ],
@@ -71,6 +69,9 @@ def main() -> int:
             "--account-sid", os.environ.get("TWILIO_ACCOUNT_SID", "AC" + "0" * 32),
             "--auth-token", os.environ.get("TWILIO_AUTH_TOKEN", "dev-auth-token"),
         ]  # fmt: skip
+    admin = subprocess.run(
+        [python, "manage.py", "dev_admin"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     children = {name: start(name, command) for name, command in commands.items()}
     stopping = False
 
@@ -80,7 +81,8 @@ def main() -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, on_signal)
-    print(f"[stack] admin: http://127.0.0.1:{args.port}/admin/  (Ctrl-C stops everything)")
+    banner = f"[stack] admin: http://127.0.0.1:{args.port}/admin/  {admin}  (Ctrl-C stops all)"
+    print(banner, flush=True)
     then = subprocess.Popen(args.then, shell=True, start_new_session=True) if args.then else None
     code = 0
     try:
@@ -91,9 +93,8 @@ def main() -> int:
                 code = 1
                 break
             if then and then.poll() is not None:
-                print(
-                    f"[stack] demo finished ({then.returncode}); serving until Ctrl-C", flush=True
-                )
+                print(f"[stack] demo finished ({then.returncode}); serving until Ctrl-C")
+                print(banner, flush=True)
                 then = None
             time.sleep(0.2)
     finally:

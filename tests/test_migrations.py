@@ -33,3 +33,11 @@ def test_migrating_again_does_not_duplicate_the_schedule():
     call_command("migrate", verbosity=0)
     call_command("migrate", verbosity=0)
     assert Schedule.objects.filter(name="cleanup-orphaned-calls").count() == 1
+
+
+def test_ensuring_the_schedule_twice_keeps_one_row(db):
+    from calls.schedule import cleanup_schedule_ensure
+
+    cleanup_schedule_ensure(Schedule)
+    cleanup_schedule_ensure(Schedule)
+    assert Schedule.objects.filter(name="cleanup-orphaned-calls").count() == 1

@@ -1,24 +1,14 @@
 from django.db import migrations
-from django.utils import timezone
+
+from calls.schedule import CLEANUP_SCHEDULE, cleanup_schedule_ensure
 
 
 def create_cleanup_schedule(apps, schema_editor):
-    Schedule = apps.get_model("django_q", "Schedule")
-    # Schedule.name is not unique: update_or_create keeps one row however often this runs.
-    Schedule.objects.update_or_create(
-        name="cleanup-orphaned-calls",
-        defaults={
-            "func": "calls.tasks.cleanup_orphaned_calls",
-            "schedule_type": "I",
-            "minutes": 1,
-            "repeats": -1,
-            "next_run": timezone.now(),
-        },
-    )
+    cleanup_schedule_ensure(apps.get_model("django_q", "Schedule"))
 
 
 def delete_cleanup_schedule(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(name="cleanup-orphaned-calls").delete()
+    apps.get_model("django_q", "Schedule").objects.filter(name=CLEANUP_SCHEDULE).delete()
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,83 @@
+import sys
+import time
+from collections import Counter
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from calls.models import Business, CallLog, CallRequest, Campaign
+from calls.services import enqueue_outbound_calls
+
+# The local Twilio picks each call's outcome by the last four digits of the number called
+# (twilio_sim/README.md): 0002 busy, 0003 no answer, 0004 failed, 0005 a short call.
+DEMO_SUFFIXES = ["0101", "0002", "0102", "0003", "0103", "0005", "0104", "0004", "0105", "0106"]
+
+
+class Command(BaseCommand):
+    help = (
+        "Queue N demo calls on the running stack (web, worker, local Twilio), show their progress "
+        "live, and exit 0 once every call has reached a final state."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--calls", type=int, default=10)
+        parser.add_argument("--timeout", type=float, default=170, help="Seconds to wait.")
+
+    def handle(self, *args, calls, timeout, **options):
+        business, _ = Business.objects.update_or_create(
+            phone_number="+14155550100",
+            defaults={
+                "name": "Demo Plumbing",
+                "max_concurrent_calls": 5,
+                "max_attempts": 1,
+                "is_active": True,
+                "paused_reason": "",
+            },
+        )
+        campaign = Campaign.objects.create(
+            business=business, name=f"demo {timezone.now():%Y-%m-%d %H:%M:%S.%f}"
+        )
+        # Every ten calls use the next exchange, so the numbers stay distinct.
+        numbers = [f"+1415{555 + n // 10}{DEMO_SUFFIXES[n % 10]}" for n in range(calls)]
+        results = enqueue_outbound_calls(business=business, numbers=numbers, campaign=campaign)
+        refused = [r for r in results if not r.request]
+        if refused:
+            raise CommandError(f"{len(refused)} demo calls were refused: {refused[0].refused}")
+        self.stdout.write(
+            f"Queued {calls} calls for {business.name} (at most 5 at once); "
+            f"watch them at http://127.0.0.1:8000/admin/calls/calllog/"
+        )
+        requests = CallRequest.objects.filter(campaign=campaign)
+        deadline = time.monotonic() + timeout
+        shown = ""
+        while True:
+            statuses = Counter(
+                CallLog.objects.filter(request__campaign=campaign).values_list("status", flat=True)
+            )
+            waiting = requests.filter(status=CallRequest.Status.QUEUED).count()
+            line = "  ".join(f"{status}: {n}" for status, n in sorted(statuses.items()))
+            line = f"[demo] waiting: {waiting}  {line}"
+            if line != shown:
+                self.stdout.write(line)
+                shown = line
+            final = sum(n for status, n in statuses.items() if status in CallLog.TERMINAL_STATUSES)
+            open_requests = requests.filter(status__in=CallRequest.OPEN_STATUSES).count()
+            if final >= calls and open_requests == 0:
+                break
+            if time.monotonic() > deadline:
+                self._table(campaign)
+                self.stderr.write(
+                    f"Only {final} of {calls} calls reached a final state in {timeout:.0f} s: "
+                    "is the worker (manage.py qcluster) running, and the local Twilio?"
+                )
+                sys.exit(1)
+            time.sleep(0.5)
+        self._table(campaign)
+        self.stdout.write(self.style.SUCCESS(f"All {calls} calls reached a final state."))
+
+    def _table(self, campaign):
+        self.stdout.write(f"{'number':<14} {'outcome':<12} {'duration':>8}  {'error'}")
+        for call in CallLog.objects.filter(request__campaign=campaign).order_by("to_number", "id"):
+            duration = f"{call.duration_seconds} s" if call.duration_seconds is not None else "-"
+            error = f"{call.error_code} {call.error_message}".strip()
+            self.stdout.write(f"{call.to_number:<14} {call.status:<12} {duration:>8}  {error}")

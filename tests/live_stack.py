@@ -1,0 +1,139 @@
+"""Web (gunicorn), workers (qcluster) and the local Twilio as real processes, for end-to-end
+tests and benchmarks. Workers are stopped by signalling their main process only (django-q2 1.11
+hangs when the whole group gets SIGTERM); a kill -9 takes the whole group, like a crashed host."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+from twilio_sim.control import SimControl
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT_SID = "AC" + "1" * 32
+AUTH_TOKEN = "live-stack-auth-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url(settings_dict: dict) -> str:
+    """A DATABASE_URL for the database Django is using now (the test database in tests)."""
+    user = settings_dict.get("USER") or "postgres"
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{user}@{host}:{port}/{settings_dict['NAME']}"
+
+
+class LiveStack:
+    def __init__(self, *, database_url, redis_url="", workers=1, web_workers=2, env=None, log_dir):
+        self.web_port = free_port()
+        self.sim_port = free_port()
+        self.sim_url = f"http://127.0.0.1:{self.sim_port}"
+        self.web_url = f"http://127.0.0.1:{self.web_port}"
+        self.log_dir = Path(log_dir)
+        self.worker_count = workers
+        self.web_workers = web_workers
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))},
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DEBUG": "false",
+            "SECRET_KEY": "live-stack-secret",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "Q_CLUSTER_NAME": f"live-{uuid.uuid4().hex[:8]}",
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "PUBLIC_BASE_URL": self.web_url,
+            "TWILIO_API_BASE_URL": self.sim_url,
+            "LOG_LEVEL": "WARNING",
+            **(env or {}),
+        }
+        self.sim = SimControl(self.sim_url)
+        self.processes = {}
+
+    def _spawn(self, name, command):
+        log = open(self.log_dir / f"{name}.log", "ab")
+        self.processes[name] = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def start(self):
+        python = sys.executable
+        self._spawn(
+            "twilio_sim",
+            [python, "-m", "twilio_sim", "--port", str(self.sim_port),
+             "--account-sid", ACCOUNT_SID, "--auth-token", AUTH_TOKEN],
+        )  # fmt: skip
+        self._spawn(
+            "web",
+            [python, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
+             "--workers", str(self.web_workers), "--log-level", "warning"],
+        )  # fmt: skip
+        for n in range(self.worker_count):
+            self.start_worker(n)
+        self._wait_for(f"{self.sim_url}/_sim/stats")
+        self._wait_for(f"{self.web_url}/healthz")
+        return self
+
+    def start_worker(self, n):
+        self._spawn(f"worker{n}", [sys.executable, "manage.py", "qcluster"])
+
+    def kill_worker(self, n):
+        """kill -9 the whole cluster, as when its host dies: nothing gets to clean up."""
+        process = self.processes[f"worker{n}"]
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def _wait_for(self, url, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                return
+            except urllib.error.HTTPError:
+                return  # it answers, whatever it thinks of its health
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{url} did not come up; see {self.log_dir}") from None
+                time.sleep(0.1)
+
+    def manage(self, *args) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True,
+            text=True, timeout=120,
+        )  # fmt: skip
+        if result.returncode:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
+        return result.stdout
+
+    def stop(self):
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        stuck = []
+        for name, process in self.processes.items():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                stuck.append(name)
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        return stuck
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -1,0 +1,163 @@
+"""The whole service as real processes: gunicorn, qcluster(s) and the local Twilio, on PostgreSQL.
+
+What went to Twilio is read from the simulator's own record, so caps, calls per second and
+double dials are checked where they matter: at Twilio's side.
+"""
+
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django_q.models import Schedule
+
+from calls.models import Business, CallLog, CallRequest
+from calls.schedule import cleanup_schedule_ensure
+from tests.live_stack import LiveStack, database_url
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+SETTINGS = {
+    "TWILIO_CALLS_PER_SECOND": "4",
+    "ORPHAN_CALL_SECONDS": "5",
+    "RECONCILE_AFTER_SECONDS": "8",
+    "CALL_RING_TIMEOUT_SECONDS": "5",
+    "CALL_TIME_LIMIT_SECONDS": "20",
+    "STUCK_CALL_SECONDS": "60",
+    "Q_WORKERS": "2",
+}
+FINAL = {"done", "failed", "canceled"}
+
+
+@pytest.fixture
+def stack_for(tmp_path):
+    stacks = []
+
+    def make(broker, workers=1):
+        cleanup_schedule_ensure(Schedule)  # flushed by earlier transactional tests
+        stack = LiveStack(
+            database_url=database_url(connection.settings_dict),
+            redis_url=REDIS_URL if broker == "redis" else "",
+            workers=workers,
+            env=SETTINGS,
+            log_dir=tmp_path,
+        )
+        stacks.append(stack)
+        stack.start()
+        stack.sim.configure(ring_seconds=0.3, call_seconds=1.0, cps=50, list_delay=0.5)
+        return stack
+
+    yield make
+    for stack in stacks:
+        assert stack.stop() == [], "a process did not stop on SIGTERM"
+    connection.close()
+
+
+def make_business(name, number, cap):
+    return Business.objects.create(
+        name=name, phone_number=number, max_concurrent_calls=cap, max_attempts=1,
+        retry_delay_seconds=1,
+    )  # fmt: skip
+
+
+def wait_until_settled(count, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        statuses = Counter(CallRequest.objects.values_list("status", flat=True))
+        if sum(statuses.values()) == count and set(statuses) <= FINAL:
+            return statuses
+        time.sleep(0.5)
+    raise AssertionError(f"requests not settled in {timeout} s: {statuses}")
+
+
+def assert_limits_held(stack, businesses):
+    stats = stack.sim.stats()
+    for business in businesses:
+        assert stats["max_live_by_from"][business.phone_number] <= business.max_concurrent_calls
+    assert stats["max_creates_per_second"] <= int(SETTINGS["TWILIO_CALLS_PER_SECOND"])
+
+
+def assert_each_call_has_twilios_outcome(stack):
+    records = {c["sid"]: c for c in stack.sim.calls()}
+    placed = Counter(c["to"] for c in records.values())
+    assert [n for n, times in placed.items() if times > 1] == [], "a number was placed twice"
+    calls = {c.call_sid: c for c in CallLog.objects.exclude(call_sid=None)}
+    assert set(calls) == set(records)
+    wrong = {
+        sid: (calls[sid].status, record["status"])
+        for sid, record in records.items()
+        if calls[sid].status != record["status"]
+    }
+    assert wrong == {}
+    return records
+
+
+@pytest.mark.parametrize("broker", ["orm", "redis"])
+def test_a_queue_drains_to_the_end_with_a_worker_killed_in_the_middle(stack_for, broker):
+    stack = stack_for(broker, workers=2)
+    businesses = [
+        make_business("North", "+14155550110", 3),
+        make_business("South", "+14155550120", 2),
+    ]
+    # Outcomes by the simulator's rules: ...0002 busy, ...0003 no-answer, ...0004 failed.
+    suffixes = ["0101", "0002", "0102", "0003", "0103", "0004", "0104", "0105", "0106", "0107"]
+    numbers = [f"+1415{600 + n // 10}{suffixes[n % 10]}" for n in range(50)]
+    for business, part in zip(businesses, (numbers[:25], numbers[25:]), strict=True):
+        out = stack.manage("enqueue_calls", "--business", str(business.pk), *part)
+        assert out.strip().endswith("25 queued, 0 refused.")
+
+    deadline = time.monotonic() + 60
+    while len(stack.sim.calls()) < 15 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stack.kill_worker(0)
+    time.sleep(1)
+    stack.start_worker(0)
+
+    statuses = wait_until_settled(50, timeout=300)
+    assert statuses["done"] + statuses["failed"] == 50
+    assert not CallRequest.objects.filter(status="failed", last_error="").exists()
+    records = assert_each_call_has_twilios_outcome(stack)
+    expected = Counter(
+        "done" if r["planned_outcome"] == "completed" else "failed" for r in records.values()
+    )
+    assert len(records) == 50
+    assert statuses == expected
+    assert_limits_held(stack, businesses)
+    # No slot was held longer than the orphan limit plus two cleanup periods (plus the scheduler's
+    # 30 s lateness) beyond the call itself.
+    bound = timedelta(seconds=5 + 2 * 60 + 30 + 5 + 20)
+    for call in CallLog.objects.all():
+        assert call.ended_at is not None
+        assert call.ended_at - call.created_at <= bound, (call.to_number, call.error_message)
+
+
+def test_thirty_calls_under_faults_each_reach_twilios_outcome(stack_for):
+    stack = stack_for("orm")
+    caps = {"+14155550130": 1, "+14155550140": 2, "+14155550150": 3}
+    businesses = [make_business(f"Cap {cap}", number, cap) for number, cap in caps.items()]
+    suffixes = ["0101", "0002", "0102", "0003", "0103", "0005", "0104", "0004", "0105", "0106"]
+    numbers = [f"+1415{700 + n // 10}{suffixes[n % 10]}" for n in range(30)]
+    dropped = numbers[0]
+    stack.sim.configure(
+        duplicate_callbacks=0.3,
+        reorder_callbacks=0.2,
+        create_429=3,
+        numbers={dropped: {"drop_terminal_callback": True}},
+    )
+    for n, business in enumerate(businesses):
+        stack.manage(
+            "enqueue_calls", "--business", str(business.pk), *numbers[n * 10 : n * 10 + 10]
+        )
+
+    statuses = wait_until_settled(30, timeout=300)
+    records = assert_each_call_has_twilios_outcome(stack)
+    assert len(records) == 30
+    assert sum(statuses.values()) == 30
+    assert_limits_held(stack, businesses)
+    stats = stack.sim.stats()
+    assert stats["create_faults"]["create_429"] == 3
+    assert stats["callbacks"]["duplicated"] > 0
+    dropped_call = CallLog.objects.get(to_number=dropped, call_sid__isnull=False)
+    assert dropped_call.ended_by == "reconcile"
