@@ -145,6 +145,9 @@ Q_CLUSTER = {
     "guard_cycle": 0.5,
     "catch_up": False,
     "save_limit": 250,
+    # A worker process is replaced after this many tasks, or past this resident size (KiB).
+    "recycle": env.int("Q_RECYCLE", default=500),
+    "max_rss": env.int("Q_MAX_RSS_KB", default=262144),
     "ALT_CLUSTERS": {},
     "log_level": env("DJANGO_Q_LOG_LEVEL", default="WARNING"),
 }
