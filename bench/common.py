@@ -1,0 +1,118 @@
+"""Shared by the benchmarks: scratch databases, the stack's settings, percentiles, printing.
+
+Every benchmark runs against its own scratch PostgreSQL database (`bench_<name>`), dropped and
+migrated afresh, so a run never depends on what an earlier one left behind.
+"""
+
+import math
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Run as `python bench/x.py`, the project root is not on sys.path; `tests.live_stack`, `calls`
+# and `config` live there.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+LOG_DIR = Path(os.environ.get("BENCH_LOG_DIR", "/tmp/bench-logs"))
+
+# The production settings the system checks insist on (DEBUG off), as LiveStack sets them.
+BASE_ENV = {
+    "DEBUG": "false",
+    "SECRET_KEY": "bench-secret",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+    "TWILIO_AUTH_TOKEN": "live-stack-auth-token",  # tests.live_stack.AUTH_TOKEN
+    "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+def admin_sql(sql: str) -> None:
+    import psycopg2
+
+    connection = psycopg2.connect(f"{PG_URL}/postgres")
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+    finally:
+        connection.close()
+
+
+def fresh_database(name: str) -> str:
+    """Drops and recreates database `name`, migrates it, and returns its URL."""
+    admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_sql(f'CREATE DATABASE "{name}"')
+    url = f"{PG_URL}/{name}"
+    env = {**os.environ, **BASE_ENV, "DATABASE_URL": url}
+    env.pop("REDIS_URL", None)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
+    )
+    return url
+
+
+def django_setup(database_url: str, **env: str) -> None:
+    """Configures Django in this process against `database_url` (call once, before any import
+    of models)."""
+    os.environ.update(BASE_ENV)
+    os.environ.update(env)
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ.setdefault("REDIS_URL", "")
+    import django
+
+    django.setup()
+
+
+def log_dir(name: str) -> Path:
+    path = LOG_DIR / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def percentile(values, p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of a non-empty sequence."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def median(values) -> float:
+    return percentile(values, 50)
+
+
+def machine() -> str:
+    import psycopg2
+
+    memory_kb = next(
+        int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")
+    )
+    connection = psycopg2.connect(f"{PG_URL}/postgres")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            pg_version = cursor.fetchone()[0]
+    finally:
+        connection.close()
+    try:
+        import redis
+
+        redis_version = redis.Redis.from_url(REDIS_URL).info("server")["redis_version"]
+    except Exception as error:  # Redis is optional for some benchmarks: say why it is missing
+        redis_version = f"unavailable ({error})"
+    return (
+        f"{os.cpu_count()} CPUs, {memory_kb // 1024} MiB RAM, Python {platform.python_version()},"
+        f" PostgreSQL {pg_version.split()[0]}, Redis {redis_version}"
+    )
+
+
+def heading(text: str) -> None:
+    print(f"\n== {text} ==", flush=True)
