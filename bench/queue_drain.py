@@ -17,6 +17,7 @@ completed, the queue not drained); speed targets are reported, never asserted.
 """
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -109,6 +110,8 @@ def run(broker):
         else:
             failures.append(f"requests not all done: {dict(statuses)}")
         stats, calls = stack.sim.stats(), stack.sim.calls()
+        # Kept for a closer look (per-business timelines) after the run.
+        (stack.log_dir / "sim_calls.json").write_text(json.dumps(calls))
     finally:
         stuck = stack.stop()
     if stuck:
@@ -146,6 +149,7 @@ def analyse(businesses, stats, calls, failures, wall):
     for number, cap in caps.items():
         made, ended = sorted(creates[number]), sorted(ends[number])
         turnaround += [made[cap + k] - ended[k] for k in range(len(made) - cap)]
+    per_business = {n: max(ends[n], default=0) - min(creates[n], default=0) for n in caps}
     durations = [c["ended_at"] - c["created_at"] for c in calls if c["ended_at"] is not None]
 
     all_creates = [t for times in creates.values() for t in times]
@@ -157,11 +161,13 @@ def analyse(businesses, stats, calls, failures, wall):
     )
     return {
         "calls": len(calls),
+        "caps": caps,
         "drain": drain,
         "ideal": ideal,
         "wall": wall,
         "call_time_p50": common.median(durations) if durations else float("nan"),
         "turnaround": turnaround,
+        "per_business": per_business,
         "callback_answer": answered,
         "max_live_by_from": {n: stats["max_live_by_from"].get(n, 0) for n in caps},
         "max_cps": stats["max_creates_per_second"],
@@ -187,6 +193,10 @@ def report(broker, r):
             f"  of which end -> terminal callback answered: p50 {common.median(c):.3f} s, "
             f"p95 {common.percentile(c, 95):.3f} s"
         )
+    print(
+        "drain per business (s): "
+        + ", ".join(f"cap {cap} {r['per_business'][n]:.1f}" for n, cap in r["caps"].items())
+    )
     print(f"drain ratio target: {'met' if ratio <= TARGET_RATIO else 'MISSED'}")
     print(f"max live by From: {r['max_live_by_from']}; max creates/s: {r['max_cps']}")
     print("invariants:", "held" if not r["failures"] else "BROKEN: " + "; ".join(r["failures"]))
