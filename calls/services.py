@@ -95,12 +95,10 @@ def call_status_apply(
     if report.status == Status.IN_PROGRESS:
         changes["answered_at"] = now
     if terminal:
-        changes.update(
-            ended_at=now,
-            ended_by=ended_by,
-            error_code=report.error_code,
-            error_message=report.error_message,
-        )
+        changes.update(ended_at=now, ended_by=ended_by)
+    if report.error_code or report.error_message:
+        # Otherwise what the create request said (e.g. a 500 for a call that was placed) stays.
+        changes.update(error_code=report.error_code, error_message=report.error_message)
     rows = CallLog.objects.filter(pk=call.pk, status__in=CallLog.statuses_before(report.status))
     if report.sequence_number is not None:
         rows = rows.filter(

@@ -152,7 +152,11 @@ def test_thirty_calls_under_faults_each_reach_twilios_outcome(stack_for):
         duplicate_callbacks=0.3,
         reorder_callbacks=0.2,
         create_429=3,
-        numbers={dropped: {"drop_terminal_callback": True}},
+        numbers={
+            dropped: {"drop_terminal_callback": True},
+            # Twilio answers 500 but placed the call: adopted from its callbacks, not re-placed.
+            numbers[12]: {"create_500_placed": 1},
+        },
     )
     for n, business in enumerate(businesses):
         stack.manage(
@@ -169,3 +173,6 @@ def test_thirty_calls_under_faults_each_reach_twilios_outcome(stack_for):
     assert stats["callbacks"]["duplicated"] > 0
     dropped_call = CallLog.objects.get(to_number=dropped, call_sid__isnull=False)
     assert dropped_call.ended_by == "reconcile"
+    (adopted,) = CallLog.objects.filter(to_number=numbers[12])
+    assert adopted.call_sid in records
+    assert adopted.error_code == "20500"  # kept from the create, for the operator to see

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
@@ -46,6 +47,10 @@ def test_the_stack_runs_the_demo_and_stops_on_ctrl_c(tmp_path):
         assert "[stack] demo finished (0)" in output, output
         assert "All 4 calls reached a final state." in output
         assert "Admin user: admin   password: " in output
+        admin = urllib.request.urlopen(f"http://127.0.0.1:{web}/admin/login/", timeout=5)
+        assert b"Django administration" in admin.read()
+        css = urllib.request.urlopen(f"http://127.0.0.1:{web}/static/admin/css/base.css", timeout=5)
+        assert css.status == 200
         children = subprocess.run(
             ["pgrep", "-P", str(stack.pid)], capture_output=True, text=True
         ).stdout.split()

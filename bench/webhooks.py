@@ -1,0 +1,227 @@
+"""Webhook cost: signed status callbacks through gunicorn against a one-UPDATE baseline view.
+
+    .venv/bin/python bench/webhooks.py [--broker orm|redis|both] [--calls 2000]
+
+One deployment (gunicorn, 2 sync workers, `bench.baseline_wsgi`: the service's settings and URLs
+plus the baseline view) on PostgreSQL; no qcluster runs, so the queued tasks stay queued and the
+figures are the web side's alone. The load generator is another process on loopback with
+CONCURRENCY threads; each thread owns a share of the calls and sends each call's four callbacks
+(initiated, ringing, in-progress, completed; SequenceNumber 0..3) in order, one at a time, as
+Twilio does. The baseline pass sends the same bodies to `/bench/baseline/<pk>`.
+Passes: baseline, callbacks, baseline; the ratio is callbacks/s over the mean of the baselines.
+Exit 1 if a callback is refused or the calls do not all end `completed` with four events.
+"""
+
+import argparse
+import http.client
+import multiprocessing
+import sys
+import threading
+import time
+from collections import defaultdict
+from email.utils import formatdate
+
+import common
+
+CONCURRENCY = 4  # two requests waiting per gunicorn worker: busy, without a deep backlog
+STATUSES = ["initiated", "ringing", "in-progress", "completed"]
+TARGET_RATIO = 0.8
+
+
+def make_calls(count):
+    """A business with `count` outbound calls Twilio has confirmed (SID stored, status queued),
+    each the live attempt of an active request, as a dispatch leaves them."""
+    from django.utils import timezone
+
+    from calls.models import Business, CallLog, CallRequest
+
+    business = Business.objects.create(
+        name="Webhooks", phone_number="+14155550190", max_concurrent_calls=count
+    )
+    now = timezone.now()
+    numbers = [f"+1415620{i:04d}" for i in range(count)]
+    requests = CallRequest.objects.bulk_create(
+        CallRequest(business=business, to_number=n, status="active", attempts=1, next_attempt_at=now)
+        for n in numbers
+    )
+    return CallLog.objects.bulk_create(
+        CallLog(
+            business=business, request=r, call_sid=f"CA{i:032x}", direction="outbound",
+            from_number=business.phone_number, to_number=r.to_number, status="queued",
+            dial_started_at=now,
+        )  # fmt: skip
+        for i, r in enumerate(requests)
+    )
+
+
+def callback_work(calls, base_url):
+    """Per thread: [(kind, path, body, headers)], each call's callbacks in sequence order."""
+    from urllib.parse import urlencode
+
+    from twilio.request_validator import RequestValidator
+
+    validator = RequestValidator(common.BASE_ENV["TWILIO_AUTH_TOKEN"])
+    real, baseline = [[] for _ in range(CONCURRENCY)], [[] for _ in range(CONCURRENCY)]
+    for n, call in enumerate(calls):
+        for sequence, status in enumerate(STATUSES):
+            params = {
+                "CallSid": call.call_sid, "AccountSid": common.BASE_ENV["TWILIO_ACCOUNT_SID"],
+                "From": call.from_number, "To": call.to_number, "Caller": call.from_number,
+                "Called": call.to_number, "Direction": "outbound-api", "CallStatus": status,
+                "ApiVersion": "2010-04-01", "SequenceNumber": str(sequence),
+                "Timestamp": formatdate(usegmt=True), "CallbackSource": "call-progress-events",
+            }  # fmt: skip
+            if status == "completed":
+                params.update(CallDuration="6", SipResponseCode="200")
+            path = f"/twilio/calls/{call.public_id}/status"
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": validator.compute_signature(base_url + path, params),
+                "Connection": "close",
+            }
+            body = urlencode(params)
+            real[n % CONCURRENCY].append((status, path, body, headers))
+            baseline[n % CONCURRENCY].append((status, f"/bench/baseline/{call.pk}", body, headers))
+    return real, baseline
+
+
+def _send_all(port, work, out):
+    for kind, path, body, headers in work:
+        started = time.perf_counter()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            connection.request("POST", path, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            status = response.status
+        except OSError as error:
+            status = f"error: {error}"
+        finally:
+            connection.close()
+        out.append((kind, status, time.perf_counter() - started))
+
+
+def load(port, work_by_thread):
+    """Runs in the load-generator process: one thread per share; returns (seconds, results)."""
+    results = [[] for _ in work_by_thread]
+    threads = [
+        threading.Thread(target=_send_all, args=(port, work, out))
+        for work, out in zip(work_by_thread, results, strict=True)
+    ]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started, [r for out in results for r in out]
+
+
+def measure(pool, port, work):
+    seconds, results = pool.apply(load, (port, work))
+    latencies = [latency for _, _, latency in results]
+    by_kind = defaultdict(list)
+    for kind, _, latency in results:
+        by_kind[kind].append(latency)
+    refused = [(kind, status) for kind, status, _ in results if status not in (200, 204)]
+    return {
+        "rate": len(results) / seconds,
+        "p50": common.percentile(latencies, 50),
+        "p99": common.percentile(latencies, 99),
+        "by_kind": {kind: common.median(values) for kind, values in by_kind.items()},
+        "refused": refused,
+    }
+
+
+def run(broker, count, pool):
+    from django.db import connections
+    from django_q.models import OrmQ
+
+    from calls.models import CallEvent, CallLog, CallRequest
+    from tests.live_stack import LiveStack
+
+    connections.close_all()
+    url = common.fresh_database("bench_webhooks")
+    calls = make_calls(count)
+
+    class WebOnly(LiveStack):
+        def start(self):
+            self._spawn(
+                "web",
+                [sys.executable, "-m", "gunicorn", "bench.baseline_wsgi",
+                 "--bind", f"127.0.0.1:{self.web_port}", "--workers", "2",
+                 "--log-level", "warning"],
+            )  # fmt: skip
+            self._wait_for(f"{self.web_url}/healthz")
+            return self
+
+    stack = WebOnly(
+        database_url=url,
+        redis_url=common.REDIS_URL if broker == "redis" else "",
+        log_dir=common.log_dir(f"webhooks_{broker}"),
+    )
+    real, baseline = callback_work(calls, stack.web_url)
+    port = stack.web_port
+    failures = []
+    stack.start()
+    try:
+        measure(pool, port, [w[: count // 20] for w in baseline])  # warm both workers
+        first = measure(pool, port, baseline)
+        callbacks = measure(pool, port, real)
+        second = measure(pool, port, baseline)
+    finally:
+        if stack.stop():
+            failures.append("gunicorn did not stop on SIGTERM")
+    for name, result in (("baseline", first), ("callbacks", callbacks), ("baseline", second)):
+        if result["refused"]:
+            failures.append(f"{name}: {len(result['refused'])} refused, e.g. {result['refused'][0]}")
+    completed = CallLog.objects.filter(status="completed").count()
+    events = CallEvent.objects.filter(applied=True).count()
+    done = CallRequest.objects.filter(status="done").count()
+    if (completed, events, done) != (count, 4 * count, count):
+        failures.append(f"{completed} completed, {events} events applied, {done} requests done")
+    queued = OrmQ.objects.count() if broker == "orm" else None
+    return {"baseline": (first, second), "callbacks": callbacks, "queued": queued, "failures": failures}
+
+
+def report(broker, count, r):
+    first, second = r["baseline"]
+    callbacks = r["callbacks"]
+    base_rate = (first["rate"] + second["rate"]) / 2
+    ratio = callbacks["rate"] / base_rate
+    common.heading(f"webhooks, {broker} broker ({count} calls, {4 * count} callbacks)")
+    print(
+        f"baseline: {first['rate']:.0f} and {second['rate']:.0f} req/s, "
+        f"p99 {first['p99'] * 1000:.1f} and {second['p99'] * 1000:.1f} ms"
+    )
+    print(f"callbacks: {callbacks['rate']:.0f} req/s, p99 {callbacks['p99'] * 1000:.1f} ms")
+    kinds = callbacks["by_kind"]
+    print(
+        "callback p50 by status (ms): "
+        + ", ".join(f"{s} {kinds[s] * 1000:.1f}" for s in STATUSES)
+        + f"; baseline p50 {first['p50'] * 1000:.1f}"
+    )
+    if r["queued"] is not None:
+        print(f"OrmQ rows queued by the terminal callbacks: {r['queued']}")
+    verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
+    print(f"callbacks/s / baseline/s: {ratio:.2f} (target >= {TARGET_RATIO}: {verdict})")
+    print("invariants:", "held" if not r["failures"] else "BROKEN: " + "; ".join(r["failures"]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--broker", choices=["orm", "redis", "both"], default="both")
+    parser.add_argument("--calls", type=int, default=2000)
+    args = parser.parse_args()
+    brokers = ["orm", "redis"] if args.broker == "both" else [args.broker]
+    common.django_setup(f"{common.PG_URL}/bench_webhooks")
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        results = {broker: run(broker, args.calls, pool) for broker in brokers}
+    common.heading("machine")
+    print(common.machine())
+    for broker, result in results.items():
+        report(broker, args.calls, result)
+    return 1 if any(r["failures"] for r in results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""calls/twilio_client.py against the local Twilio over real HTTP: requests, and what each
+failure is classified as."""
+
+import socket
+
+import pytest
+
+from calls import twilio_client
+from calls.twilio_client import ErrorKind, TwilioError
+from tests.live_stack import free_port
+from twilio_sim.control import SimControl
+from twilio_sim.server import Simulator
+
+SID = "AC" + "2" * 32
+TOKEN = "client-test-token"
+FROM = "+14155550100"
+
+
+@pytest.fixture(scope="module")
+def simulator():
+    with Simulator(account_sid=SID, auth_token=TOKEN, port=0, speed=20, list_delay=0) as sim:
+        yield sim
+
+
+@pytest.fixture
+def sim(simulator, settings):
+    settings.TWILIO_ACCOUNT_SID = SID
+    settings.TWILIO_AUTH_TOKEN = TOKEN
+    settings.TWILIO_API_BASE_URL = simulator.base_url
+    settings.TWILIO_HTTP_TIMEOUT_SECONDS = 2
+    control = SimControl(simulator.base_url)
+    control.reset()
+    return control
+
+
+def create(to="+14155550123"):
+    return twilio_client.call_create(
+        to=to,
+        from_=FROM,
+        url="http://127.0.0.1:9/answer",
+        status_callback="http://127.0.0.1:9/status",
+        timeout=7,
+        time_limit=60,
+    )
+
+
+def test_create_sends_every_field_and_returns_the_sid(sim):
+    sid = create()
+    (record,) = sim.calls()
+    assert record["sid"] == sid
+    assert (record["to"], record["from"]) == ("+14155550123", FROM)
+    assert record["status_callback"] == "http://127.0.0.1:9/status"
+    assert record["url"] == "http://127.0.0.1:9/answer"
+    assert record["status_callback_events"] == ["initiated", "ringing", "answered", "completed"]
+    assert (record["timeout"], record["time_limit"]) == (7, 60)
+
+
+def test_fetch_list_and_hang_up_reach_the_same_call(sim):
+    sim.configure(ring_seconds=60)
+    sid = create()
+    assert twilio_client.call_fetch(sid=sid).sid == sid
+    listed = twilio_client.call_list(to="+14155550123", from_=FROM)
+    assert [c.sid for c in listed] == [sid]
+    assert listed[0].date_created is not None
+    twilio_client.call_hang_up(sid=sid)
+    assert twilio_client.call_fetch(sid=sid).status in ("canceled", "completed")
+
+
+def test_a_region_or_edge_cannot_send_a_request_to_the_real_twilio(sim):
+    client = twilio_client.client()
+    client.region, client.edge = "ie1", "dublin"
+    try:
+        assert create()
+    finally:
+        client.region = client.edge = None
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind", "code"),
+    [
+        ({"create_429": 1}, ErrorKind.NOT_PLACED, "20429"),
+        ({"create_500": 1}, ErrorKind.UNKNOWN, "20500"),
+        ({"create_500_placed": 1}, ErrorKind.UNKNOWN, "20500"),
+    ],
+)
+def test_create_faults_are_classified_by_what_they_prove(sim, fault, kind, code):
+    sim.configure(**fault)
+    with pytest.raises(TwilioError) as raised:
+        create()
+    assert (raised.value.kind, raised.value.code) == (kind, code)
+    assert not raised.value.permanent
+
+
+def test_an_invalid_number_is_a_permanent_refusal_of_the_number(sim):
+    with pytest.raises(TwilioError) as raised:
+        create(to="12345")
+    assert (raised.value.kind, raised.value.code) == (ErrorKind.REFUSED_NUMBER, "21211")
+    assert raised.value.permanent
+    assert sim.calls() == []
+
+
+def test_bad_credentials_are_a_refusal_of_the_business(sim, settings):
+    settings.TWILIO_AUTH_TOKEN = "rotated"
+    with pytest.raises(TwilioError) as raised:
+        create()
+    assert (raised.value.kind, raised.value.code) == (ErrorKind.REFUSED_BUSINESS, "20003")
+
+
+def test_a_create_that_hangs_past_the_timeout_has_an_unknown_outcome(sim, settings):
+    settings.TWILIO_HTTP_TIMEOUT_SECONDS = 0.5
+    sim.configure(create_hang=1, hang_seconds=3)
+    with pytest.raises(TwilioError) as raised:
+        create()
+    assert (raised.value.kind, raised.value.code) == (ErrorKind.UNKNOWN, "read-timeout")
+
+
+def test_a_connection_that_cannot_be_opened_means_not_placed(sim, settings):
+    settings.TWILIO_API_BASE_URL = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(TwilioError) as raised:
+        create()
+    assert (raised.value.kind, raised.value.code) == (ErrorKind.NOT_PLACED, "connection-refused")
+
+
+def test_a_connection_dropped_after_sending_has_an_unknown_outcome(sim, settings):
+    # A server that reads the request and closes without answering: the call may exist.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    settings.TWILIO_API_BASE_URL = f"http://127.0.0.1:{server.getsockname()[1]}"
+    import threading
+
+    def drop():
+        connection, _ = server.accept()
+        connection.recv(65536)
+        connection.close()
+
+    thread = threading.Thread(target=drop)
+    thread.start()
+    try:
+        with pytest.raises(TwilioError) as raised:
+            create()
+    finally:
+        thread.join()
+        server.close()
+    assert raised.value.kind is ErrorKind.UNKNOWN
