@@ -149,7 +149,11 @@ def analyse(businesses, stats, calls, failures, wall):
     for number, cap in caps.items():
         made, ended = sorted(creates[number]), sorted(ends[number])
         turnaround += [made[cap + k] - ended[k] for k in range(len(made) - cap)]
-    per_business = {n: max(ends[n], default=0) - min(creates[n], default=0) for n in caps}
+    t0 = min(t for times in creates.values() for t in times)
+    # (first create after the run's first create, first create -> last end) per business
+    per_business = {
+        n: (min(creates[n]) - t0, max(ends[n]) - min(creates[n])) for n in caps if ends[n]
+    }
     durations = [c["ended_at"] - c["created_at"] for c in calls if c["ended_at"] is not None]
 
     all_creates = [t for times in creates.values() for t in times]
@@ -194,8 +198,12 @@ def report(broker, r):
             f"p95 {common.percentile(c, 95):.3f} s"
         )
     print(
-        "drain per business (s): "
-        + ", ".join(f"cap {cap} {r['per_business'][n]:.1f}" for n, cap in r["caps"].items())
+        "per business, first create at +s / own drain s: "
+        + ", ".join(
+            f"cap {cap} +{r['per_business'][n][0]:.1f}/{r['per_business'][n][1]:.1f}"
+            for n, cap in r["caps"].items()
+            if n in r["per_business"]
+        )
     )
     print(f"drain ratio target: {'met' if ratio <= TARGET_RATIO else 'MISSED'}")
     print(f"max live by From: {r['max_live_by_from']}; max creates/s: {r['max_cps']}")

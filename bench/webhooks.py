@@ -41,13 +41,20 @@ def make_calls(count):
     now = timezone.now()
     numbers = [f"+1415620{i:04d}" for i in range(count)]
     requests = CallRequest.objects.bulk_create(
-        CallRequest(business=business, to_number=n, status="active", attempts=1, next_attempt_at=now)
+        CallRequest(
+            business=business, to_number=n, status="active", attempts=1, next_attempt_at=now
+        )
         for n in numbers
     )
     return CallLog.objects.bulk_create(
         CallLog(
-            business=business, request=r, call_sid=f"CA{i:032x}", direction="outbound",
-            from_number=business.phone_number, to_number=r.to_number, status="queued",
+            business=business,
+            request=r,
+            call_sid=f"CA{i:032x}",
+            direction="outbound",
+            from_number=business.phone_number,
+            to_number=r.to_number,
+            status="queued",
             dial_started_at=now,
         )  # fmt: skip
         for i, r in enumerate(requests)
@@ -173,14 +180,21 @@ def run(broker, count, pool):
             failures.append("gunicorn did not stop on SIGTERM")
     for name, result in (("baseline", first), ("callbacks", callbacks), ("baseline", second)):
         if result["refused"]:
-            failures.append(f"{name}: {len(result['refused'])} refused, e.g. {result['refused'][0]}")
+            failures.append(
+                f"{name}: {len(result['refused'])} refused, e.g. {result['refused'][0]}"
+            )
     completed = CallLog.objects.filter(status="completed").count()
     events = CallEvent.objects.filter(applied=True).count()
     done = CallRequest.objects.filter(status="done").count()
     if (completed, events, done) != (count, 4 * count, count):
         failures.append(f"{completed} completed, {events} events applied, {done} requests done")
     queued = OrmQ.objects.count() if broker == "orm" else None
-    return {"baseline": (first, second), "callbacks": callbacks, "queued": queued, "failures": failures}
+    return {
+        "baseline": (first, second),
+        "callbacks": callbacks,
+        "queued": queued,
+        "failures": failures,
+    }
 
 
 def report(broker, count, r):

@@ -186,6 +186,9 @@ def retry_delay(business: Business, attempts: int) -> timedelta:
 
 def call_sid_store(*, call: CallLog, sid: str) -> None:
     """Records the SID Twilio gave; never overwrites one, never moves the status back."""
+    if call.request_id:
+        # The lock order: the request before the call, as call_status_apply takes them.
+        _lock_request(call.request_id)
     CallLog.objects.filter(pk=call.pk, call_sid__isnull=True).update(
         call_sid=sid, updated_at=timezone.now()
     )
