@@ -171,7 +171,7 @@ def run(broker, count, pool):
     failures = []
     stack.start()
     try:
-        measure(pool, port, [w[: count // 20] for w in baseline])  # warm both workers
+        measure(pool, port, baseline)  # warm-up: both workers, connections, caches
         first = measure(pool, port, baseline)
         callbacks = measure(pool, port, real)
         second = measure(pool, port, baseline)
