@@ -107,8 +107,8 @@ def call_status_apply(
         )
     if not rows.update(**changes):
         return False
-    call.refresh_from_db()
     if terminal:
+        call.refresh_from_db()
         call_attempt_ended(call=call, retry=retry)
     return True
 
@@ -144,8 +144,7 @@ def call_attempt_ended(*, call: CallLog, retry: Retry = Retry.BACKOFF) -> None:
     elif retry is Retry.NEVER:
         _request_close(request, CallRequest.Status.FAILED, reason)
     else:
-        counted = retry in (Retry.BACKOFF, Retry.NEVER)
-        attempts = request.attempts - (0 if counted else 1)
+        attempts = request.attempts - (0 if retry is Retry.BACKOFF else 1)
         why_not = _why_no_retry(request, attempts)
         if why_not:
             _request_close(request, CallRequest.Status.FAILED, f"{reason} {why_not}")
@@ -276,6 +275,12 @@ def enqueue_outbound_call(
     *, business: Business, to_number: str, lead=None, campaign: Campaign | None = None
 ) -> CallRequest:
     """Queues a call to `to_number`; raises EnqueueRefused (with the reason) or ValidationError."""
+    request = _request_create(business=business, to_number=to_number, lead=lead, campaign=campaign)
+    task_queue_after_commit("dispatch", business.pk)
+    return request
+
+
+def _request_create(*, business, to_number, lead, campaign) -> CallRequest:
     number = to_e164(to_number)
     with transaction.atomic():
         business = Business.objects.select_for_update().get(pk=business.pk)
@@ -302,7 +307,6 @@ def enqueue_outbound_call(
             max_attempts=business.max_attempts,
             next_attempt_at=timezone.now(),
         )
-        task_queue_after_commit("dispatch", business.pk)
     return request
 
 
@@ -314,28 +318,41 @@ class EnqueueResult:
 
 
 def enqueue_outbound_call_try(
-    *, business: Business, to_number: str, lead=None, campaign: Campaign | None = None
+    *,
+    business: Business,
+    to_number: str,
+    lead=None,
+    campaign: Campaign | None = None,
+    dispatch: bool = True,
 ) -> EnqueueResult:
     """Like enqueue_outbound_call, but a refusal is returned with its reason, not raised."""
     try:
-        request = enqueue_outbound_call(
+        request = _request_create(
             business=business, to_number=to_number, lead=lead, campaign=campaign
         )
     except ValidationError as error:
         return EnqueueResult(to_number, refused=" ".join(error.messages))
     except EnqueueRefused as error:
         return EnqueueResult(to_number, refused=str(error))
+    if dispatch:
+        task_queue_after_commit("dispatch", business.pk)
     return EnqueueResult(to_number, request=request)
 
 
 def enqueue_outbound_calls(
     *, business: Business, numbers: list[str], campaign: Campaign | None = None
 ) -> list[EnqueueResult]:
-    """The bulk form: each number queued or refused with its reason; one bad row stops nothing."""
-    return [
-        enqueue_outbound_call_try(business=business, to_number=number, campaign=campaign)
+    """The bulk form: each number queued or refused with its reason; one bad row stops nothing.
+    One dispatch is queued for the lot, not one per number."""
+    results = [
+        enqueue_outbound_call_try(
+            business=business, to_number=number, campaign=campaign, dispatch=False
+        )
         for number in numbers
     ]
+    if any(result.request for result in results):
+        task_queue_after_commit("dispatch", business.pk)
+    return results
 
 
 def dispatch_claim_limit() -> int:

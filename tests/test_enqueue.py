@@ -87,3 +87,13 @@ def test_the_command_prints_a_line_per_number_and_queues_the_valid_ones(business
 def test_the_command_refuses_an_unknown_business(db):
     with pytest.raises(CommandError, match="No such business"):
         call_command("enqueue_calls", "--business", "999", "+14155550123")
+
+
+def test_a_bulk_enqueue_queues_one_dispatch_for_the_lot(
+    business, queue, django_capture_on_commit_callbacks
+):
+    numbers = [f"+1415555{n:04d}" for n in range(3000, 3040)]
+    with django_capture_on_commit_callbacks(execute=True):
+        results = services.enqueue_outbound_calls(business=business, numbers=[*numbers, "bad"])
+    assert sum(1 for r in results if r.request) == 40
+    assert queue() == [("calls.tasks.dispatch", (business.pk,))]

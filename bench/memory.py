@@ -1,0 +1,166 @@
+"""Worker memory: resident size of qcluster workers after 1,000 and after 20,000 lead tasks.
+
+    .venv/bin/python bench/memory.py [--broker orm|redis] [--tasks 20000]
+
+A real `manage.py qcluster` (Q_WORKERS=2, Q_RECYCLE=0 and Q_MAX_RSS_KB=0, so no worker is ever
+replaced) on a scratch PostgreSQL database holding 20,000 completed calls with SIDs. The tasks
+are `calls.tasks.create_lead_from_call(call_sid)`, one per call, queued from this process with
+django-q2's own `async_task` (same cluster name and SECRET_KEY as the cluster). After each step
+the queue is drained (every call has its lead) and VmRSS is read from /proc/<pid>/status of the
+cluster's worker processes: the first Q_WORKERS children of the sentinel (django-q2 forks the
+workers before the monitor and the pusher). Growth = RSS after all tasks / RSS after FIRST.
+Exit 1 if a lead is missing, a worker was replaced, or the queue does not drain.
+"""
+
+import argparse
+import sys
+import time
+
+import common
+
+FIRST = 1_000
+WORKERS = 2
+TARGET = 1.10
+CLUSTER_NAME = "bench-memory"
+
+CALLS_SQL = """
+INSERT INTO calls_calllog (
+    public_id, business_id, call_sid, direction, from_number, to_number, status,
+    answered_by, error_code, error_message, ended_by, created_at, updated_at, ended_at)
+SELECT gen_random_uuid(), %(business)s, 'CA' || md5(i::text), 'outbound', %(number)s,
+       '+1415' || (2000000 + i), 'completed', '', '', '', 'twilio', now(), now(), now()
+FROM generate_series(1, %(count)s) AS i
+"""
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return sorted(int(p) for p in handle.read().split())
+    except FileNotFoundError:
+        return []
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def worker_pids(cluster_pid):
+    sentinels = children(cluster_pid)
+    if len(sentinels) != 1:
+        raise RuntimeError(f"expected one sentinel under {cluster_pid}, found {sentinels}")
+    return children(sentinels[0])[:WORKERS]
+
+
+def enqueue(sids):
+    from django.db import transaction
+    from django_q.tasks import async_task
+
+    for start in range(0, len(sids), 1000):
+        with transaction.atomic():  # the ORM broker inserts one row a task: commit in batches
+            for sid in sids[start : start + 1000]:
+                async_task("calls.tasks.create_lead_from_call", sid, task_name=f"lead:{sid}")
+
+
+def wait_for_leads(count, timeout):
+    from calls.models import CallLog
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = CallLog.objects.filter(lead__isnull=False).count()
+        if done >= count:
+            return done
+        time.sleep(0.5)
+    return CallLog.objects.filter(lead__isnull=False).count()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--broker", choices=["orm", "redis"], default="orm")
+    parser.add_argument("--tasks", type=int, default=20_000)
+    args = parser.parse_args()
+    redis_url = common.REDIS_URL if args.broker == "redis" else ""
+    url = common.fresh_database("bench_memory")
+    common.django_setup(url, REDIS_URL=redis_url, Q_CLUSTER_NAME=CLUSTER_NAME)
+    from calls.models import Business, CallLog
+    from tests.live_stack import LiveStack
+
+    if redis_url:
+        import redis
+
+        redis.Redis.from_url(redis_url).delete(f"django_q:{CLUSTER_NAME}:q")
+    business = Business.objects.create(name="Memory", phone_number="+14155550401")
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            CALLS_SQL,
+            {"business": business.pk, "number": business.phone_number, "count": args.tasks},
+        )
+    sids = list(CallLog.objects.order_by("pk").values_list("call_sid", flat=True))
+
+    stack = LiveStack(
+        database_url=url,
+        redis_url=redis_url,
+        workers=1,
+        env={
+            "SECRET_KEY": common.BASE_ENV["SECRET_KEY"],  # tasks are signed with it
+            "Q_CLUSTER_NAME": CLUSTER_NAME,
+            "Q_WORKERS": str(WORKERS),
+            "Q_RECYCLE": "0",
+            "Q_MAX_RSS_KB": "0",
+        },
+        log_dir=common.log_dir(f"memory_{args.broker}"),
+    )
+    failures, rss = [], {}
+    stack.start()
+    try:
+        cluster_pid = stack.processes["worker0"].pid
+        time.sleep(3)  # the sentinel forks its workers after start-up
+        pids = worker_pids(cluster_pid)
+        rss["start"] = [rss_kb(p) for p in pids]
+        steps = [("first", sids[:FIRST]), ("all", sids[FIRST:])]
+        seconds = {}
+        for name, batch in steps:
+            started = time.monotonic()
+            enqueue(batch)
+            target = FIRST if name == "first" else len(sids)
+            done = wait_for_leads(target, timeout=480)
+            seconds[name] = time.monotonic() - started
+            if done < target:
+                failures.append(f"{name}: {done} of {target} calls have a lead")
+                break
+            time.sleep(1)
+            rss[name] = [rss_kb(p) for p in pids]
+        if worker_pids(cluster_pid) != pids:
+            failures.append(f"workers were replaced: {pids} -> {worker_pids(cluster_pid)}")
+    finally:
+        if stack.stop():
+            failures.append("the cluster did not stop on SIGTERM")
+
+    common.heading("machine")
+    print(common.machine())
+    common.heading(f"worker memory, {args.broker} broker")
+    for name in ("start", "first", "all"):
+        if name in rss:
+            print(f"VmRSS after {name:5}: " + ", ".join(f"{kb / 1024:.1f} MiB" for kb in rss[name]))
+    for name, value in seconds.items():
+        count = FIRST if name == "first" else len(sids) - FIRST
+        print(f"{count} tasks ({name}) drained in {value:.0f} s: {count / value:.0f} tasks/s")
+    if "all" in rss:
+        growth = max(after / before for before, after in zip(rss["first"], rss["all"], strict=True))
+        verdict = "met" if growth <= TARGET else "MISSED"
+        print(
+            f"RSS growth {FIRST} -> {len(sids)} tasks (worst worker): {growth:.3f} "
+            f"(+{(growth - 1) * 100:.1f} %; target <= +10 %: {verdict})"
+        )
+    print("invariants:", "held" if not failures else "BROKEN: " + "; ".join(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
