@@ -135,10 +135,11 @@ Q_WORKERS = env.int("Q_WORKERS", default=2)
 Q_CLUSTER = {
     "name": env("Q_CLUSTER_NAME", default="calls"),
     "workers": Q_WORKERS,
-    # The longest task is a dispatch waiting for calls-per-second tokens, or a reconcile waiting
-    # on Twilio's HTTP timeout; `retry` must exceed timeout + 3 s + the prefetch wait, or a
-    # running task is handed to a second worker.
-    "timeout": 90,
+    # The longest task is a dispatch waiting for calls-per-second tokens (it claims ~30 s worth)
+    # or a reconcile waiting on Twilio's HTTP timeout. `retry` must exceed timeout + 3 s + the
+    # prefetch wait (up to one timeout with queue_limit = workers), or a running task is handed
+    # to a second worker.
+    "timeout": 60,
     "retry": 150,
     "queue_limit": Q_WORKERS,
     "max_attempts": 3,
