@@ -118,31 +118,43 @@ def measure(work, check):
     return common.median(times), failures
 
 
-def plans(work):
-    """EXPLAIN ANALYZE of each distinct statement of one run (digits folded), slowest first."""
-    from django.db import connection
-
+def statements(work):
+    """One run's statements grouped by shape (digits folded): {shape: [count, seconds, example]}."""
     _, _, queries = timed_in_rollback(work, capture=True)
     groups = defaultdict(lambda: [0, 0.0, None])
     for query in queries:
         statement = query["sql"]
         if statement in ("BEGIN", "COMMIT") or statement.startswith(("SAVEPOINT", "RELEASE")):
             continue
-        key = re.sub(r"\d+", "#", statement)
-        group = groups[key]
+        group = groups[re.sub(r"\d+", "#", statement)]
         group[0] += 1
         group[1] += float(query["time"])
         group[2] = group[2] or statement
+    return groups
+
+
+def growth_lines(small, large, top=3):
+    """The statements whose time grew most from the small case to the large one."""
+    grown = sorted(large, key=lambda k: -(large[k][1] - small.get(k, [0, 0.0])[1]))[:top]
+    return [
+        f"  {small.get(k, [0, 0.0])[1] * 1000:7.1f} ms -> {large[k][1] * 1000:7.1f} ms "
+        f"({large[k][0]} x) {large[k][2][:110]}"
+        for k in grown
+    ]
+
+
+def plans(groups):
+    """EXPLAIN ANALYZE of each statement shape, slowest first (writes: EXPLAIN only)."""
+    from django.db import connection
+
     lines = []
     for count, total, statement in sorted(groups.values(), key=lambda g: -g[1]):
         explain = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) "
         if not statement.lstrip().upper().startswith("SELECT"):
             explain = "EXPLAIN (COSTS OFF) "  # writes are planned, not run
-        with connection.cursor() as cursor:
-            cursor.execute("SAVEPOINT plan")
+        with connection.cursor() as cursor:  # autocommit: the rows as they were before the run
             cursor.execute(explain + statement)
             plan = [row[0] for row in cursor.fetchall()]
-            cursor.execute("ROLLBACK TO SAVEPOINT plan")
         lines.append(f"-- {count} x, {total * 1000:.1f} ms in all: {statement[:160]}")
         lines += [f"   {line}" for line in plan]
     return lines
@@ -177,7 +189,7 @@ def main():
         if len(ids) != CAP:
             return f"dispatch claimed {len(ids)}, not {CAP}"
 
-    results, failures, explained = {}, [], {}
+    results, failures, captured = {}, [], {}
 
     def add_requests(per_side, first=1):
         last = first + per_side - 1
@@ -197,10 +209,12 @@ def main():
     analyze()
     results["cleanup small"], f = measure(cleanup, check_cleanup)
     failures += f
+    captured["cleanup small"] = statements(cleanup)
     add_requests(1_000)
     analyze()
     results["dispatch small"], f = measure(dispatch, check_dispatch)
     failures += f
+    captured["dispatch small"] = statements(dispatch)
     sql("DELETE FROM calls_callrequest WHERE status = 'queued'")
 
     # Large: 1,000,000 CallLogs, then 100,000 due requests.
@@ -210,17 +224,17 @@ def main():
     load_seconds = time.perf_counter() - started
     results["cleanup large"], f = measure(cleanup, check_cleanup)
     failures += f
-    explained["cleanup"] = plans(cleanup)
+    captured["cleanup large"] = statements(cleanup)
     add_requests(100_000, first=2_000_000)
     analyze()
     results["dispatch large"], f = measure(dispatch, check_dispatch)
     failures += f
-    explained["dispatch"] = plans(dispatch)
+    captured["dispatch large"] = statements(dispatch)
     rows = CallLog.objects.count()
 
-    for name, lines in explained.items():
-        common.heading(f"EXPLAIN, {name}, large case (slowest statement first)")
-        print("\n".join(lines))
+    for what in ("cleanup", "dispatch"):
+        common.heading(f"EXPLAIN, {what}, large case (slowest statement first)")
+        print("\n".join(plans(captured[f"{what} large"])))
     common.heading("machine")
     print(common.machine())
     common.heading("growth")
@@ -234,6 +248,7 @@ def main():
             f"{what} ({sizes}): large / small = {ratio:.2f} (median of {RUNS}: "
             f"{small * 1000:.1f} ms -> {large * 1000:.1f} ms; target <= {TARGET}: {verdict})"
         )
+        print("\n".join(growth_lines(captured[f"{what} small"], captured[f"{what} large"])))
     print("invariants:", "held" if not failures else "BROKEN: " + "; ".join(sorted(set(failures))))
     return 1 if failures else 0
 
