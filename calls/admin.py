@@ -150,7 +150,7 @@ class CallLogInline(admin.TabularInline):
     model = CallLog
     extra = 0
     can_delete = False
-    fields = ["created_at", "call_sid", "status", "duration_seconds", "error_code"]
+    fields = ["created_at", "direction", "call_sid", "status", "duration_seconds", "error_code"]
     readonly_fields = fields
     show_change_link = True
 

@@ -1,20 +1,8 @@
 from django.contrib import admin, messages
 
-from calls.models import CallLog
+from calls.admin import CallLogInline
 from calls.services import enqueue_outbound_call_try
 from leads.models import Lead
-
-
-class CallLogInline(admin.TabularInline):
-    model = CallLog
-    extra = 0
-    can_delete = False
-    fields = ["created_at", "direction", "status", "duration_seconds", "error_code"]
-    readonly_fields = fields
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Lead)

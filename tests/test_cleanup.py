@@ -1,8 +1,7 @@
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 from model_bakery import baker
@@ -10,6 +9,7 @@ from model_bakery import baker
 from calls import services, tasks
 from calls.models import CallLog, CallRequest, Lease
 from leads.models import Lead
+from tests.conftest import race
 
 
 def make_pending(business, age_seconds, to_number, stamped=False, **kwargs):
@@ -179,43 +179,18 @@ def test_its_cost_follows_the_orphans_not_the_table(business, django_assert_max_
 @pytest.mark.django_db(transaction=True)
 def test_two_cleanups_racing_fail_each_orphan_once(business):
     orphans = [make_pending(business, 300, to_number=f"+1415555030{n}") for n in range(8)]
-    results = []
-    barrier = threading.Barrier(2)
-
-    def run():
-        try:
-            barrier.wait()
-            # Each run bypasses the lease to race on the rows themselves.
-            results.append(services.cleanup_orphaned_calls())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(results) and sum(results) == 8
+    # Each run bypasses the lease to race on the rows themselves.
+    results = race(services.cleanup_orphaned_calls, services.cleanup_orphaned_calls)
+    assert sum(results) == 8
     assert CallLog.objects.filter(pk__in=[o.pk for o in orphans], status="failed").count() == 8
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_only_one_of_two_racing_runs_takes_the_lease(business):
-    taken = []
-    barrier = threading.Barrier(2)
-
     def take():
-        try:
-            barrier.wait()
-            with transaction.atomic():
-                taken.append(services.lease_take(name="race", seconds=60))
-        finally:
-            connection.close()
+        with transaction.atomic():
+            return services.lease_take(name="race", seconds=60)
 
-    threads = [threading.Thread(target=take) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    taken = race(take, take)
     assert len([t for t in taken if t]) == 1

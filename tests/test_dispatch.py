@@ -1,17 +1,11 @@
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 from model_bakery import baker
 
 from calls import services, tasks
 from calls.models import CallLog, CallRequest, Campaign, DialingControl
 from calls.twilio_client import ErrorKind, TwilioError
-
-
-@pytest.fixture(autouse=True)
-def fast_tokens(settings):
-    settings.TWILIO_CALLS_PER_SECOND = 50
 
 
 def enqueue(business, *numbers, campaign=None):

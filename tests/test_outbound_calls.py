@@ -10,11 +10,6 @@ from calls.twilio_client import ErrorKind, TwilioError
 NUMBER = "+14155551234"
 
 
-@pytest.fixture(autouse=True)
-def fast_tokens(settings):
-    settings.TWILIO_CALLS_PER_SECOND = 50
-
-
 @pytest.fixture
 def placed(business, fake_twilio):
     """A request whose first attempt Twilio accepted."""

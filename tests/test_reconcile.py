@@ -12,11 +12,6 @@ from calls.twilio_client import ErrorKind, TwilioCall, TwilioError
 NUMBER = "+14155551234"
 
 
-@pytest.fixture(autouse=True)
-def fast_tokens(settings):
-    settings.TWILIO_CALLS_PER_SECOND = 50
-
-
 @pytest.fixture
 def unconfirmed(business, fake_twilio):
     """An attempt whose create got a 5xx: stamped, pending, no SID, slot held."""
