@@ -627,11 +627,18 @@ def call_hang_up(*, call_id: int) -> None:
 def request_retry_now(*, request: CallRequest) -> bool:
     """Queues a finished or waiting request to dial at once, with one more attempt if needed."""
     with transaction.atomic():
-        request = CallRequest.objects.select_for_update().get(pk=request.pk)
+        _lock_request(request.pk)
+        request = CallRequest.objects.select_related("campaign").get(pk=request.pk)
         if request.status == CallRequest.Status.ACTIVE:
             return False
-        if request.campaign and request.campaign.status == Campaign.Status.CANCELED:
+        campaign = request.campaign
+        if campaign and campaign.status == Campaign.Status.CANCELED:
             return False
+        if campaign and campaign.status == Campaign.Status.DONE:
+            # Dispatch dials only running campaigns: a finished one runs again for this retry.
+            Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.DONE).update(
+                status=Campaign.Status.RUNNING, ended_at=None, updated_at=timezone.now()
+            )
         request.status = CallRequest.Status.QUEUED
         request.next_attempt_at = timezone.now()
         request.max_attempts = max(request.max_attempts, request.attempts + 1)

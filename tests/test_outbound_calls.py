@@ -1,6 +1,7 @@
 """An outbound attempt from dispatch to its final status: callbacks, retries and the answer."""
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from calls import services, tasks
@@ -238,3 +239,31 @@ def test_a_create_error_is_recorded_with_twilios_message(business, fake_twilio):
     call = CallLog.objects.get()
     assert call.error_code == "21217"
     assert "Phone number does not appear valid" in call.error_message
+
+
+def test_retry_now_in_a_finished_campaign_runs_the_campaign_again(business, fake_twilio):
+    campaign = Campaign.objects.create(business=business, name="spring")
+    request = services.enqueue_outbound_call(business=business, to_number=NUMBER, campaign=campaign)
+    tasks.dispatch(business.pk)
+    call = CallLog.objects.get()
+    with transaction.atomic():
+        services.call_fail(
+            call=call, code="x", message="gone", ended_by="operator", retry=services.Retry.NEVER
+        )
+    tasks.dispatch(business.pk)
+    campaign.refresh_from_db()
+    assert campaign.status == "done"
+    assert services.request_retry_now(request=request)
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.ended_at) == ("running", None)
+    tasks.dispatch(business.pk)
+    assert len(fake_twilio.created) == 2
+
+
+def test_retry_now_in_a_canceled_campaign_is_refused(business, fake_twilio):
+    campaign = Campaign.objects.create(business=business, name="spring")
+    request = services.enqueue_outbound_call(business=business, to_number=NUMBER, campaign=campaign)
+    services.campaign_set_status(campaign=campaign, status="canceled")
+    assert not services.request_retry_now(request=request)
+    request.refresh_from_db()
+    assert request.status == "canceled"
