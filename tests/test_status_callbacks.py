@@ -167,3 +167,30 @@ def test_a_non_utf8_body_is_not_a_500(client, inbound_call):
         HTTP_X_TWILIO_SIGNATURE="x",
     )
     assert response.status_code in (400, 403)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_racing_terminal_callbacks_cannot_both_win(business):
+    from calls import services
+    from tests.conftest import race
+
+    call = baker.make(
+        CallLog, business=business, call_sid=SID, direction="inbound", status="in-progress"
+    )
+
+    def report(status):
+        return lambda: services.call_callback_record(
+            call=call,
+            sid=SID,
+            report=services.StatusReport(status=status, sequence_number=3),
+            sip_response_code=None,
+            params={},
+        )
+
+    applied = race(report("completed"), report("failed"), report("busy"))
+    assert sorted(applied) == [False, False, True]
+    call.refresh_from_db()
+    winner = CallEvent.objects.get(applied=True)
+    assert call.status == winner.status
+    assert CallEvent.objects.count() == 3
