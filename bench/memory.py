@@ -84,15 +84,23 @@ def enqueue(sids):
 
 
 def wait_for_leads(count, timeout):
+    """Waits until `count` calls have their lead and the broker holds no task (the ORM broker
+    deletes a task only when the monitor has saved its result); returns the seconds the queue
+    stayed non-empty after the last lead, or None on timeout."""
+    from django_q.brokers import get_broker
+
     from calls.models import CallLog
 
+    broker = get_broker()
     deadline = time.monotonic() + timeout
+    leads_at = None
     while time.monotonic() < deadline:
-        done = CallLog.objects.filter(lead__isnull=False).count()
-        if done >= count:
-            return done
-        time.sleep(0.5)
-    return CallLog.objects.filter(lead__isnull=False).count()
+        if leads_at is None and CallLog.objects.filter(lead__isnull=False).count() >= count:
+            leads_at = time.monotonic()
+        if leads_at is not None and (broker.queue_size() or 0) + (broker.lock_size() or 0) == 0:
+            return time.monotonic() - leads_at
+        time.sleep(0.2)
+    return None
 
 
 def main():
@@ -134,7 +142,7 @@ def main():
         log_dir=common.log_dir(f"memory_{args.broker}"),
     )
     failures, rss = [], {}
-    processes, stop_seconds, seconds, done = [], None, 1.0, 0
+    processes, stop_seconds, seconds, done, lag = [], None, 1.0, 0, {}
     stack.start()
     try:
         cluster_pid = stack.processes["worker0"].pid
@@ -148,8 +156,9 @@ def main():
         for batch in steps:
             enqueue(batch)
             done += len(batch)
-            if wait_for_leads(done, timeout=300) < done:
-                failures.append(f"the queue did not drain: fewer than {done} calls have a lead")
+            lag[done] = wait_for_leads(done, timeout=300)
+            if lag[done] is None:
+                failures.append(f"the queue did not drain after {done} tasks")
                 break
             time.sleep(0.5)
             rss[done] = [rss_kb(p) for p in pids]
@@ -179,6 +188,10 @@ def main():
             f"VmRSS after {count:>6} tasks: " + ", ".join(f"{kb / 1024:.1f} MiB" for kb in values)
         )
     print(f"{done} tasks drained in {seconds:.0f} s: {done / seconds:.0f} tasks/s")
+    print(
+        "queue empty after the last lead (monitor lag) per step, s: "
+        + ", ".join(f"{v:.1f}" for v in lag.values() if v is not None)
+    )
     stopped = f"{stop_seconds:.1f} s" if stop_seconds is not None else f"> {STOP_TIMEOUT} s"
     print(f"cluster stop after SIGTERM to its main process: {stopped}")
     if FIRST in rss and len(sids) in rss:
