@@ -147,6 +147,12 @@ class CallRequest(models.Model):
                 condition=Q(status="queued"),
                 name="request_due_idx",
             ),
+            # Dispatch: live calls per campaign of a business, for campaign concurrency.
+            models.Index(
+                fields=["business", "campaign"],
+                condition=Q(status="active"),
+                name="request_active_idx",
+            ),
         ]
         constraints = [
             # A number is queued or live at most once per campaign.

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
-from django.db.models.functions import Now
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -39,6 +39,11 @@ Status = CallLog.Status
 EndedBy = CallLog.EndedBy
 
 
+# Several per call: a success row for each would make django-q2's monitor the bottleneck (it
+# prunes to save_limit under a lock for every row saved). Their failures are still saved.
+UNSAVED_TASKS = {"dispatch", "create_lead_from_call"}
+
+
 def task_queue_after_commit(task: str, key) -> None:
     """Queues `calls.tasks.<task>(key)` once the transaction commits.
 
@@ -46,7 +51,10 @@ def task_queue_after_commit(task: str, key) -> None:
     whatever a lost nudge should have done, so the failure is only logged (robust=True).
     """
     transaction.on_commit(
-        lambda: async_task(f"calls.tasks.{task}", key, task_name=f"{task}:{key}"), robust=True
+        lambda: async_task(
+            f"calls.tasks.{task}", key, task_name=f"{task}:{key}", save=task not in UNSAVED_TASKS
+        ),
+        robust=True,
     )
 
 
@@ -126,11 +134,13 @@ def _lock_request(request_id: int) -> None:
 
 def call_attempt_ended(*, call: CallLog, retry: Retry = Retry.BACKOFF) -> None:
     """Settles the request of a call that just reached a terminal status (same transaction)."""
+    if call.direction == CallLog.Direction.OUTBOUND:
+        # Before the lead task: refilling the freed slot is what a paid-for line waits on.
+        task_queue_after_commit("dispatch", call.business_id)
     if call.call_sid:
         task_queue_after_commit("create_lead_from_call", call.call_sid)
     if call.direction != CallLog.Direction.OUTBOUND:
         return
-    task_queue_after_commit("dispatch", call.business_id)
     if not call.request_id:
         return
     request = CallRequest.objects.select_related("business", "campaign").get(pk=call.request_id)
@@ -212,7 +222,6 @@ def call_callback_record(
 ) -> bool:
     """Applies one status callback about `call` and keeps it as a CallEvent."""
     with transaction.atomic():
-        call = CallLog.objects.get(pk=call.pk)
         if not call.call_sid:
             call_sid_store(call=call, sid=sid)
         applied = call.call_sid == sid and call_status_apply(call=call, report=report)
@@ -405,12 +414,20 @@ def business_claim(*, business_id: int) -> list[int]:
 
 def _claim(business: Business, live, free: int) -> list[int]:
     live_numbers = set(live.values_list("to_number", flat=True))
+    # Counted from the few active requests (a partial index), never from a campaign's whole list.
+    active = dict(
+        CallRequest.objects.filter(
+            business=business, status=CallRequest.Status.ACTIVE, campaign__isnull=False
+        )
+        .values_list("campaign_id")
+        .annotate(n=Count("id"))
+    )
     campaign_room = {
-        c.pk: (c.concurrency if c.concurrency is not None else business.max_concurrent_calls)
-        - c.live
-        for c in Campaign.objects.filter(
+        pk: (concurrency if concurrency is not None else business.max_concurrent_calls)
+        - active.get(pk, 0)
+        for pk, concurrency in Campaign.objects.filter(
             business=business, status=Campaign.Status.RUNNING
-        ).annotate(live=Count("requests", filter=Q(requests__status=CallRequest.Status.ACTIVE)))
+        ).values_list("pk", "concurrency")
     }
     full = [pk for pk, room in campaign_room.items() if room <= 0]
     due = (
@@ -761,20 +778,29 @@ def cleanup_queue_reconciles() -> int:
 
 
 def cleanup_nudge_dispatch() -> int:
-    """Queues a dispatch for each business with a due request and a free slot."""
-    live = Count(
-        "calls",
-        filter=Q(
-            calls__direction=CallLog.Direction.OUTBOUND, calls__status__in=CallLog.LIVE_STATUSES
-        ),
-        distinct=True,
-    )
+    """Queues a dispatch for each business with a due request and a free slot.
+
+    Both conditions are correlated subqueries on partial indexes (due requests, live calls), so
+    the cost follows the number of businesses, not the size of either table.
+    """
     due = CallRequest.objects.filter(
-        status=CallRequest.Status.QUEUED, next_attempt_at__lte=timezone.now()
+        business=OuterRef("pk"), status=CallRequest.Status.QUEUED, next_attempt_at__lte=Now()
+    )
+    live = (
+        CallLog.objects.filter(
+            business=OuterRef("pk"),
+            direction=CallLog.Direction.OUTBOUND,
+            status__in=CallLog.LIVE_STATUSES,
+        )
+        .order_by()
+        .values("business")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
     businesses = (
-        Business.objects.filter(is_active=True, paused_reason="", pk__in=due.values("business_id"))
-        .annotate(live=live)
+        Business.objects.filter(is_active=True, paused_reason="")
+        .filter(Exists(due))
+        .annotate(live=Coalesce(Subquery(live), 0))
         .filter(live__lt=F("max_concurrent_calls"))
     )
     business_ids = list(businesses.values_list("pk", flat=True))

@@ -47,9 +47,10 @@ def test_a_completed_call_finishes_its_request_and_queues_lead_and_dispatch(
     assert (call.status, call.duration_seconds, call.ended_by) == ("completed", 17, "twilio")
     assert call.answered_at is not None
     assert request.status == "done"
+    # The freed slot's refill first, then the lead.
     assert queue() == [
-        ("calls.tasks.create_lead_from_call", (call.call_sid,)),
         ("calls.tasks.dispatch", (call.business_id,)),
+        ("calls.tasks.create_lead_from_call", (call.call_sid,)),
     ]
 
 
@@ -267,3 +268,21 @@ def test_retry_now_in_a_canceled_campaign_is_refused(business, fake_twilio):
     assert not services.request_retry_now(request=request)
     request.refresh_from_db()
     assert request.status == "canceled"
+
+
+def test_nudges_are_not_saved_as_results_but_reconciles_are(
+    placed, queue, django_capture_on_commit_callbacks
+):
+    from django_q.models import OrmQ
+
+    _, call = placed
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        services.task_queue_after_commit("dispatch", 1)
+        services.task_queue_after_commit("create_lead_from_call", "CA1")
+        services.task_queue_after_commit("reconcile_call", call.pk)
+    saved = {row.task["func"]: row.task["save"] for row in OrmQ.objects.all()}
+    assert saved == {
+        "calls.tasks.dispatch": False,
+        "calls.tasks.create_lead_from_call": False,
+        "calls.tasks.reconcile_call": True,
+    }
