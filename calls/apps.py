@@ -9,4 +9,4 @@ class CallsConfig(AppConfig):
     def ready(self):
         from config.checks import production_settings
 
-        checks.register(production_settings, checks.Tags.security, deploy=False)
+        checks.register(production_settings, checks.Tags.security, deploy=True)

@@ -77,17 +77,39 @@ def test_production_settings_are_required_unless_debug(env, missing):
     assert run_python(code, **{**blank, **env}) == ",".join(missing)
 
 
-def test_manage_check_fails_in_production_without_settings():
+def production_env():
     environment = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "DATABASE_URL")}
     for name in ("SECRET_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL"):
         environment[name] = ""
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    return environment
+
+
+def run(command, environment):
+    return subprocess.run(
+        command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_the_deploy_check_fails_in_production_without_settings():
+    result = run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "ERROR"],
+        production_env(),
     )
     assert result.returncode != 0
     assert "TWILIO_AUTH_TOKEN is not set." in result.stderr
+
+
+def test_the_web_entry_point_refuses_to_start_without_settings():
+    result = run([sys.executable, "-c", "import config.wsgi"], production_env())
+    assert result.returncode != 0
+    assert (
+        "Production (DEBUG off) needs these settings: SECRET_KEY, TWILIO_ACCOUNT_SID, "
+        "TWILIO_AUTH_TOKEN, PUBLIC_BASE_URL." in result.stderr
+    )
+
+
+def test_schema_commands_work_in_a_bare_checkout():
+    result = run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"], production_env()
+    )
+    assert result.returncode == 0, result.stderr
