@@ -198,9 +198,16 @@ def call_sid_store(*, call: CallLog, sid: str) -> None:
     if call.request_id:
         # The lock order: the request before the call, as call_status_apply takes them.
         _lock_request(call.request_id)
-    CallLog.objects.filter(pk=call.pk, call_sid__isnull=True).update(
-        call_sid=sid, updated_at=timezone.now()
-    )
+    try:
+        with transaction.atomic():
+            CallLog.objects.filter(pk=call.pk, call_sid__isnull=True).update(
+                call_sid=sid, updated_at=timezone.now()
+            )
+    except IntegrityError:
+        # Another call already holds this SID: keep both rows as they are, for an operator.
+        logger.error("SID %s reported for call %s belongs to another call", sid, call.pk)
+        call.refresh_from_db()
+        return
     CallLog.objects.filter(pk=call.pk, status=Status.PENDING).update(
         status=Status.QUEUED, updated_at=timezone.now()
     )

@@ -286,3 +286,20 @@ def test_nudges_are_not_saved_as_results_but_reconciles_are(
         "calls.tasks.create_lead_from_call": False,
         "calls.tasks.reconcile_call": True,
     }
+
+
+def test_a_callback_carrying_a_sid_another_call_holds_is_not_a_500(
+    business, fake_twilio, twilio_post
+):
+    services.enqueue_outbound_call(business=business, to_number=NUMBER)
+    (call_id,) = services.business_claim(business_id=business.pk)
+    call = CallLog.objects.get(pk=call_id)
+    other = CallLog.objects.create(
+        business=business, direction="outbound", to_number="+14155550999", call_sid="CA" + "3" * 32,
+        status="completed",
+    )  # fmt: skip
+    response = twilio_post(url(call), status(call, "ringing", 1, CallSid=other.call_sid))
+    assert response.status_code == 204
+    call.refresh_from_db()
+    assert (call.call_sid, call.status) == (None, "pending")
+    assert CallEvent.objects.get(call=call).applied is False
