@@ -12,6 +12,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The simulator must sign with the very credentials the service checks (its dev fallbacks or the
+# environment's), so they are read from the service's settings module, not repeated here.
+from config import settings as service  # noqa: E402
 
 GRACE_SECONDS = 8
 
@@ -66,8 +72,8 @@ def main() -> int:
     if not args.no_sim:
         commands["twilio_sim"] = [
             python, "-m", "twilio_sim", "--port", args.sim_port,
-            "--account-sid", os.environ.get("TWILIO_ACCOUNT_SID", "AC" + "0" * 32),
-            "--auth-token", os.environ.get("TWILIO_AUTH_TOKEN", "dev-auth-token"),
+            "--account-sid", service.TWILIO_ACCOUNT_SID,
+            "--auth-token", service.TWILIO_AUTH_TOKEN,
         ]  # fmt: skip
     admin = subprocess.run(
         [python, "manage.py", "dev_admin"], capture_output=True, text=True, check=True
