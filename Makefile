@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DJANGO_SETTINGS_MODULE := config.settings
 
-.PHONY: install run test lint demo clean
+.PHONY: install run test test-fast lint demo clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ run: install
 # The suite; DATABASE_URL chooses the database (SQLite when unset).
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The same without the end-to-end tests that start real processes (tests/e2e, marked slow).
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Run as `python bench/x.py`, the project root is not on sys.path; `tests.live_stack`, `calls`
+# Run as `python bench/x.py`, the project root is not on sys.path; `tests.e2e.live_stack`, `calls`
 # and `config` live there.
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -27,7 +27,7 @@ BASE_ENV = {
     "SECRET_KEY": "bench-secret",
     "ALLOWED_HOSTS": "127.0.0.1,localhost",
     "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
-    "TWILIO_AUTH_TOKEN": "live-stack-auth-token",  # tests.live_stack.AUTH_TOKEN
+    "TWILIO_AUTH_TOKEN": "live-stack-auth-token",  # tests.e2e.live_stack.AUTH_TOKEN
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
     "LOG_LEVEL": "WARNING",
 }

@@ -3,12 +3,12 @@
     .venv/bin/python bench/growth.py
 
 In a scratch PostgreSQL database, bulk-loaded with INSERT ... SELECT generate_series:
-- cleanup: `calls.services.cleanup_run()` with 100 orphans (outbound, `pending`, no SID, created
-  an hour ago, each the live attempt of an active request) among 10,000 and then 1,000,000
+- cleanup: `calls.services.cleanup.cleanup_run()` with 100 orphans (outbound, `pending`, no SID,
+  created an hour ago, each the live attempt of an active request) among 10,000 and then 1,000,000
   CallLogs (the rest completed calls with SIDs, ended days ago, over 10 businesses);
-- dispatch: `calls.services.business_claim(business_id=...)` (a dispatch's database work, no
-  Twilio) for a business with cap 10 and a running campaign of 1,000 and then 100,000 due queued
-  requests, plus as many queued requests of the other businesses.
+- dispatch: `calls.services.dispatch.business_claim(business_id=...)` (a dispatch's database
+  work, no Twilio) for a business with cap 10 and a running campaign of 1,000 and then 100,000
+  due queued requests, plus as many queued requests of the other businesses.
 Each run happens in a transaction that is rolled back, so every run sees the same rows (and no
 task is queued: on_commit never fires). Median of RUNS runs; ratio = large / small. The EXPLAIN
 (ANALYZE) plans of the large case's queries are printed, slowest first.
@@ -162,8 +162,9 @@ def plans(groups):
 
 def main():
     common.django_setup(common.fresh_database("bench_growth"))
-    from calls import services
     from calls.models import Business, CallLog, Campaign
+    from calls.services.cleanup import cleanup_run
+    from calls.services.dispatch import business_claim
 
     businesses = [
         Business.objects.create(
@@ -176,14 +177,14 @@ def main():
     campaign = Campaign.objects.create(business=target, name="growth")
 
     def cleanup():
-        return services.cleanup_run()
+        return cleanup_run()
 
     def check_cleanup(result):
         if result.failed != ORPHANS:
             return f"cleanup failed {result.failed} orphans, not {ORPHANS}"
 
     def dispatch():
-        return services.business_claim(business_id=target.pk)
+        return business_claim(business_id=target.pk)
 
     def check_dispatch(ids):
         if len(ids) != CAP:

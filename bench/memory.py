@@ -4,9 +4,9 @@
 
 A real `manage.py qcluster` (Q_WORKERS=2, Q_RECYCLE=0 and Q_MAX_RSS_KB=0, so no worker is ever
 replaced) on a scratch PostgreSQL database holding 20,000 completed calls with SIDs. The tasks
-are `calls.tasks.create_lead_from_call(call_sid)`, one per call, queued from this process as the
-service queues them (`calls.services.task_queue_after_commit`: no success row is saved for a lead
-task; same cluster name and SECRET_KEY as the cluster). After each step
+are `leads.tasks.create_lead_from_call(call_sid)`, one per call, queued from this process as
+the service queues them (`calls.services.task_queue.task_queue_after_commit`: no success row is
+saved for a lead task; same cluster name and SECRET_KEY as the cluster). After each step
 the queue is drained (every call has its lead) and VmRSS is read from /proc/<pid>/status of the
 cluster's worker processes: the first Q_WORKERS children of the sentinel (django-q2 forks the
 workers before the monitor and the pusher). Growth = RSS after all tasks / RSS after FIRST.
@@ -77,12 +77,13 @@ def describe(cluster_pid):
 def enqueue(sids):
     from django.db import transaction
 
-    from calls.services import task_queue_after_commit
+    from calls.services.task_queue import task_queue_after_commit
+    from leads.tasks import create_lead_from_call
 
     for start in range(0, len(sids), 1000):
         with transaction.atomic():
             for sid in sids[start : start + 1000]:
-                task_queue_after_commit("create_lead_from_call", sid)
+                task_queue_after_commit(create_lead_from_call, sid)
 
 
 def wait_for_leads(count, timeout):
@@ -114,7 +115,7 @@ def main():
     url = common.fresh_database("bench_memory")
     common.django_setup(url, REDIS_URL=redis_url, Q_CLUSTER_NAME=CLUSTER_NAME)
     from calls.models import Business, CallLog
-    from tests.live_stack import LiveStack
+    from tests.e2e.live_stack import LiveStack
 
     if redis_url:
         import redis

@@ -57,7 +57,7 @@ def run(broker):
     from django.db import connections
 
     from calls.models import Business, CallRequest
-    from tests.live_stack import LiveStack
+    from tests.e2e.live_stack import LiveStack
 
     connections.close_all()
     url = common.fresh_database("bench_drain")

@@ -153,7 +153,7 @@ def run(broker, count, pool):
     from django_q.models import OrmQ
 
     from calls.models import CallEvent, CallLog, CallRequest
-    from tests.live_stack import LiveStack
+    from tests.e2e.live_stack import LiveStack
 
     connections.close_all()
     url = common.fresh_database("bench_webhooks")

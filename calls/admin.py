@@ -1,8 +1,9 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count, Q
 
-from calls import services
 from calls.models import Business, CallEvent, CallLog, CallRequest, Campaign, DialingControl
+from calls.services import operator_actions
+from calls.services.pauses import dialing_set
 
 
 @admin.register(Business)
@@ -29,9 +30,9 @@ class BusinessAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resume dialing (clear the pause Twilio caused)")
     def resume(self, request, queryset):
-        for business in queryset:
-            services.business_resume(business=business)
-        self.message_user(request, f"Resumed {queryset.count()} business(es).")
+        ids = queryset.values_list("pk", flat=True)
+        result = operator_actions.businesses_resume(business_ids=ids)
+        self.message_user(request, result.summary("business", "resumed"))
 
 
 @admin.register(DialingControl)
@@ -45,10 +46,7 @@ class DialingControlAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if not obj.paused:
-            for business_id in Business.objects.filter(is_active=True).values_list("pk", flat=True):
-                services.task_queue_after_commit("dispatch", business_id)
+        dialing_set(paused=obj.paused, reason=obj.reason)
 
 
 class CallEventInline(admin.TabularInline):
@@ -125,25 +123,22 @@ class CallLogAdmin(admin.ModelAdmin):
 
     @admin.action(description="Hang up selected live calls")
     def hang_up(self, request, queryset):
-        live = queryset.filter(status__in=CallLog.LIVE_STATUSES)
-        for call_id in live.values_list("pk", flat=True):
-            services.task_queue_after_commit("hang_up_call", call_id)
-        self.message_user(request, f"Hang-up queued for {live.count()} live call(s).")
+        result = operator_actions.calls_hang_up(call_ids=queryset.values_list("pk", flat=True))
+        self.message_user(request, result.summary("call", "queued to hang up"))
 
     @admin.action(description="Retry now (dial the number again)")
     def retry_now(self, request, queryset):
-        retried = sum(
-            services.request_retry_now(request=call.request)
-            for call in queryset.filter(request__isnull=False).select_related("request")
-        )
-        self.message_user(request, f"{retried} request(s) queued to dial now.")
+        request_ids = set(queryset.exclude(request=None).values_list("request_id", flat=True))
+        result = operator_actions.requests_retry_now(request_ids=request_ids)
+        inbound = queryset.filter(request=None).count()
+        if inbound:
+            result.unchanged["had no request to retry (inbound or manual calls)"] += inbound
+        self.message_user(request, result.summary("request", "queued to dial now"))
 
     @admin.action(description="Reconcile with Twilio")
     def reconcile(self, request, queryset):
-        live = queryset.filter(status__in=CallLog.LIVE_STATUSES)
-        for call_id in live.values_list("pk", flat=True):
-            services.task_queue_after_commit("reconcile_call", call_id)
-        self.message_user(request, f"Reconcile queued for {live.count()} live call(s).")
+        result = operator_actions.calls_reconcile(call_ids=queryset.values_list("pk", flat=True))
+        self.message_user(request, result.summary("call", "queued to reconcile"))
 
 
 class CallLogInline(admin.TabularInline):
@@ -182,8 +177,9 @@ class CallRequestAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry now")
     def retry_now(self, request, queryset):
-        retried = sum(services.request_retry_now(request=r) for r in queryset)
-        self.message_user(request, f"{retried} request(s) queued to dial now.")
+        ids = queryset.values_list("pk", flat=True)
+        result = operator_actions.requests_retry_now(request_ids=ids)
+        self.message_user(request, result.summary("request", "queued to dial now"))
 
 
 @admin.register(Campaign)
@@ -210,11 +206,10 @@ class CampaignAdmin(admin.ModelAdmin):
         return f"{settled}/{total} settled" + (f" ({detail})" if detail else "")
 
     def _set(self, request, queryset, status, hang_up=False):
-        for campaign in queryset:
-            services.campaign_set_status(campaign=campaign, status=status, hang_up=hang_up)
-        self.message_user(
-            request, f"{queryset.count()} campaign(s) set to {status}.", messages.INFO
+        result = operator_actions.campaigns_set_status(
+            campaign_ids=queryset.values_list("pk", flat=True), status=status, hang_up=hang_up
         )
+        self.message_user(request, result.summary("campaign", f"set to {status}"))
 
     @admin.action(description="Pause (no new dials; retries stay)")
     def pause(self, request, queryset):

@@ -3,9 +3,24 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from twilio.twiml.voice_response import VoiceResponse
 
 from calls.phone import validate_e164
+
+
+class StatusQuerySet(models.QuerySet):
+    """Status writes for a model with a TRANSITIONS table: {status: what may follow}."""
+
+    def status_move(self, to: str, **changes) -> int:
+        """Moves the rows whose status may be followed by `to`; returns how many moved.
+
+        One conditional UPDATE: a row the table does not allow to move is left as it is, and of
+        two writers racing for one row only the first moves it (the second finds it moved).
+        """
+        sources = [s for s, following in self.model.TRANSITIONS.items() if to in following]
+        rows = self.filter(status__in=sources)
+        return rows.update(status=to, updated_at=timezone.now(), **changes)
 
 
 class Business(models.Model):
@@ -72,6 +87,22 @@ class Campaign(models.Model):
         DONE = "done"
         CANCELED = "canceled"
 
+    # Which status may follow which. An operator pauses, resumes, stops and cancels; dispatch ends
+    # a campaign with nothing left (done); retrying one of its requests runs a done one again.
+    TRANSITIONS = {
+        Status.RUNNING: {Status.PAUSED, Status.STOPPING, Status.DONE, Status.CANCELED},
+        Status.PAUSED: {Status.RUNNING, Status.STOPPING, Status.CANCELED},
+        Status.STOPPING: {Status.RUNNING, Status.PAUSED, Status.DONE, Status.CANCELED},
+        Status.DONE: {Status.RUNNING},
+        Status.CANCELED: set(),
+    }
+    # Dispatch claims requests of running campaigns only.
+    DIALING_STATUSES = (Status.RUNNING,)
+    # A failed attempt is retried while its campaign may still run.
+    RETRYING_STATUSES = (Status.RUNNING, Status.PAUSED)
+    # No new requests join these.
+    CLOSED_STATUSES = (Status.DONE, Status.CANCELED)
+
     business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="campaigns")
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=16, choices=Status, default=Status.RUNNING)
@@ -82,6 +113,8 @@ class Campaign(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = StatusQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -103,12 +136,8 @@ class Campaign(models.Model):
             raise ValidationError({"twiml": "TwiML must have <Response> as its root element."})
 
     @property
-    def accepts_dials(self) -> bool:
-        return self.status == self.Status.RUNNING
-
-    @property
     def allows_retries(self) -> bool:
-        return self.status in (self.Status.RUNNING, self.Status.PAUSED)
+        return self.status in self.RETRYING_STATUSES
 
 
 class CallRequest(models.Model):
@@ -121,7 +150,17 @@ class CallRequest(models.Model):
         FAILED = "failed"
         CANCELED = "canceled"
 
+    # Which status may follow which. `active` means exactly one live attempt; a closed request
+    # (done, failed, canceled) reopens only when an operator retries it.
+    TRANSITIONS = {
+        Status.QUEUED: {Status.ACTIVE, Status.CANCELED},
+        Status.ACTIVE: {Status.QUEUED, Status.DONE, Status.FAILED, Status.CANCELED},
+        Status.DONE: {Status.QUEUED},
+        Status.FAILED: {Status.QUEUED},
+        Status.CANCELED: {Status.QUEUED},
+    }
     OPEN_STATUSES = (Status.QUEUED, Status.ACTIVE)
+    CLOSED_STATUSES = (Status.DONE, Status.FAILED, Status.CANCELED)
 
     business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="requests")
     campaign = models.ForeignKey(
@@ -138,6 +177,8 @@ class CallRequest(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = StatusQuerySet.as_manager()
 
     class Meta:
         indexes = [

@@ -1,21 +1,19 @@
 import functools
 import logging
-from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Max, Min
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
-from calls import services
 from calls.forms import IncomingCallForm, StatusCallbackForm
-from calls.models import CallLog, Lease
+from calls.health import health_checks
+from calls.models import CallLog
+from calls.services.callbacks import call_callback_record, inbound_call_receive
+from calls.services.status import StatusReport
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +39,9 @@ def twiml(response: VoiceResponse) -> HttpResponse:
     return HttpResponse(str(response), content_type="text/xml")
 
 
-def _status_report(form: StatusCallbackForm) -> services.StatusReport:
+def _status_report(form: StatusCallbackForm) -> StatusReport:
     data = form.cleaned_data
-    return services.StatusReport(
+    return StatusReport(
         status=data["CallStatus"],
         sequence_number=data["SequenceNumber"],
         duration_seconds=data["CallDuration"],
@@ -62,7 +60,7 @@ def _record_callback(request, call: CallLog | None) -> HttpResponse:
     if call is None:
         logger.warning("Status callback for unknown call %s", sid)
         return HttpResponse(status=204)
-    services.call_callback_record(
+    call_callback_record(
         call=call,
         sid=sid,
         report=_status_report(form),
@@ -103,7 +101,7 @@ def incoming_call(request):
     if not form.is_valid():
         return HttpResponseBadRequest(form.errors.as_text())
     data = form.cleaned_data
-    call = services.inbound_call_receive(
+    call = inbound_call_receive(
         call_sid=data["CallSid"],
         from_number=data["From"],
         to_number=data["To"],
@@ -119,61 +117,9 @@ def incoming_call(request):
     return twiml(response)
 
 
-CLEANUP_MAX_AGE = timedelta(minutes=5)
-HEARTBEAT_MAX_AGE = timedelta(minutes=3)
-
-
 @require_GET
 def health(request):
     """Database, broker, cluster heartbeat, last cleanup, oldest unsettled call: 200 or 503."""
-    now = timezone.now()
-    checks = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = {"ok": True}
-    except Exception as error:  # the point of a health check is to report any failure
-        checks["database"] = {"ok": False, "error": str(error)}
-        return JsonResponse({"ok": False, "checks": checks}, status=503)
-    checks["broker"] = _broker_check()
-    checks["cluster"] = _age_check(_last_task_finished(), HEARTBEAT_MAX_AGE, "no task has finished")
-    lease = Lease.objects.filter(name=services.CLEANUP_LEASE).first()
-    checks["cleanup"] = _age_check(
-        lease and lease.last_succeeded_at, CLEANUP_MAX_AGE, "the cleanup has never succeeded"
-    )
-    oldest = CallLog.objects.filter(status__in=CallLog.LIVE_STATUSES).aggregate(Min("created_at"))
-    oldest_at = oldest["created_at__min"]
-    stuck_after = timedelta(seconds=settings.STUCK_CALL_SECONDS) + 2 * timedelta(minutes=1)
-    checks["oldest_unsettled_call"] = {
-        "ok": oldest_at is None or now - oldest_at <= stuck_after,
-        "age_seconds": round((now - oldest_at).total_seconds()) if oldest_at else None,
-    }
+    checks = health_checks()
     ok = all(check["ok"] for check in checks.values())
     return JsonResponse({"ok": ok, "checks": checks}, status=200 if ok else 503)
-
-
-def _age_check(at, max_age: timedelta, never: str) -> dict:
-    if at is None:
-        return {"ok": False, "error": never, "age_seconds": None}
-    age = timezone.now() - at
-    check = {"ok": age <= max_age, "age_seconds": round(age.total_seconds())}
-    if not check["ok"]:
-        check["error"] = f"older than {int(max_age.total_seconds())} s"
-    return check
-
-
-def _broker_check() -> dict:
-    from django_q.brokers import get_broker
-
-    broker = get_broker()
-    try:
-        alive = bool(broker.ping())
-    except Exception as error:  # a broker client raises its own types; all mean "down"
-        return {"ok": False, "name": type(broker).__name__, "error": str(error)}
-    return {"ok": alive, "name": type(broker).__name__, "queued": broker.queue_size()}
-
-
-def _last_task_finished():
-    from django_q.models import Task
-
-    return Task.objects.aggregate(last=Max("stopped"))["last"]

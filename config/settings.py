@@ -129,7 +129,7 @@ STUCK_CALL_SECONDS = env.int(
     "STUCK_CALL_SECONDS", default=CALL_RING_TIMEOUT_SECONDS + CALL_TIME_LIMIT_SECONDS + 300
 )
 
-# django-q2: see shared/design/DJANGO_Q2.md for why each value is what it is.
+# django-q2: docs/architecture.md ("The task queue") says why each value is what it is.
 REDIS_URL = env("REDIS_URL", default="")
 Q_WORKERS = env.int("Q_WORKERS", default=2)
 Q_CLUSTER = {

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from calls.admin import CallLogInline
-from calls.services import enqueue_outbound_call_try
+from calls.services.enqueue import enqueue_outbound_call_try
 from leads.models import Lead
 
 

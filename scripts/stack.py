@@ -2,7 +2,7 @@
 
 Each child runs in its own session, so the terminal's Ctrl-C reaches only this script, which
 then sends SIGTERM to each child's main process alone: django-q2 1.11 hangs when SIGTERM reaches
-its whole process group (shared/design/DJANGO_Q2.md). Whatever is left after a grace period is
+its whole process group (docs/architecture.md, "Stopping"). Whatever is left after a grace period is
 killed with its group.
 """
 

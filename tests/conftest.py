@@ -1,14 +1,12 @@
-import threading
 from urllib.parse import urlencode
 
 import pytest
-from django.conf import settings
 from django.db import connection
-from model_bakery import baker
-from twilio.request_validator import RequestValidator
+from django_q.utils import get_func_repr
 
 from calls import twilio_client
-from calls.models import Business, CallLog
+from calls.models import Business
+from tests.recipes import sign
 
 
 def pytest_collection_modifyitems(config, items):
@@ -22,25 +20,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def business(db):
-    return baker.make(Business, name="Acme Plumbing", phone_number="+14155550100")
-
-
-@pytest.fixture
-def outbound_call(business):
-    return baker.make(
-        CallLog,
-        business=business,
-        direction=CallLog.Direction.OUTBOUND,
-        from_number=business.phone_number,
-        to_number="+14155550123",
-        status=CallLog.Status.PENDING,
-    )
-
-
-def sign(path: str, params: dict) -> str:
-    return RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(
-        settings.PUBLIC_BASE_URL + path, params
-    )
+    return Business.objects.create(name="Acme Plumbing", phone_number="+14155550100")
 
 
 @pytest.fixture
@@ -58,26 +38,6 @@ def twilio_post(client):
     return post
 
 
-def race(*functions):
-    """Runs the functions at once, each in its own thread and connection; their results."""
-    barrier = threading.Barrier(len(functions))
-    results = [None] * len(functions)
-
-    def run(n):
-        try:
-            barrier.wait()
-            results[n] = functions[n]()
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(functions))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 @pytest.fixture(autouse=True)
 def fast_dial_tokens(settings):
     """Calls per second high enough that no test waits for a token unless it sets its own."""
@@ -85,10 +45,11 @@ def fast_dial_tokens(settings):
 
 
 def queued_tasks():
-    """(function, args) of every task waiting in django-q2's ORM broker queue."""
+    """(dotted name of the function, args) of every task waiting in django-q2's ORM broker."""
     from django_q.models import OrmQ
 
-    return [(row.task["func"], row.task["args"]) for row in OrmQ.objects.order_by("id")]
+    rows = OrmQ.objects.order_by("id")
+    return [(get_func_repr(row.task["func"]), row.task["args"]) for row in rows]
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from calls.models import Business, CallLog, CallRequest, Campaign
-from calls.services import enqueue_outbound_calls
+from calls.services.enqueue import enqueue_outbound_calls
 
 # The local Twilio picks each call's outcome by the last four digits of the number called
 # (twilio_sim/README.md): 0002 busy, 0003 no answer, 0004 failed, 0005 a short call.

@@ -3,7 +3,7 @@ import csv
 from django.core.management.base import BaseCommand, CommandError
 
 from calls.models import Business, Campaign
-from calls.services import enqueue_outbound_calls
+from calls.services.enqueue import enqueue_outbound_calls
 
 
 class Command(BaseCommand):

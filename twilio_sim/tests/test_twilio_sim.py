@@ -8,12 +8,10 @@ import datetime
 import json
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
 from email.utils import parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import jsonschema
@@ -26,97 +24,9 @@ from twilio.rest import Client
 from twilio_sim.control import SimControl
 from twilio_sim.outcomes import OUTCOMES, outcome_for, validate_mix
 from twilio_sim.server import Simulator
+from twilio_sim.tests.peers import ACCOUNT_SID, ALL_EVENTS, AUTH_TOKEN, FROM, Api, Receiver
 
-ACCOUNT_SID = "AC" + "1" * 32
-AUTH_TOKEN = "sim-test-token"
-FROM = "+15005550006"
-SPEC_PATH = Path(__file__).resolve().parents[2] / "shared/reference/twilio-calls-openapi.json"
-ALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
-TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hello</Say></Response>'
-
-
-class Receiver:
-    """The service's side: records the simulator's requests and answers like a service."""
-
-    def __init__(self):
-        self.requests = []
-        self.answer_mode = "twiml"
-        self.status_code = 204
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                params = dict(
-                    urllib.parse.parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True)
-                )
-                with receiver._lock:
-                    receiver.requests.append(
-                        {
-                            "path": self.path,
-                            "url": f"{receiver.base_url}{self.path}",
-                            "params": params,
-                            "signature": self.headers.get("X-Twilio-Signature"),
-                        }
-                    )
-                code, body = receiver.reply(self.path)
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def reply(self, path):
-        if path.startswith("/answer"):
-            return {
-                "twiml": (200, TWIML),
-                "garbage": (200, b"this is not xml"),
-                "wrong-root": (200, b"<Html><Body/></Html>"),
-                "error": (500, b"oops"),
-            }[self.answer_mode]
-        return self.status_code, b""
-
-    def callbacks(self, sid):
-        with self._lock:
-            return [
-                r
-                for r in self.requests
-                if r["path"].startswith("/status") and r["params"]["CallSid"] == sid
-            ]
-
-    def answers(self, sid):
-        with self._lock:
-            return [
-                r
-                for r in self.requests
-                if r["path"].startswith("/answer") and r["params"]["CallSid"] == sid
-            ]
-
-    def wait_for_callbacks(self, sid, count, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while len(self.callbacks(sid)) < count:
-            assert time.monotonic() < deadline, (
-                f"expected {count} callbacks for {sid}, got {self.callbacks(sid)}"
-            )
-            time.sleep(0.02)
-        return self.callbacks(sid)
-
-    def clear(self):
-        with self._lock:
-            self.requests.clear()
-        self.answer_mode, self.status_code = "twiml", 204
-
-    def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
+SPEC_PATH = Path(__file__).resolve().parents[1] / "spec" / "twilio-calls-openapi.json"
 
 
 @pytest.fixture(scope="module")
@@ -148,43 +58,6 @@ def api(simulator, receiver, control):
     return Api(simulator.base_url, receiver.base_url)
 
 
-class Api:
-    """Plain HTTP calls to the simulator's REST API, as a Twilio client would send them."""
-
-    def __init__(self, base_url, receiver_url):
-        self.calls_url = f"{base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"
-        self.base_url = base_url
-        self.receiver_url = receiver_url
-
-    def create(self, to, auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=5, **fields):
-        data = {
-            "To": to,
-            "From": FROM,
-            "Url": f"{self.receiver_url}/answer",
-            "StatusCallback": f"{self.receiver_url}/status",
-            "StatusCallbackEvent": ALL_EVENTS,
-            **fields,
-        }
-        data = {key: value for key, value in data.items() if value is not None}
-        return requests.post(self.calls_url, data=data, auth=auth, timeout=timeout)
-
-    def fetch(self, sid):
-        return requests.get(self._call_url(sid), auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=5)
-
-    def update(self, sid, **fields):
-        return requests.post(
-            self._call_url(sid), data=fields, auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=5
-        )
-
-    def list(self, **params):
-        return requests.get(
-            self.calls_url, params=params, auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=5
-        )
-
-    def _call_url(self, sid):
-        return f"{self.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{sid}.json"
-
-
 def _nullable_to_json_schema(node):
     """OpenAPI 3.0 says `nullable: true`; JSON Schema says `type: [..., "null"]`."""
     if isinstance(node, list):
@@ -200,9 +73,7 @@ def _nullable_to_json_schema(node):
 @pytest.fixture(scope="module")
 def spec():
     if not SPEC_PATH.exists():
-        pytest.fail(
-            f"Twilio's OpenAPI spec is missing at {SPEC_PATH} (shared/ must sit beside the repo)"
-        )
+        pytest.fail(f"Twilio's OpenAPI spec is missing at {SPEC_PATH}")
     return _nullable_to_json_schema(json.loads(SPEC_PATH.read_text()))
 
 
@@ -837,7 +708,7 @@ def test_the_command_line_documents_its_flags():
         capture_output=True,
         text=True,
         timeout=30,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[2],
     )
 
     assert result.returncode == 0

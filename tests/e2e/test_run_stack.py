@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from tests.live_stack import ROOT, free_port
+from tests.e2e.live_stack import ROOT, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -4,12 +4,12 @@ import time
 from urllib.parse import urlencode
 
 import pytest
-from model_bakery import baker
 
-from calls.models import CallEvent, CallLog
-from tests.test_twilio_sim import ACCOUNT_SID, AUTH_TOKEN, Api, Receiver
+from calls.models import CallEvent
+from tests.recipes import make_call
 from twilio_sim.control import SimControl
 from twilio_sim.server import Simulator
+from twilio_sim.tests.peers import ACCOUNT_SID, AUTH_TOKEN, Api, Receiver
 
 
 @pytest.fixture
@@ -45,9 +45,7 @@ def test_a_simulator_callback_passes_the_signature_check_and_a_tampered_one_does
     # The service sees itself at the receiver's address, as Twilio sees it.
     settings.PUBLIC_BASE_URL = receiver.base_url
     settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
-    call = baker.make(
-        CallLog, business=business, direction="outbound", call_sid=sid, status="queued"
-    )
+    call = make_call(business, call_sid=sid, status="queued")
     initiated = request
 
     tampered = {**initiated["params"], "CallStatus": "completed"}

@@ -2,26 +2,18 @@ import inspect
 from datetime import timedelta
 
 from django.utils import timezone
-from model_bakery import baker
 
 from calls import tasks
 from calls.models import CallLog
 from leads.models import Lead
+from tests import recipes
 
-SID = "CA" + "c" * 32
+SID = recipes.sid("c")
 
 
-def make_call(business, **kwargs):
-    fields = {
-        "business": business,
-        "call_sid": SID,
-        "direction": "inbound",
-        "from_number": "+14155550199",
-        "to_number": business.phone_number,
-        "status": "completed",
-        **kwargs,
-    }
-    return baker.make(CallLog, **fields)
+def make_call(business, direction="inbound", number="+14155550199", **fields):
+    fields = {"call_sid": SID, "status": "completed", **fields}
+    return recipes.make_call(business, direction=direction, number=number, **fields)
 
 
 def test_the_lead_task_takes_only_the_call_sid():
@@ -59,7 +51,7 @@ def test_two_runs_make_one_lead_and_change_nothing_the_second_time(business):
 def test_a_run_after_a_crash_half_way_makes_one_lead(business):
     call = make_call(business)
     # The crashed run had created the lead but not linked the call.
-    existing = baker.make(Lead, business=business, phone_number="+14155550199", source="manual")
+    existing = Lead.objects.create(business=business, phone_number="+14155550199", source="manual")
     tasks.create_lead_from_call(SID)
     call.refresh_from_db()
     assert Lead.objects.count() == 1
@@ -70,16 +62,14 @@ def test_a_run_after_a_crash_half_way_makes_one_lead(business):
 
 
 def test_an_outbound_call_makes_a_lead_for_the_number_called(business):
-    make_call(
-        business, direction="outbound", from_number=business.phone_number, to_number="+14155550123"
-    )
+    make_call(business, direction="outbound", number="+14155550123")
     tasks.create_lead_from_call(SID)
     lead = Lead.objects.get()
     assert (lead.phone_number, lead.source) == ("+14155550123", "outbound_call")
 
 
 def test_an_older_call_does_not_move_last_call_at_back(business):
-    lead = baker.make(Lead, business=business, phone_number="+14155550199")
+    lead = Lead.objects.create(business=business, phone_number="+14155550199")
     recent = timezone.now()
     Lead.objects.filter(pk=lead.pk).update(last_call_at=recent)
     call = make_call(business)
@@ -96,6 +86,6 @@ def test_an_unknown_sid_raises_nothing_and_makes_nothing(db, caplog):
 
 
 def test_an_anonymous_caller_makes_no_lead(business):
-    make_call(business, from_number="anonymous")
+    make_call(business, number="anonymous")
     tasks.create_lead_from_call(SID)
     assert not Lead.objects.exists()

@@ -1,29 +1,25 @@
+"""Status callbacks located by CallSid (`/twilio/voice/status`): signature, parsing, and the
+forward-only status machine."""
+
+import functools
+
 import pytest
-from model_bakery import baker
+from django.test import RequestFactory
 
-from calls.models import CallEvent, CallLog
+from calls.models import CallEvent
+from calls.services.callbacks import call_callback_record
+from calls.services.status import StatusReport
+from tests.racing import race
+from tests.recipes import callback as callback_for
+from tests.recipes import make_call, sid, sign
 
-SID = "CA" + "a" * 32
+SID = sid("a")
+callback = functools.partial(callback_for, SID)
 
 
 @pytest.fixture
 def inbound_call(business):
-    return baker.make(
-        CallLog,
-        business=business,
-        call_sid=SID,
-        direction=CallLog.Direction.INBOUND,
-        from_number="+14155550123",
-        to_number=business.phone_number,
-        status=CallLog.Status.RINGING,
-    )
-
-
-def callback(status, sequence=None, **extra):
-    params = {"CallSid": SID, "AccountSid": "AC" + "0" * 32, "CallStatus": status}
-    if sequence is not None:
-        params["SequenceNumber"] = str(sequence)
-    return {**params, **extra}
+    return make_call(business, direction="inbound", call_sid=SID, status="ringing")
 
 
 STATUS_URL = "/twilio/voice/status"
@@ -50,7 +46,7 @@ def test_it_applies_a_signed_callback_and_records_it(
         True,
     )
     assert event.params["CallDuration"] == "42"
-    assert queue() == [("calls.tasks.create_lead_from_call", (SID,))]
+    assert queue() == [("leads.tasks.create_lead_from_call", (SID,))]
 
 
 @pytest.mark.parametrize("signature", ["", "bm90IGEgc2lnbmF0dXJl"])
@@ -64,8 +60,6 @@ def test_it_refuses_a_forged_or_unsigned_callback(twilio_post, inbound_call, que
 
 
 def test_it_refuses_a_callback_whose_parameters_were_changed_after_signing(client, inbound_call):
-    from tests.conftest import sign
-
     signature = sign(STATUS_URL, callback("no-answer", 1))
     response = client.post(STATUS_URL, callback("completed", 1), HTTP_X_TWILIO_SIGNATURE=signature)
     assert response.status_code == 403
@@ -103,14 +97,7 @@ def test_a_lower_sequence_number_is_ignored(twilio_post, inbound_call):
 
 
 def test_sequence_number_zero_is_applied(twilio_post, business):
-    call = baker.make(
-        CallLog,
-        business=business,
-        call_sid=SID,
-        direction="outbound",
-        status="queued",
-        to_number="+14155550123",
-    )
+    call = make_call(business, call_sid=SID, status="queued")
     response = twilio_post(STATUS_URL, callback("initiated", 0))
     assert response.status_code == 204
     call.refresh_from_db()
@@ -160,10 +147,6 @@ def test_a_get_is_not_allowed(client, inbound_call):
 
 
 def test_a_signed_non_utf8_body_gets_400_not_500(client, inbound_call):
-    from django.test import RequestFactory
-
-    from tests.conftest import sign
-
     body = b"CallSid=\xff\xfe&CallStatus=completed"
     # Signed over what Django decodes the bad bytes to, so the body gets past the signature
     # check and must be refused by the parser.
@@ -188,18 +171,13 @@ def test_a_signed_non_utf8_body_gets_400_not_500(client, inbound_call):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_racing_terminal_callbacks_cannot_both_win(business):
-    from calls import services
-    from tests.conftest import race
-
-    call = baker.make(
-        CallLog, business=business, call_sid=SID, direction="inbound", status="in-progress"
-    )
+    call = make_call(business, direction="inbound", call_sid=SID, status="in-progress")
 
     def report(status):
-        return lambda: services.call_callback_record(
+        return lambda: call_callback_record(
             call=call,
             sid=SID,
-            report=services.StatusReport(status=status, sequence_number=3),
+            report=StatusReport(status=status, sequence_number=3),
             sip_response_code=None,
             params={},
         )

@@ -8,7 +8,7 @@ from django.core.checks import Error
 
 from config.checks import production_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_python(code, **env):

@@ -14,7 +14,7 @@ from django_q.models import Schedule
 
 from calls.models import Business, CallLog, CallRequest
 from calls.schedule import cleanup_schedule_ensure
-from tests.live_stack import LiveStack, database_url
+from tests.e2e.live_stack import LiveStack, database_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -4,9 +4,15 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from calls import services, tasks
+from calls import tasks
 from calls.models import CallEvent, CallLog, CallRequest, Campaign
+from calls.services.dispatch import business_claim, call_place
+from calls.services.enqueue import enqueue_outbound_call
+from calls.services.operator_actions import call_hang_up, campaign_set_status, request_retry_now
+from calls.services.pauses import business_pause
+from calls.services.status import Retry, call_fail, call_sid_store
 from calls.twilio_client import ErrorKind, TwilioError
+from tests.recipes import callback, make_call, sid
 
 NUMBER = "+14155551234"
 
@@ -14,19 +20,13 @@ NUMBER = "+14155551234"
 @pytest.fixture
 def placed(business, fake_twilio):
     """A request whose first attempt Twilio accepted."""
-    request = services.enqueue_outbound_call(business=business, to_number=NUMBER)
+    request = enqueue_outbound_call(business=business, to_number=NUMBER)
     tasks.dispatch(business.pk)
     return request, CallLog.objects.get(request=request)
 
 
 def status(call, call_status, sequence, **extra):
-    return {
-        "CallSid": call.call_sid or extra.pop("CallSid"),
-        "AccountSid": "AC" + "0" * 32,
-        "CallStatus": call_status,
-        "SequenceNumber": str(sequence),
-        **extra,
-    }
+    return callback(call.call_sid or extra.pop("CallSid"), call_status, sequence, **extra)
 
 
 def url(call, what="status"):
@@ -50,7 +50,7 @@ def test_a_completed_call_finishes_its_request_and_queues_lead_and_dispatch(
     # The freed slot's refill first, then the lead.
     assert queue() == [
         ("calls.tasks.dispatch", (call.business_id,)),
-        ("calls.tasks.create_lead_from_call", (call.call_sid,)),
+        ("leads.tasks.create_lead_from_call", (call.call_sid,)),
     ]
 
 
@@ -83,13 +83,13 @@ def test_a_retry_due_after_its_campaign_was_canceled_does_not_dial(
     business, fake_twilio, twilio_post
 ):
     campaign = Campaign.objects.create(business=business, name="spring")
-    request = services.enqueue_outbound_call(business=business, to_number=NUMBER, campaign=campaign)
+    request = enqueue_outbound_call(business=business, to_number=NUMBER, campaign=campaign)
     tasks.dispatch(business.pk)
     call = CallLog.objects.get()
     twilio_post(url(call), status(call, "no-answer", 4))
     request.refresh_from_db()
     assert request.status == "queued"
-    services.campaign_set_status(campaign=campaign, status="canceled")
+    campaign_set_status(campaign_id=campaign.pk, status="canceled")
     CallRequest.objects.filter(pk=request.pk).update(next_attempt_at=timezone.now())
     tasks.dispatch(business.pk)
     request.refresh_from_db()
@@ -110,24 +110,24 @@ def test_a_call_ending_while_its_campaign_is_canceled_is_not_retried(placed, twi
 def test_a_callback_before_the_create_response_is_applied_and_keeps_its_status(
     business, fake_twilio, twilio_post
 ):
-    services.enqueue_outbound_call(business=business, to_number=NUMBER)
-    (call_id,) = services.business_claim(business_id=business.pk)
+    enqueue_outbound_call(business=business, to_number=NUMBER)
+    (call_id,) = business_claim(business_id=business.pk)
     call = CallLog.objects.get(pk=call_id)
-    sid = "CA" + "e" * 32
+    twilio_sid = sid("e")
     # Twilio calls back (busy) before its answer to the create request reaches the worker.
-    response = twilio_post(url(call), status(call, "busy", 2, CallSid=sid))
+    response = twilio_post(url(call), status(call, "busy", 2, CallSid=twilio_sid))
     assert response.status_code == 204
     call.refresh_from_db()
-    assert (call.call_sid, call.status) == (sid, "busy")
-    services.call_sid_store(call=call, sid=sid)
+    assert (call.call_sid, call.status) == (twilio_sid, "busy")
+    call_sid_store(call=call, sid=twilio_sid)
     call.refresh_from_db()
-    assert (call.call_sid, call.status) == (sid, "busy")
+    assert (call.call_sid, call.status) == (twilio_sid, "busy")
 
 
 def test_the_create_response_does_not_overwrite_a_sid_or_move_status_back(placed):
     _, call = placed
     CallLog.objects.filter(pk=call.pk).update(status="ringing")
-    services.call_sid_store(call=call, sid="CA" + "d" * 32)
+    call_sid_store(call=call, sid=sid("d"))
     call.refresh_from_db()
     assert call.status == "ringing"
     assert call.call_sid == "CA" + f"{1:032x}"
@@ -136,18 +136,18 @@ def test_the_create_response_does_not_overwrite_a_sid_or_move_status_back(placed
 def test_a_callback_for_a_call_the_service_had_failed_records_the_sid_and_hangs_up(
     business, twilio_post, queue, django_capture_on_commit_callbacks
 ):
-    services.enqueue_outbound_call(business=business, to_number=NUMBER)
-    (call_id,) = services.business_claim(business_id=business.pk)
+    enqueue_outbound_call(business=business, to_number=NUMBER)
+    (call_id,) = business_claim(business_id=business.pk)
     call = CallLog.objects.get(pk=call_id)
     CallLog.objects.filter(pk=call_id).update(
         status="failed", ended_by="cleanup", error_code="not-found"
     )
-    sid = "CA" + "7" * 32
+    twilio_sid = sid("7")
     with django_capture_on_commit_callbacks(execute=True):
-        response = twilio_post(url(call), status(call, "in-progress", 3, CallSid=sid))
+        response = twilio_post(url(call), status(call, "in-progress", 3, CallSid=twilio_sid))
     assert response.status_code == 204
     call.refresh_from_db()
-    assert (call.call_sid, call.status) == (sid, "failed")
+    assert (call.call_sid, call.status) == (twilio_sid, "failed")
     assert queue() == [("calls.tasks.hang_up_call", (call.pk,))]
     assert CallEvent.objects.get(call=call).applied is False
 
@@ -155,7 +155,7 @@ def test_a_callback_for_a_call_the_service_had_failed_records_the_sid_and_hangs_
 def test_a_callback_carrying_another_sid_is_recorded_but_not_applied(placed, twilio_post):
     _, call = placed
     params = status(call, "completed", 3)
-    params["CallSid"] = "CA" + "8" * 32
+    params["CallSid"] = sid("8")
     assert twilio_post(url(call), params).status_code == 204
     call.refresh_from_db()
     assert call.status == "queued"
@@ -172,7 +172,7 @@ def test_the_answer_url_plays_the_campaign_twiml(business, fake_twilio, twilio_p
     campaign = Campaign.objects.create(
         business=business, name="spring", twiml="<Response><Say>Spring sale!</Say></Response>"
     )
-    services.enqueue_outbound_call(business=business, to_number=NUMBER, campaign=campaign)
+    enqueue_outbound_call(business=business, to_number=NUMBER, campaign=campaign)
     tasks.dispatch(business.pk)
     call = CallLog.objects.get()
     response = twilio_post(url(call, "answer"), {"CallSid": call.call_sid})
@@ -188,9 +188,9 @@ def test_the_answer_url_without_a_campaign_greets_from_the_business(placed, twil
 
 
 def test_an_operator_hang_up_of_an_unsent_call_cancels_it(business, queue):
-    request = services.enqueue_outbound_call(business=business, to_number=NUMBER)
-    (call_id,) = services.business_claim(business_id=business.pk)
-    services.call_hang_up(call_id=call_id)
+    request = enqueue_outbound_call(business=business, to_number=NUMBER)
+    (call_id,) = business_claim(business_id=business.pk)
+    call_hang_up(call_id=call_id)
     request.refresh_from_db()
     call = CallLog.objects.get(pk=call_id)
     assert (call.status, call.ended_by) == ("canceled", "operator")
@@ -199,7 +199,7 @@ def test_an_operator_hang_up_of_an_unsent_call_cancels_it(business, queue):
 
 def test_an_operator_hang_up_of_a_placed_call_asks_twilio(placed, fake_twilio):
     _, call = placed
-    services.call_hang_up(call_id=call.pk)
+    call_hang_up(call_id=call.pk)
     assert fake_twilio.hung_up == [call.call_sid]
     call.refresh_from_db()
     assert call.status == "queued"  # Twilio's callback will say how it ended
@@ -213,7 +213,7 @@ def test_retry_now_requeues_a_failed_request_with_one_more_attempt(
     twilio_post(url(call), status(call, "no-answer", 4))
     request.refresh_from_db()
     assert request.status == "failed"
-    assert services.request_retry_now(request=request)
+    assert request_retry_now(request_id=request.pk).changed == 1
     request.refresh_from_db()
     assert (request.status, request.max_attempts) == ("queued", 2)
     tasks.dispatch(request.business_id)
@@ -221,10 +221,10 @@ def test_retry_now_requeues_a_failed_request_with_one_more_attempt(
 
 
 def test_an_unsent_call_of_a_paused_business_is_released_not_counted(business, fake_twilio):
-    request = services.enqueue_outbound_call(business=business, to_number=NUMBER)
-    (call_id,) = services.business_claim(business_id=business.pk)
-    services.business_pause(business_id=business.pk, reason="manual")
-    services.call_place(call_id=call_id)
+    request = enqueue_outbound_call(business=business, to_number=NUMBER)
+    (call_id,) = business_claim(business_id=business.pk)
+    business_pause(business_id=business.pk, reason="manual")
+    call_place(call_id=call_id)
     request.refresh_from_db()
     assert (request.status, request.attempts) == ("queued", 0)
     assert request.next_attempt_at <= timezone.now()
@@ -235,7 +235,7 @@ def test_a_create_error_is_recorded_with_twilios_message(business, fake_twilio):
     fake_twilio.create_error = TwilioError(
         kind=ErrorKind.REFUSED_NUMBER, code="21217", message="Phone number does not appear valid"
     )
-    services.enqueue_outbound_call(business=business, to_number=NUMBER)
+    enqueue_outbound_call(business=business, to_number=NUMBER)
     tasks.dispatch(business.pk)
     call = CallLog.objects.get()
     assert call.error_code == "21217"
@@ -244,17 +244,15 @@ def test_a_create_error_is_recorded_with_twilios_message(business, fake_twilio):
 
 def test_retry_now_in_a_finished_campaign_runs_the_campaign_again(business, fake_twilio):
     campaign = Campaign.objects.create(business=business, name="spring")
-    request = services.enqueue_outbound_call(business=business, to_number=NUMBER, campaign=campaign)
+    request = enqueue_outbound_call(business=business, to_number=NUMBER, campaign=campaign)
     tasks.dispatch(business.pk)
     call = CallLog.objects.get()
     with transaction.atomic():
-        services.call_fail(
-            call=call, code="x", message="gone", ended_by="operator", retry=services.Retry.NEVER
-        )
+        call_fail(call=call, code="x", message="gone", ended_by="operator", retry=Retry.NEVER)
     tasks.dispatch(business.pk)
     campaign.refresh_from_db()
     assert campaign.status == "done"
-    assert services.request_retry_now(request=request)
+    assert request_retry_now(request_id=request.pk).changed == 1
     campaign.refresh_from_db()
     assert (campaign.status, campaign.ended_at) == ("running", None)
     tasks.dispatch(business.pk)
@@ -263,41 +261,20 @@ def test_retry_now_in_a_finished_campaign_runs_the_campaign_again(business, fake
 
 def test_retry_now_in_a_canceled_campaign_is_refused(business, fake_twilio):
     campaign = Campaign.objects.create(business=business, name="spring")
-    request = services.enqueue_outbound_call(business=business, to_number=NUMBER, campaign=campaign)
-    services.campaign_set_status(campaign=campaign, status="canceled")
-    assert not services.request_retry_now(request=request)
+    request = enqueue_outbound_call(business=business, to_number=NUMBER, campaign=campaign)
+    campaign_set_status(campaign_id=campaign.pk, status="canceled")
+    assert request_retry_now(request_id=request.pk).changed == 0
     request.refresh_from_db()
     assert request.status == "canceled"
-
-
-def test_nudges_are_not_saved_as_results_but_reconciles_are(
-    placed, queue, django_capture_on_commit_callbacks
-):
-    from django_q.models import OrmQ
-
-    _, call = placed
-    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        services.task_queue_after_commit("dispatch", 1)
-        services.task_queue_after_commit("create_lead_from_call", "CA1")
-        services.task_queue_after_commit("reconcile_call", call.pk)
-    saved = {row.task["func"]: row.task["save"] for row in OrmQ.objects.all()}
-    assert saved == {
-        "calls.tasks.dispatch": False,
-        "calls.tasks.create_lead_from_call": False,
-        "calls.tasks.reconcile_call": True,
-    }
 
 
 def test_a_callback_carrying_a_sid_another_call_holds_is_not_a_500(
     business, fake_twilio, twilio_post
 ):
-    services.enqueue_outbound_call(business=business, to_number=NUMBER)
-    (call_id,) = services.business_claim(business_id=business.pk)
+    enqueue_outbound_call(business=business, to_number=NUMBER)
+    (call_id,) = business_claim(business_id=business.pk)
     call = CallLog.objects.get(pk=call_id)
-    other = CallLog.objects.create(
-        business=business, direction="outbound", to_number="+14155550999", call_sid="CA" + "3" * 32,
-        status="completed",
-    )  # fmt: skip
+    other = make_call(business, number="+14155550999", call_sid=sid("3"), status="completed")
     response = twilio_post(url(call), status(call, "ringing", 1, CallSid=other.call_sid))
     assert response.status_code == 204
     call.refresh_from_db()

@@ -5,9 +5,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from calls import services, tasks
+from calls import tasks
 from calls.models import CallEvent, CallLog, CallRequest
-from calls.twilio_client import ErrorKind, TwilioCall, TwilioError
+from calls.services.cleanup import cleanup_nudge_dispatch, cleanup_queue_reconciles, cleanup_run
+from calls.services.enqueue import enqueue_outbound_call
+from calls.twilio_client import ErrorKind, TwilioError
+from tests import recipes
+from tests.recipes import age_call, make_call, make_request, sid
 
 NUMBER = "+14155551234"
 
@@ -16,7 +20,7 @@ NUMBER = "+14155551234"
 def unconfirmed(business, fake_twilio):
     """An attempt whose create got a 5xx: stamped, pending, no SID, slot held."""
     fake_twilio.create_error = TwilioError(kind=ErrorKind.UNKNOWN, code="500", message="boom")
-    request = services.enqueue_outbound_call(business=business, to_number=NUMBER)
+    request = enqueue_outbound_call(business=business, to_number=NUMBER)
     tasks.dispatch(business.pk)
     fake_twilio.create_error = None
     call = CallLog.objects.get(request=request)
@@ -25,21 +29,11 @@ def unconfirmed(business, fake_twilio):
 
 
 def age(call, seconds):
-    at = timezone.now() - timedelta(seconds=seconds)
-    CallLog.objects.filter(pk=call.pk).update(created_at=at, dial_started_at=at, updated_at=at)
-    call.refresh_from_db()
+    return age_call(call, seconds, stamped_seconds=seconds)
 
 
-def twilio_call(sid, status="in-progress", created=None, **kwargs):
-    return TwilioCall(
-        sid=sid,
-        status=status,
-        to=kwargs.get("to", NUMBER),
-        from_=kwargs.get("from_", "+14155550100"),
-        date_created=created or timezone.now(),
-        duration=kwargs.get("duration"),
-        answered_by="",
-    )
+def twilio_call(call_sid, status="in-progress", created=None, **fields):
+    return recipes.twilio_call(call_sid, status, created=created, to=NUMBER, **fields)
 
 
 def test_the_cleanup_asks_reconcile_about_a_stamped_orphan_instead_of_failing_it(
@@ -48,7 +42,7 @@ def test_the_cleanup_asks_reconcile_about_a_stamped_orphan_instead_of_failing_it
     _, call = unconfirmed
     age(call, 200)
     with django_capture_on_commit_callbacks(execute=True):
-        result = services.cleanup_run()
+        result = cleanup_run()
     assert (result.failed, result.reconciling) == (0, 1)
     assert ("calls.tasks.reconcile_call", (call.pk,)) in queue()
     call.refresh_from_db()
@@ -60,15 +54,15 @@ def test_a_5xx_create_whose_call_twilio_placed_is_adopted_not_placed_again(
 ):
     request, call = unconfirmed
     age(call, 200)
-    sid = "CA" + "5" * 32
+    twilio_sid = sid("5")
     fake_twilio.listing = [
-        twilio_call("CA" + "4" * 32, created=timezone.now() - timedelta(hours=1)),  # older call
-        twilio_call(sid, status="completed", created=call.dial_started_at, duration=12),
+        twilio_call(sid("4"), created=timezone.now() - timedelta(hours=1)),  # older call
+        twilio_call(twilio_sid, status="completed", created=call.dial_started_at, duration=12),
     ]
     tasks.reconcile_call(call.pk)
     call.refresh_from_db()
     request.refresh_from_db()
-    assert (call.call_sid, call.status, call.ended_by) == (sid, "completed", "reconcile")
+    assert (call.call_sid, call.status, call.ended_by) == (twilio_sid, "completed", "reconcile")
     assert call.duration_seconds == 12
     assert request.status == "done"
     assert len(fake_twilio.created) == 1
@@ -78,12 +72,10 @@ def test_a_5xx_create_whose_call_twilio_placed_is_adopted_not_placed_again(
 def test_an_adopted_call_that_is_still_live_keeps_its_slot(unconfirmed, fake_twilio):
     request, call = unconfirmed
     age(call, 200)
-    fake_twilio.listing = [
-        twilio_call("CA" + "5" * 32, status="ringing", created=call.dial_started_at)
-    ]
+    fake_twilio.listing = [twilio_call(sid("5"), status="ringing", created=call.dial_started_at)]
     tasks.reconcile_call(call.pk)
     call.refresh_from_db()
-    assert (call.status, call.call_sid) == ("ringing", "CA" + "5" * 32)
+    assert (call.status, call.call_sid) == ("ringing", sid("5"))
     request.refresh_from_db()
     assert request.status == "active"
 
@@ -91,10 +83,8 @@ def test_an_adopted_call_that_is_still_live_keeps_its_slot(unconfirmed, fake_twi
 def test_a_sid_already_stored_on_another_call_is_not_adopted(unconfirmed, fake_twilio, business):
     _, call = unconfirmed
     age(call, 200)
-    known = "CA" + "6" * 32
-    CallLog.objects.create(
-        business=business, direction="outbound", to_number=NUMBER, call_sid=known, status="busy"
-    )
+    known = sid("6")
+    make_call(business, number=NUMBER, call_sid=known, status="busy")
     fake_twilio.listing = [twilio_call(known, status="busy", created=call.dial_started_at)]
     tasks.reconcile_call(call.pk)
     call.refresh_from_db()
@@ -113,11 +103,11 @@ def test_an_orphan_twilio_never_placed_is_failed_and_its_request_requeued(unconf
 
 
 def test_a_silent_call_with_a_sid_is_fetched_and_settled(business, fake_twilio, settings):
-    services.enqueue_outbound_call(business=business, to_number=NUMBER)
+    enqueue_outbound_call(business=business, to_number=NUMBER)
     tasks.dispatch(business.pk)
     call = CallLog.objects.get()
     age(call, settings.RECONCILE_AFTER_SECONDS + 5)
-    assert services.cleanup_queue_reconciles() == 1
+    assert cleanup_queue_reconciles() == 1
     fake_twilio.calls[call.call_sid] = twilio_call(call.call_sid, status="no-answer")
     tasks.reconcile_call(call.pk)
     call.refresh_from_db()
@@ -128,7 +118,7 @@ def test_a_silent_call_with_a_sid_is_fetched_and_settled(business, fake_twilio, 
 def test_a_long_call_still_live_is_left_alone_and_its_silence_clock_restarts(
     business, fake_twilio, settings
 ):
-    services.enqueue_outbound_call(business=business, to_number=NUMBER)
+    enqueue_outbound_call(business=business, to_number=NUMBER)
     tasks.dispatch(business.pk)
     call = CallLog.objects.get()
     CallLog.objects.filter(pk=call.pk).update(status="in-progress")
@@ -138,13 +128,13 @@ def test_a_long_call_still_live_is_left_alone_and_its_silence_clock_restarts(
     call.refresh_from_db()
     assert call.status == "in-progress"
     assert timezone.now() - call.updated_at < timedelta(seconds=5)
-    assert services.cleanup_queue_reconciles() == 0
+    assert cleanup_queue_reconciles() == 0
 
 
 def test_twilio_unable_to_answer_fails_the_call_only_after_the_stuck_limit(
     business, fake_twilio, monkeypatch, settings
 ):
-    services.enqueue_outbound_call(business=business, to_number=NUMBER)
+    enqueue_outbound_call(business=business, to_number=NUMBER)
     tasks.dispatch(business.pk)
     call = CallLog.objects.get()
 
@@ -165,7 +155,7 @@ def test_twilio_unable_to_answer_fails_the_call_only_after_the_stuck_limit(
 
 
 def test_reconcile_of_a_final_call_asks_twilio_nothing(business, fake_twilio):
-    services.enqueue_outbound_call(business=business, to_number=NUMBER)
+    enqueue_outbound_call(business=business, to_number=NUMBER)
     tasks.dispatch(business.pk)
     call = CallLog.objects.get()
     CallLog.objects.filter(pk=call.pk).update(status="completed")
@@ -183,11 +173,9 @@ def test_the_cleanup_dispatches_businesses_with_a_free_slot_and_a_due_request(
     idle = baker.make("calls.Business", phone_number="+14155550301")
     paused = baker.make("calls.Business", phone_number="+14155550302", paused_reason="x")
     for owner in (business, full, paused):
-        CallRequest.objects.create(business=owner, to_number=NUMBER, next_attempt_at=timezone.now())
-    CallLog.objects.create(
-        business=full, direction="outbound", to_number="+14155550999", status="ringing"
-    )
+        make_request(owner, number=NUMBER)
+    make_call(full, number="+14155550999", status="ringing")
     assert idle.pk
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.cleanup_nudge_dispatch() == 1
+        assert cleanup_nudge_dispatch() == 1
     assert queue() == [("calls.tasks.dispatch", (business.pk,))]

@@ -34,7 +34,7 @@ def test_it_answers_with_twiml_and_records_one_call(
         "ringing",
     )
     assert call.business == business
-    assert queue() == [("calls.tasks.create_lead_from_call", (SID,))]
+    assert queue() == [("leads.tasks.create_lead_from_call", (SID,))]
 
 
 def test_a_retried_webhook_does_not_record_a_second_call(
@@ -46,7 +46,7 @@ def test_a_retried_webhook_does_not_record_a_second_call(
     assert first.status_code == second.status_code == 200
     assert first.content == second.content
     assert CallLog.objects.count() == 1
-    assert queue() == [("calls.tasks.create_lead_from_call", (SID,))]
+    assert queue() == [("leads.tasks.create_lead_from_call", (SID,))]
 
 
 def test_an_unknown_number_gets_a_polite_reject_with_200(twilio_post, business, queue):

@@ -9,8 +9,11 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from calls import services, twilio_client
+from calls import twilio_client
 from calls.models import Business, CallLog, CallRequest
+from calls.services.callbacks import call_callback_record
+from calls.services.dispatch import business_dispatch
+from calls.services.status import StatusReport
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -48,7 +51,7 @@ def test_eight_dispatchers_never_exceed_the_cap_or_double_dial(fake_twilio, sett
         rng = random.Random(seed)
         try:
             while time.monotonic() < deadline:
-                services.business_dispatch(business_id=business.pk)
+                business_dispatch(business_id=business.pk)
                 live = list(
                     CallLog.objects.filter(business=business, status__in=LIVE)
                     .exclude(call_sid=None)
@@ -56,8 +59,8 @@ def test_eight_dispatchers_never_exceed_the_cap_or_double_dial(fake_twilio, sett
                 )
                 if live:
                     pk, sid = rng.choice(live)
-                    report = services.StatusReport(status="completed", sequence_number=9)
-                    services.call_callback_record(
+                    report = StatusReport(status="completed", sequence_number=9)
+                    call_callback_record(
                         call=CallLog(pk=pk),
                         sid=sid,
                         report=report,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from twilio_sim.control import SimControl
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "live-stack-auth-token"
 

@@ -1,17 +1,21 @@
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 from model_bakery import baker
 
-from calls import services, tasks
-from calls.models import CallLog, CallRequest, Campaign, DialingControl
+from calls import tasks
+from calls.models import Business, CallLog, CallRequest, Campaign, DialingControl
+from calls.services.dispatch import business_claim, call_place
+from calls.services.enqueue import enqueue_outbound_call
+from calls.services.operator_actions import campaign_set_status
+from calls.services.pauses import business_pause, business_resume
 from calls.twilio_client import ErrorKind, TwilioError
 
 
 def enqueue(business, *numbers, campaign=None):
     return [
-        services.enqueue_outbound_call(business=business, to_number=n, campaign=campaign)
-        for n in numbers
+        enqueue_outbound_call(business=business, to_number=n, campaign=campaign) for n in numbers
     ]
 
 
@@ -76,18 +80,34 @@ def test_campaign_concurrency_and_state_limit_dialing(business, fake_twilio):
     assert sorted(c["to"] for c in fake_twilio.created) == [NUMBERS[0], NUMBERS[5]]
 
 
-def test_an_inactive_paused_or_globally_paused_business_does_not_dial(business, fake_twilio):
-    enqueue(business, NUMBERS[0])
-    control = DialingControl.get()
-    control.paused = True
-    control.save()
-    tasks.dispatch(business.pk)
-    control.paused = False
-    control.save()
-    business.paused_reason = "Twilio refused"
-    business.save()
-    tasks.dispatch(business.pk)
+def pause_globally():
+    DialingControl.objects.update_or_create(pk=1, defaults={"paused": True, "reason": "incident"})
+
+
+@pytest.mark.parametrize(
+    "pause",
+    [
+        pytest.param(
+            lambda b: Business.objects.filter(pk=b.pk).update(is_active=False), id="inactive"
+        ),
+        pytest.param(lambda b: business_pause(business_id=b.pk, reason="21210"), id="paused"),
+        pytest.param(lambda b: pause_globally(), id="all dialing paused"),
+    ],
+)
+def test_a_business_that_may_not_dial_claims_nothing(
+    business, fake_twilio, queue, django_capture_on_commit_callbacks, pause
+):
+    (request,) = enqueue(business, NUMBERS[0])
+    pause(business)
+    queue()  # forget the enqueue's own nudge
+    with django_capture_on_commit_callbacks(execute=True):
+        assert business_claim(business_id=business.pk) == []
+        tasks.dispatch(business.pk)
     assert fake_twilio.created == []
+    assert not CallLog.objects.exists()
+    request.refresh_from_db()
+    assert (request.status, request.attempts) == ("queued", 0)
+    assert queue() == []  # it does not queue itself again to find the same pause
 
 
 def test_the_account_wide_cap_holds_across_businesses(business, fake_twilio, settings):
@@ -103,9 +123,9 @@ def test_the_account_wide_cap_holds_across_businesses(business, fake_twilio, set
 
 def test_a_call_the_cleanup_settled_is_never_sent(business, fake_twilio):
     enqueue(business, NUMBERS[0])
-    (call_id,) = services.business_claim(business_id=business.pk)
+    (call_id,) = business_claim(business_id=business.pk)
     CallLog.objects.filter(pk=call_id).update(status="failed", error_code="never-sent")
-    services.call_place(call_id=call_id)
+    call_place(call_id=call_id)
     assert fake_twilio.created == []
 
 
@@ -125,7 +145,7 @@ def test_a_stopping_campaign_ends_when_its_live_calls_end(business, fake_twilio)
     campaign = baker.make(Campaign, business=business, name="spring", concurrency=1)
     first, second = enqueue(business, NUMBERS[0], NUMBERS[1], campaign=campaign)
     tasks.dispatch(business.pk)
-    services.campaign_set_status(campaign=campaign, status="stopping")
+    campaign_set_status(campaign_id=campaign.pk, status="stopping")
     tasks.dispatch(business.pk)
     campaign.refresh_from_db()
     assert campaign.status == "stopping"
@@ -177,7 +197,7 @@ def test_a_refused_business_pauses_it_and_leaves_its_requests_queued(business, f
     failed = CallLog.objects.filter(status="failed").order_by("error_code")
     assert list(failed.values_list("error_code", flat=True)) == ["20003", "not-sent", "not-sent"]
     fake_twilio.create_error = None
-    services.business_resume(business=business)
+    business_resume(business_id=business.pk)
     tasks.dispatch(business.pk)
     assert len(fake_twilio.created) == 4
 

@@ -7,7 +7,7 @@ import pytest
 
 from calls import twilio_client
 from calls.twilio_client import ErrorKind, TwilioError
-from tests.live_stack import free_port
+from tests.e2e.live_stack import free_port
 from twilio_sim.control import SimControl
 from twilio_sim.server import Simulator
 

@@ -6,6 +6,7 @@ from django_q.models import Task
 from model_bakery import baker
 
 from calls.models import CallLog, Lease
+from tests.recipes import make_call
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def test_a_silent_cluster_is_503(client, healthy):
 
 def test_a_call_unsettled_past_the_stuck_limit_is_503(client, healthy, business, settings):
     settings.STUCK_CALL_SECONDS = 60
-    call = baker.make(CallLog, business=business, direction="outbound", status="ringing")
+    call = make_call(business, status="ringing")
     CallLog.objects.filter(pk=call.pk).update(created_at=timezone.now() - timedelta(minutes=4))
     response = client.get("/healthz")
     assert response.status_code == 503

@@ -3,15 +3,15 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from model_bakery import baker
 
-from calls import services
 from calls.models import CallRequest, Campaign
+from calls.services.enqueue import enqueue_outbound_call, enqueue_outbound_calls
 
 
 def test_enqueue_normalises_the_number_and_queues_a_dispatch(
     business, queue, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        request = services.enqueue_outbound_call(business=business, to_number="(415) 555-0123")
+        request = enqueue_outbound_call(business=business, to_number="(415) 555-0123")
     assert (request.to_number, request.status, request.attempts) == ("+14155550123", "queued", 0)
     assert request.max_attempts == business.max_attempts
     assert queue() == [("calls.tasks.dispatch", (business.pk,))]
@@ -27,7 +27,7 @@ def test_enqueue_normalises_the_number_and_queues_a_dispatch(
     ],
 )
 def test_a_malformed_number_is_refused_and_nothing_is_stored(business, queue, number, message):
-    (result,) = services.enqueue_outbound_calls(business=business, numbers=[number])
+    (result,) = enqueue_outbound_calls(business=business, numbers=[number])
     assert result.request is None
     assert message in result.refused
     assert not CallRequest.objects.exists()
@@ -36,16 +36,14 @@ def test_a_malformed_number_is_refused_and_nothing_is_stored(business, queue, nu
 
 def test_a_number_already_open_in_the_campaign_is_refused(business):
     campaign = baker.make(Campaign, business=business, name="spring")
-    results = services.enqueue_outbound_calls(
+    results = enqueue_outbound_calls(
         business=business, numbers=["+14155550123", "4155550123"], campaign=campaign
     )
     assert results[0].request and not results[1].request
     assert "already queued or live in campaign 'spring'" in results[1].refused
     # Another campaign may call the same number.
     other = baker.make(Campaign, business=business, name="summer")
-    (result,) = services.enqueue_outbound_calls(
-        business=business, numbers=["+14155550123"], campaign=other
-    )
+    (result,) = enqueue_outbound_calls(business=business, numbers=["+14155550123"], campaign=other)
     assert result.request
 
 
@@ -57,7 +55,7 @@ def test_an_inactive_or_paused_business_refuses_new_calls(business, change, reas
     for field, value in change.items():
         setattr(business, field, value)
     business.save()
-    (result,) = services.enqueue_outbound_calls(business=business, numbers=["+14155550123"])
+    (result,) = enqueue_outbound_calls(business=business, numbers=["+14155550123"])
     assert reason in result.refused
     assert not CallRequest.objects.exists()
 
@@ -94,6 +92,6 @@ def test_a_bulk_enqueue_queues_one_dispatch_for_the_lot(
 ):
     numbers = [f"+1415555{n:04d}" for n in range(3000, 3040)]
     with django_capture_on_commit_callbacks(execute=True):
-        results = services.enqueue_outbound_calls(business=business, numbers=[*numbers, "bad"])
+        results = enqueue_outbound_calls(business=business, numbers=[*numbers, "bad"])
     assert sum(1 for r in results if r.request) == 40
     assert queue() == [("calls.tasks.dispatch", (business.pk,))]

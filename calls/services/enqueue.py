@@ -1,0 +1,100 @@
+"""Queuing calls: a number is validated and stored as a request, and a dispatch is nudged."""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from calls.models import Business, CallRequest, Campaign
+from calls.phone import to_e164
+from calls.services.task_queue import task_queue_after_commit
+from calls.tasks import dispatch
+
+
+class EnqueueRefused(Exception):
+    pass
+
+
+def enqueue_outbound_call(
+    *, business: Business, to_number: str, lead=None, campaign: Campaign | None = None
+) -> CallRequest:
+    """Queues a call to `to_number`; raises EnqueueRefused (with the reason) or ValidationError."""
+    request = _request_create(business=business, to_number=to_number, lead=lead, campaign=campaign)
+    task_queue_after_commit(dispatch, business.pk)
+    return request
+
+
+def _request_create(*, business, to_number, lead, campaign) -> CallRequest:
+    number = to_e164(to_number)
+    with transaction.atomic():
+        business = Business.objects.select_for_update().get(pk=business.pk)
+        if not business.is_active:
+            raise EnqueueRefused(f"{business.name} is inactive.")
+        if business.paused_reason:
+            raise EnqueueRefused(f"{business.name} is paused: {business.paused_reason}")
+        if campaign and campaign.status in Campaign.CLOSED_STATUSES:
+            raise EnqueueRefused(f"Campaign {campaign.name!r} is {campaign.status}.")
+        open_requests = CallRequest.objects.filter(
+            business=business,
+            campaign=campaign,
+            to_number=number,
+            status__in=CallRequest.OPEN_STATUSES,
+        )
+        if open_requests.exists():
+            where = f"in campaign {campaign.name!r}" if campaign else "for this business"
+            raise EnqueueRefused(f"{number} is already queued or live {where}.")
+        request = CallRequest.objects.create(
+            business=business,
+            campaign=campaign,
+            lead=lead,
+            to_number=number,
+            max_attempts=business.max_attempts,
+            next_attempt_at=timezone.now(),
+        )
+    return request
+
+
+@dataclass
+class EnqueueResult:
+    number: str
+    request: CallRequest | None = None
+    refused: str = ""
+
+
+def enqueue_outbound_call_try(
+    *,
+    business: Business,
+    to_number: str,
+    lead=None,
+    campaign: Campaign | None = None,
+    nudge: bool = True,
+) -> EnqueueResult:
+    """Like enqueue_outbound_call, but a refusal is returned with its reason, not raised."""
+    try:
+        request = _request_create(
+            business=business, to_number=to_number, lead=lead, campaign=campaign
+        )
+    except ValidationError as error:
+        return EnqueueResult(to_number, refused=" ".join(error.messages))
+    except EnqueueRefused as error:
+        return EnqueueResult(to_number, refused=str(error))
+    if nudge:
+        task_queue_after_commit(dispatch, business.pk)
+    return EnqueueResult(to_number, request=request)
+
+
+def enqueue_outbound_calls(
+    *, business: Business, numbers: list[str], campaign: Campaign | None = None
+) -> list[EnqueueResult]:
+    """The bulk form: each number queued or refused with its reason; one bad row stops nothing.
+    One dispatch is queued for the lot, not one per number."""
+    results = [
+        enqueue_outbound_call_try(
+            business=business, to_number=number, campaign=campaign, nudge=False
+        )
+        for number in numbers
+    ]
+    if any(result.request for result in results):
+        task_queue_after_commit(dispatch, business.pk)
+    return results

@@ -1,0 +1,181 @@
+"""What an operator asks for in the admin: hang up, reconcile, retry now, steer campaigns, resume
+businesses. Each returns an ActionResult saying what it changed and why the rest was left."""
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from calls import twilio_client
+from calls.models import Business, CallLog, CallRequest, Campaign
+from calls.services.pauses import business_resume
+from calls.services.status import StatusReport, call_status_apply, request_lock
+from calls.services.task_queue import task_queue_after_commit
+from calls.tasks import dispatch, hang_up_call, reconcile_call
+from calls.twilio_client import TwilioError
+
+logger = logging.getLogger(__name__)
+
+PLURALS = {"business": "businesses"}
+# Why a campaign's table refuses an operator's move: only an ended campaign refuses one.
+ENDED_CAMPAIGN = {
+    Campaign.Status.DONE: "had finished",
+    Campaign.Status.CANCELED: "had been canceled",
+}
+
+
+@dataclass
+class ActionResult:
+    """How many rows an action changed, and for the rest, why not (reason → rows)."""
+
+    changed: int = 0
+    unchanged: Counter = field(default_factory=Counter)
+
+    @classmethod
+    def refused(cls, reason: str) -> "ActionResult":
+        return cls(unchanged=Counter({reason: 1}))
+
+    def __add__(self, other: "ActionResult") -> "ActionResult":
+        return ActionResult(self.changed + other.changed, self.unchanged + other.unchanged)
+
+    def summary(self, noun: str, verb: str) -> str:
+        """'2 calls queued to hang up; 1 had already ended.', or when nothing changed for one
+        reason, '0 calls queued to hang up: all selected calls had already ended.' A reason is
+        phrased to read after a count and after "all selected calls" alike."""
+        plural = PLURALS.get(noun, f"{noun}s")
+        text = f"{self.changed} {noun if self.changed == 1 else plural} {verb}"
+        if not self.unchanged:
+            return f"{text}."
+        if self.changed == 0 and len(self.unchanged) == 1:
+            ((reason, count),) = self.unchanged.items()
+            which = f"the selected {noun}" if count == 1 else f"all selected {plural}"
+            return f"{text}: {which} {reason}."
+        reasons = "; ".join(f"{count} {reason}" for reason, count in self.unchanged.items())
+        return f"{text}; {reasons}."
+
+
+def calls_hang_up(*, call_ids) -> ActionResult:
+    """Queues a hang-up for each selected call that is still live."""
+    return _queue_for_live_calls(hang_up_call, call_ids)
+
+
+def calls_reconcile(*, call_ids) -> ActionResult:
+    """Queues a reconcile with Twilio for each selected call that is still live."""
+    return _queue_for_live_calls(reconcile_call, call_ids)
+
+
+def _queue_for_live_calls(task, call_ids) -> ActionResult:
+    call_ids = list(call_ids)
+    with transaction.atomic():
+        live = list(
+            CallLog.objects.filter(pk__in=call_ids, status__in=CallLog.LIVE_STATUSES).values_list(
+                "pk", flat=True
+            )
+        )
+        for call_id in live:
+            task_queue_after_commit(task, call_id)
+    result = ActionResult(changed=len(live))
+    if len(call_ids) > len(live):
+        result.unchanged["had already ended"] = len(call_ids) - len(live)
+    return result
+
+
+def call_hang_up(*, call_id: int) -> None:
+    """Ends a live call: asks Twilio to hang up, or cancels one that was never sent."""
+    call = CallLog.objects.get(pk=call_id)
+    if call.call_sid:
+        try:
+            twilio_client.call_hang_up(sid=call.call_sid)
+        except TwilioError as error:
+            logger.warning("Hang-up of %s failed: %s", call.call_sid, error)
+        return
+    with transaction.atomic():
+        # Only a call whose create was never sent can be canceled here; a sent one may exist.
+        if CallLog.objects.filter(pk=call.pk, dial_started_at__isnull=True).exists():
+            report = StatusReport(
+                status=CallLog.Status.CANCELED,
+                error_code="canceled",
+                error_message="Canceled by an operator.",
+            )
+            call_status_apply(call=call, report=report, ended_by=CallLog.EndedBy.OPERATOR)
+
+
+def requests_retry_now(*, request_ids) -> ActionResult:
+    return sum((request_retry_now(request_id=pk) for pk in request_ids), ActionResult())
+
+
+def request_retry_now(*, request_id: int) -> ActionResult:
+    """Queues a closed or waiting request to dial at once, with one more attempt if needed."""
+    with transaction.atomic():
+        request_lock(request_id=request_id)
+        request = CallRequest.objects.select_related("campaign").get(pk=request_id)
+        if request.status == CallRequest.Status.ACTIVE:
+            return ActionResult.refused("had a live call already")
+        campaign = request.campaign
+        if campaign and campaign.status == Campaign.Status.CANCELED:
+            return ActionResult.refused("belonged to a canceled campaign")
+        if campaign:
+            # Dispatch dials only running campaigns: a finished one runs again for this retry.
+            Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.DONE).status_move(
+                Campaign.Status.RUNNING, ended_at=None
+            )
+        rows = CallRequest.objects.filter(pk=request.pk)
+        changes = {
+            "next_attempt_at": timezone.now(),
+            "max_attempts": max(request.max_attempts, request.attempts + 1),
+        }
+        try:
+            with transaction.atomic():
+                if request.status == CallRequest.Status.QUEUED:
+                    rows.filter(status=request.status).update(**changes, updated_at=timezone.now())
+                else:
+                    rows.status_move(CallRequest.Status.QUEUED, **changes)
+        except IntegrityError:
+            return ActionResult.refused("had their number queued again in the campaign")
+        task_queue_after_commit(dispatch, request.business_id)
+    return ActionResult(changed=1)
+
+
+def campaign_set_status(*, campaign_id: int, status: str, hang_up: bool = False) -> ActionResult:
+    """Pauses, resumes, stops or cancels a campaign, as its transition table allows; cancel also
+    cancels its queued requests and, with `hang_up`, hangs up its live calls."""
+    with transaction.atomic():
+        business_id = Campaign.objects.values_list("business_id", flat=True).get(pk=campaign_id)
+        Business.objects.select_for_update().get(pk=business_id)
+        campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+        if campaign.status == status:
+            return ActionResult.refused("had that status already")
+        ended_at = timezone.now() if status in Campaign.CLOSED_STATUSES else None
+        if not Campaign.objects.filter(pk=campaign.pk).status_move(status, ended_at=ended_at):
+            return ActionResult.refused(ENDED_CAMPAIGN.get(campaign.status, campaign.status))
+        if status == Campaign.Status.CANCELED:
+            campaign.requests.filter(status=CallRequest.Status.QUEUED).status_move(
+                CallRequest.Status.CANCELED, last_error="The campaign was canceled."
+            )
+            if hang_up:
+                live = CallLog.objects.filter(
+                    request__campaign=campaign, status__in=CallLog.LIVE_STATUSES
+                )
+                for call_id in live.values_list("pk", flat=True):
+                    task_queue_after_commit(hang_up_call, call_id)
+        task_queue_after_commit(dispatch, business_id)
+    return ActionResult(changed=1)
+
+
+def campaigns_set_status(*, campaign_ids, status: str, hang_up: bool = False) -> ActionResult:
+    results = [
+        campaign_set_status(campaign_id=pk, status=status, hang_up=hang_up) for pk in campaign_ids
+    ]
+    return sum(results, ActionResult())
+
+
+def businesses_resume(*, business_ids) -> ActionResult:
+    result = ActionResult()
+    for business_id in business_ids:
+        if business_resume(business_id=business_id):
+            result.changed += 1
+        else:
+            result.unchanged["had no pause to clear"] += 1
+    return result

@@ -1,0 +1,41 @@
+"""Pausing and resuming dialing: one business (Twilio refused it), or all of it (an operator)."""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from calls.models import Business, DialingControl
+from calls.services.task_queue import task_queue_after_commit
+from calls.tasks import dispatch
+
+logger = logging.getLogger(__name__)
+
+
+def business_pause(*, business_id: int, reason: str) -> None:
+    logger.error("Pausing business %s: %s", business_id, reason)
+    Business.objects.filter(pk=business_id).update(paused_reason=reason, updated_at=timezone.now())
+
+
+def business_resume(*, business_id: int) -> bool:
+    """Clears a business's pause and nudges its dispatch; False when it was not paused."""
+    with transaction.atomic():
+        resumed = (
+            Business.objects.filter(pk=business_id)
+            .exclude(paused_reason="")
+            .update(paused_reason="", updated_at=timezone.now())
+        )
+        if resumed:
+            task_queue_after_commit(dispatch, business_id)
+    return bool(resumed)
+
+
+def dialing_set(*, paused: bool, reason: str) -> None:
+    """Pauses or resumes all dialing; resuming nudges every active business's dispatch."""
+    with transaction.atomic():
+        control = DialingControl.objects.select_for_update().get(pk=DialingControl.get().pk)
+        control.paused, control.reason = paused, reason
+        control.save()
+        if not paused:
+            for business_id in Business.objects.filter(is_active=True).values_list("pk", flat=True):
+                task_queue_after_commit(dispatch, business_id)

@@ -1,0 +1,89 @@
+"""Asking Twilio what became of a call it never confirmed, or that went silent."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from calls import twilio_client
+from calls.models import CallEvent, CallLog
+from calls.services.status import Retry, StatusReport, call_fail, call_sid_store, call_status_apply
+from calls.twilio_client import TwilioError
+
+logger = logging.getLogger(__name__)
+
+EndedBy = CallLog.EndedBy
+
+
+def call_reconcile(*, call_id: int) -> None:
+    """Asks Twilio about a call it never confirmed or that went silent, and settles it."""
+    call = CallLog.objects.filter(pk=call_id).first()
+    if call is None or call.is_terminal:
+        return
+    age = timezone.now() - (call.dial_started_at or call.created_at)
+    stuck = age > timedelta(seconds=settings.STUCK_CALL_SECONDS)
+    try:
+        found = _twilio_call_for(call)
+    except TwilioError as error:
+        if stuck:
+            with transaction.atomic():
+                call_fail(
+                    call=call,
+                    code="unreachable",
+                    message=f"Twilio could not tell what became of this call: {error.message}",
+                    ended_by=EndedBy.RECONCILE,
+                )
+        return
+    if found is not None and found.status not in CallLog.RANK:
+        logger.warning("Twilio reports status %r for call %s: left as is", found.status, call.pk)
+        return
+    with transaction.atomic():
+        if found is None:
+            call_fail(
+                call=call,
+                code="not-found",
+                message="Twilio has no record of this call; it was never placed.",
+                ended_by=EndedBy.RECONCILE,
+                retry=Retry.UNCOUNTED,
+            )
+            return
+        if not call.call_sid:
+            call_sid_store(call=call, sid=found.sid)
+        report = StatusReport(
+            status=found.status, duration_seconds=found.duration, answered_by=found.answered_by
+        )
+        applied = call_status_apply(call=call, report=report, ended_by=EndedBy.RECONCILE)
+        CallEvent.objects.create(
+            call=call,
+            source=CallEvent.Source.RECONCILE,
+            status=found.status,
+            applied=applied,
+            params={"sid": found.sid, "status": found.status, "duration": found.duration},
+        )
+        if not applied:
+            # Heard from Twilio: the silence clock starts again.
+            CallLog.objects.filter(pk=call.pk).update(updated_at=timezone.now())
+
+
+def _twilio_call_for(call: CallLog) -> twilio_client.TwilioCall | None:
+    if call.call_sid:
+        try:
+            return twilio_client.call_fetch(sid=call.call_sid)
+        except TwilioError as error:
+            if error.code == "20404":
+                return None
+            raise
+    since = call.dial_started_at - timedelta(seconds=5)
+    known = set(
+        CallLog.objects.filter(call_sid__isnull=False, to_number=call.to_number).values_list(
+            "call_sid", flat=True
+        )
+    )
+    candidates = [
+        c
+        for c in twilio_client.call_list(to=call.to_number, from_=call.from_number)
+        if c.sid not in known and c.date_created and c.date_created >= since
+    ]
+    return min(candidates, key=lambda c: c.date_created) if candidates else None

@@ -1,0 +1,72 @@
+"""How tests build rows and Twilio's requests: calls, requests, callbacks, Twilio's records."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from twilio.request_validator import RequestValidator
+
+from calls.models import CallLog, CallRequest
+from calls.twilio_client import TwilioCall
+
+NUMBER = "+14155550123"
+ACCOUNT_SID = "AC" + "0" * 32
+
+
+def sid(n) -> str:
+    """A well-formed call SID, distinct per `n` (an int or a hex character)."""
+    return "CA" + (f"{n:032x}" if isinstance(n, int) else n * 32)
+
+
+def make_call(business, *, direction="outbound", number=NUMBER, **fields) -> CallLog:
+    """A call of `business` with `number` at the other end; `fields` set the rest."""
+    if direction == CallLog.Direction.OUTBOUND:
+        ends = {"from_number": business.phone_number, "to_number": number}
+    else:
+        ends = {"from_number": number, "to_number": business.phone_number}
+    return CallLog.objects.create(business=business, direction=direction, **{**ends, **fields})
+
+
+def age_call(call, seconds, *, stamped_seconds=None) -> CallLog:
+    """Sets the call's creation and last update `seconds` ago, and its dial stamp
+    `stamped_seconds` ago (None: never sent)."""
+    now = timezone.now()
+    stamp = None if stamped_seconds is None else now - timedelta(seconds=stamped_seconds)
+    at = now - timedelta(seconds=seconds)
+    CallLog.objects.filter(pk=call.pk).update(created_at=at, updated_at=at, dial_started_at=stamp)
+    call.refresh_from_db()
+    return call
+
+
+def make_request(business, *, number=NUMBER, **fields) -> CallRequest:
+    """A request of `business`, due now unless `fields` say otherwise."""
+    fields.setdefault("next_attempt_at", timezone.now())
+    return CallRequest.objects.create(business=business, to_number=number, **fields)
+
+
+def callback(call_sid, status, sequence=None, **extra) -> dict:
+    """The form parameters of a Twilio status callback."""
+    params = {"CallSid": call_sid, "AccountSid": ACCOUNT_SID, "CallStatus": status}
+    if sequence is not None:
+        params["SequenceNumber"] = str(sequence)
+    return {**params, **extra}
+
+
+def sign(path: str, params: dict) -> str:
+    """X-Twilio-Signature for a POST of `params` to `path`, as Twilio computes it."""
+    return RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(
+        settings.PUBLIC_BASE_URL + path, params
+    )
+
+
+def twilio_call(call_sid, status="in-progress", *, created=None, **fields) -> TwilioCall:
+    """A call as twilio_client reports it from Twilio's fetch or list."""
+    return TwilioCall(
+        sid=call_sid,
+        status=status,
+        to=fields.get("to", NUMBER),
+        from_=fields.get("from_", "+14155550100"),
+        date_created=created or timezone.now(),
+        duration=fields.get("duration"),
+        answered_by=fields.get("answered_by", ""),
+    )
