@@ -34,7 +34,7 @@ STOP_GRACE_SECONDS = 7.0
 POLL_SECONDS = 0.1
 
 
-def cluster_run() -> int:
+def cluster_run(*, grace_seconds: float = STOP_GRACE_SECONDS) -> int:
     """Starts a cluster and returns once it has stopped: 0 when asked to stop, 1 when its
     sentinel died by itself (so the platform restarts the worker)."""
     from django_q.cluster import Cluster
@@ -51,13 +51,13 @@ def cluster_run() -> int:
         logger.error("The cluster's sentinel exited (code %s).", cluster.sentinel.exitcode)
         return 1
     logger.info("Stopping the cluster on %s.", signal.Signals(received[0]).name)
-    cluster_stop(cluster)
+    cluster_stop(cluster, grace_seconds=grace_seconds)
     return 0
 
 
-def cluster_stop(cluster) -> None:
+def cluster_stop(cluster, *, grace_seconds: float) -> None:
     sentinel = cluster.sentinel
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    deadline = time.monotonic() + grace_seconds
     # In a thread, because set() waits for every process parked on the event to wake: a sentinel
     # killed while waiting there (SIGKILL, the OOM killer) would hold the main process forever.
     threading.Thread(target=cluster.stop_event.set, daemon=True).start()
@@ -67,7 +67,7 @@ def cluster_stop(cluster) -> None:
     logger.warning(
         "The cluster did not stop in %.0f s: killing it; a task cut short is handed back or "
         "repaired by the cleanup.",
-        STOP_GRACE_SECONDS,
+        grace_seconds,
     )
     # Frozen first, so it cannot fork a replacement for a worker killed under it.
     os.kill(sentinel.pid, signal.SIGSTOP)

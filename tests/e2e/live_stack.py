@@ -56,6 +56,23 @@ def live_members(pgid: int) -> list[int]:
     return members
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, whatever session or group it moved to."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
+
+
 def wait_until_gone(process: subprocess.Popen, timeout: float) -> list[int]:
     """Waits up to `timeout` s for every process of `process`'s group to end; returns those left."""
     deadline = time.monotonic() + timeout
