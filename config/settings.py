@@ -164,9 +164,7 @@ STUCK_CALL_SECONDS = env.int(
 HEALTHZ_TOKEN = env("HEALTHZ_TOKEN", default="")
 
 # `make run`'s admin password, kept out of git and the same across runs.
-DEV_ADMIN_PASSWORD_FILE = env.path(
-    "DEV_ADMIN_PASSWORD_FILE", default=BASE_DIR / ".run" / "admin-password"
-)
+DEV_ADMIN_PASSWORD_FILE = BASE_DIR / env("DEV_ADMIN_PASSWORD_FILE", default=".run/admin-password")
 
 # django-q2: docs/architecture.md ("The task queue") says why each value is what it is.
 REDIS_URL = env("REDIS_URL", default="")

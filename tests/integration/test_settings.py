@@ -70,6 +70,12 @@ def test_with_redis_url_the_redis_broker_is_used():
     assert run_python(BROKER, REDIS_URL="redis://127.0.0.1:6379/0") == "Redis"
 
 
+def test_the_worker_command_is_the_one_that_stops_on_group_sigterm():
+    from django.core.management import get_commands
+
+    assert get_commands()["qcluster"] == "calls"
+
+
 def test_the_cluster_settings_keep_retry_above_timeout():
     from django.conf import settings
 
