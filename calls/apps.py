@@ -7,6 +7,7 @@ class CallsConfig(AppConfig):
     verbose_name = "Calls"
 
     def ready(self):
-        from config.checks import production_settings
+        from config.checks import production_secrets_check, public_base_url_check
 
-        checks.register(production_settings, checks.Tags.security, deploy=True)
+        checks.register(production_secrets_check, checks.Tags.security, deploy=True)
+        checks.register(public_base_url_check, checks.Tags.security, deploy=True)
