@@ -1,0 +1,135 @@
+"""What an answered outbound call hears: a campaign's script, rendered with twilio-python's
+VoiceResponse, or (superusers only) raw TwiML limited to a short allowlist of verbs.
+
+Raw TwiML is the toll-fraud door: `<Dial>` a premium-rate number, `<Redirect>` to someone
+else's server, `<Record>` the callee. The allowlist is checked when a campaign is saved and again
+every time the answer view serves it, so a row written without the admin (a shell, a migration,
+a later API) is never served past it.
+"""
+
+import logging
+from urllib.parse import urlsplit
+from xml.etree import ElementTree
+
+from twilio.twiml.voice_response import VoiceResponse
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SAY = "Hello. This is an automated call. Thank you, goodbye."
+
+# Verbs (and their attributes) any raw TwiML may use: they speak, play, wait and hang up, and
+# none of them reaches a number, a URL that answers with more TwiML, or a recorder.
+SAFE_VERBS = {
+    "Say": {"voice", "language", "loop"},
+    "Play": {"loop", "digits"},
+    "Pause": {"length"},
+    "Hangup": set(),
+}
+# SSML a <Say> may hold (Twilio's list); it only shapes speech.
+SSML_TAGS = {
+    "break",
+    "emphasis",
+    "lang",
+    "p",
+    "phoneme",
+    "prosody",
+    "s",
+    "say-as",
+    "sub",
+    "w",
+    "amazon:domain",
+    "amazon:effect",
+}
+# Verbs a business may be allowed, one by one, by a superuser: each can cost money (Dial,
+# Refer, Connect), hand the call to another server (Redirect, Gather's action) or record the
+# callee (Record). Their attributes are not checked: allowing one trusts its author.
+GUARDED_VERBS = ["Dial", "Redirect", "Record", "Refer", "Connect", "Gather"]
+
+
+def url_host_allowed(url: str, hosts: list[str]) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "https" and (parts.hostname or "") in hosts
+
+
+def twiml_refusals(twiml: str, *, extra_verbs=(), recording_hosts=()) -> list[str]:
+    """Why this raw TwiML may not be served (empty when it may)."""
+    try:
+        root = ElementTree.fromstring(twiml)
+    except ElementTree.ParseError as error:
+        return [f"Not valid XML: {error}"]
+    if root.tag != "Response" or root.attrib:
+        return ["TwiML must have a bare <Response> as its root element."]
+    refusals = []
+    for verb in root:
+        if verb.tag in extra_verbs:
+            continue
+        allowed = SAFE_VERBS.get(verb.tag)
+        if allowed is None:
+            refusals.append(f"<{verb.tag}> is not allowed for this business.")
+            continue
+        unknown = sorted(set(verb.attrib) - allowed)
+        if unknown:
+            refusals.append(f"<{verb.tag}> may not have {', '.join(unknown)}.")
+        if verb.tag == "Say":
+            refusals += [
+                f"<{tag.tag}> is not speech markup."
+                for tag in verb.iter()
+                if tag is not verb
+                if tag.tag not in SSML_TAGS
+            ]
+        elif len(verb):
+            refusals.append(f"<{verb.tag}> may not contain other elements.")
+        if verb.tag == "Play" and "digits" not in verb.attrib:
+            url = (verb.text or "").strip()
+            if not url_host_allowed(url, list(recording_hosts)):
+                refusals.append(f"<Play> of {url!r}: not an https URL on an allowed host.")
+    return refusals
+
+
+def business_twiml_refusals(twiml: str, business) -> list[str]:
+    return twiml_refusals(
+        twiml, extra_verbs=business.extra_twiml_verbs, recording_hosts=business.recording_hosts
+    )
+
+
+def script_twiml(*, say_text: str, voice: str, language: str, recording_url: str) -> str:
+    """The structured script as TwiML: the recording, then the text. A prompt that lets the
+    callee opt out joins here, after what the campaign says."""
+    response = VoiceResponse()
+    if recording_url:
+        response.play(recording_url)
+    if say_text:
+        response.say(say_text, voice=voice or None, language=language or None)
+    if not recording_url and not say_text:
+        response.hangup()
+    return str(response)
+
+
+def campaign_twiml(campaign, call) -> str:
+    """What the callee of `call` hears when it answers: the campaign's raw TwiML if it passes the
+    allowlist now, else its script (a recording only from an allowed host)."""
+    business = campaign.business
+    if campaign.raw_twiml:
+        refusals = business_twiml_refusals(campaign.raw_twiml, business)
+        if not refusals:
+            root = ElementTree.fromstring(campaign.raw_twiml)
+            # Served as parsed, so what was checked is exactly what Twilio gets.
+            return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)
+        logger.error(
+            "Campaign %s: raw TwiML refused for call %s (%s); its script is served instead.",
+            campaign.pk,
+            call.pk,
+            "; ".join(refusals),
+        )
+    recording_url = campaign.recording_url
+    if recording_url and not url_host_allowed(recording_url, business.recording_hosts):
+        logger.error(
+            "Campaign %s: recording %r is not on an allowed host.", campaign.pk, recording_url
+        )
+        recording_url = ""
+    return script_twiml(
+        say_text=campaign.say_text,
+        voice=campaign.voice,
+        language=campaign.language,
+        recording_url=recording_url,
+    )
