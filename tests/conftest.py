@@ -6,7 +6,7 @@ from django_q.utils import get_func_repr
 
 from calls import twilio_client
 from calls.models import Business
-from tests.recipes import sign
+from tests.recipes import make_member, sign
 
 
 def pytest_collection_modifyitems(config, items):
@@ -24,6 +24,25 @@ def business(db):
 
 
 @pytest.fixture
+def rival(db):
+    """A second business, whose rows a member of `business` must never see or touch."""
+    return Business.objects.create(name="Rival Roofing", phone_number="+14155550200")
+
+
+@pytest.fixture
+def member_client(client):
+    """A client logged in (force_login: no password, so django-axes counts nothing) as a new
+    staff user holding `role` in each business given."""
+
+    def login(*memberships, username="alice"):
+        user = make_member(*memberships, username=username)
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
 def twilio_post(client):
     """POSTs form params to a webhook path, signed as Twilio signs (or with `signature`)."""
 
@@ -36,6 +55,12 @@ def twilio_post(client):
         )
 
     return post
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """Admin tests log in many users; the production hasher's cost is for attackers, not tests."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
