@@ -36,6 +36,7 @@ class BusinessAdmin(ScopedAdmin):
         "paused_reason",
     ]
     list_filter = ["is_active"]
+    ordering = ["name"]
     search_fields = ["name", "phone_number"]
     readonly_fields = ["operator_actions"]
     actions = ["resume", "deactivate", "activate"]
