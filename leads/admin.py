@@ -29,7 +29,8 @@ class LeadAdmin(ScopedAdmin):
         description="Call selected leads",
         noun="call",
         verb="queued",
-        confirm="Dial {count} leads now (each once, within its business's limits).",
+        confirm="Dial {rows} now (each once, within its business's limits).",
+        row_noun="lead",
     )
     def call_selected(self, request, queryset):
         result = ActionResult()
@@ -51,10 +52,11 @@ class LeadAdmin(ScopedAdmin):
         noun="number",
         verb="erased",
         confirm=(
-            "Erase {count} {plural} from this business for good: the leads are deleted, the "
+            "Erase the numbers of {rows} from this business for good: the leads are deleted, the "
             "numbers are removed from their calls and requests, and the raw callback data of "
             "those calls is dropped. Queued calls to them are canceled. This cannot be undone."
         ),
+        row_noun="lead",
     )
     def erase_numbers(self, request, queryset):
         result = ActionResult()

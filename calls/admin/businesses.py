@@ -64,7 +64,7 @@ class BusinessAdmin(ScopedAdmin):
         description="Resume dialing (clear the pause Twilio caused)",
         noun="business",
         verb="resumed",
-        confirm="Resume dialing for {count} {plural}: their queued calls go out now.",
+        confirm="Resume dialing for {rows}: their queued calls go out now.",
     )
     def resume(self, request, queryset):
         ids = queryset.values_list("pk", flat=True)
@@ -76,7 +76,7 @@ class BusinessAdmin(ScopedAdmin):
         noun="business",
         verb="deactivated",
         confirm=(
-            "Deactivate {count} {plural}: no new calls are dialed and every live call is hung "
+            "Deactivate {rows}: no new calls are dialed and every live call is hung "
             "up now. Queued calls wait until the business is activated again."
         ),
     )
@@ -89,7 +89,7 @@ class BusinessAdmin(ScopedAdmin):
         description="Activate (dial again)",
         noun="business",
         verb="activated",
-        confirm="Activate {count} {plural}: their queued calls go out now.",
+        confirm="Activate {rows}: their queued calls go out now.",
     )
     def activate(self, request, queryset):
         ids = queryset.values_list("pk", flat=True)

@@ -89,7 +89,7 @@ class CallLogAdmin(ScopedAdmin):
         description="Hang up selected live calls",
         noun="call",
         verb="queued to hang up",
-        confirm="Hang up {count} {plural}: the people on them are cut off now.",
+        confirm="Hang up {rows}: the people on them are cut off now.",
     )
     def hang_up(self, request, queryset):
         ids = queryset.values_list("pk", flat=True)
@@ -100,7 +100,8 @@ class CallLogAdmin(ScopedAdmin):
         description="Retry now (dial the number again)",
         noun="request",
         verb="queued to dial now",
-        confirm="Dial again the numbers of {count} {plural}, now.",
+        confirm="Dial again the numbers of {rows}, now.",
+        row_noun="call",
     )
     def retry_now(self, request, queryset):
         request_ids = set(queryset.exclude(request=None).values_list("request_id", flat=True))
@@ -164,7 +165,7 @@ class CallRequestAdmin(ScopedAdmin):
         description="Retry now",
         noun="request",
         verb="queued to dial now",
-        confirm="Dial the numbers of {count} {plural} now.",
+        confirm="Dial the numbers of {rows} now.",
     )
     def retry_now(self, request, queryset):
         ids = queryset.values_list("pk", flat=True)

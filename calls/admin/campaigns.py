@@ -67,7 +67,7 @@ class CampaignAdmin(ScopedAdmin):
         description="Resume",
         noun="campaign",
         verb="set to running",
-        confirm="Resume {count} {plural}: their queued calls are dialed from now on.",
+        confirm="Resume {rows}: their queued calls are dialed from now on.",
     )
     def resume(self, request, queryset):
         return self._set(request, queryset, Campaign.Status.RUNNING)
@@ -86,9 +86,7 @@ class CampaignAdmin(ScopedAdmin):
         description="Cancel (queued requests are canceled)",
         noun="campaign",
         verb="set to canceled",
-        confirm=(
-            "Cancel {count} {plural} for good: their queued calls are canceled and never dialed."
-        ),
+        confirm=("Cancel {rows} for good: their queued calls are canceled and never dialed."),
     )
     def cancel(self, request, queryset):
         return self._set(request, queryset, Campaign.Status.CANCELED)
@@ -99,7 +97,7 @@ class CampaignAdmin(ScopedAdmin):
         noun="campaign",
         verb="set to canceled",
         confirm=(
-            "Cancel {count} {plural} for good and hang up their live calls now: queued calls "
+            "Cancel {rows} for good and hang up their live calls now: queued calls "
             "are canceled and the people on live ones are cut off."
         ),
     )

@@ -16,7 +16,8 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from calls.models import Business
 from calls.services.action_log import operator_action_record, operator_actions_on
@@ -166,7 +167,7 @@ class ScopedAdmin(admin.ModelAdmin):
         ]
         if not lines:
             return "None"
-        return format_html_join(format_html("<br>"), "{} · {} · {}", lines)
+        return format_html_join(mark_safe("<br>"), "{} · {} · {}", lines)
 
     def action_run(self, request, queryset, spec: "ActionSpec"):
         """Runs an action on the selected rows where the user holds its role: bounded, confirmed
@@ -225,7 +226,7 @@ class ScopedAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "action": spec.func.__name__,
             "description": spec.description,
-            "consequence": spec.confirm.format(count=count, noun=spec.noun, plural=spec.plural()),
+            "consequence": spec.confirm.format(rows=counted(count, spec.row_noun or spec.noun)),
             "count": count,
             "rows": list(rows[:20]),
             "more": max(count - 20, 0),
@@ -233,6 +234,10 @@ class ScopedAdmin(admin.ModelAdmin):
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/calls/confirm_action.html", context)
+
+
+def counted(count: int, noun: str) -> str:
+    return f"{count} {noun if count == 1 else PLURALS.get(noun, f'{noun}s')}"
 
 
 @dataclass(frozen=True)
@@ -243,18 +248,22 @@ class ActionSpec:
     noun: str
     verb: str
     confirm: str = ""
+    row_noun: str = ""
 
     def plural(self) -> str:
         return PLURALS.get(self.noun, f"{self.noun}s")
 
 
-def role_action(*, role: str, description: str, noun: str, verb: str, confirm: str = ""):
+def role_action(
+    *, role: str, description: str, noun: str, verb: str, confirm: str = "", row_noun: str = ""
+):
     """Declares an admin action of a ScopedAdmin. The decorated method gets the rows of one
-    business at a time and returns an ActionResult; `confirm`, when given, is the sentence its
-    confirmation page shows ({count}, {noun} and {plural} filled in)."""
+    business at a time and returns an ActionResult, summarised as "<n> <noun> <verb>".
+    `confirm`, when given, is the sentence its confirmation page shows, `{rows}` filled in with
+    how many rows are selected ("2 calls": `row_noun`, or else `noun`)."""
 
     def decorator(func):
-        spec = ActionSpec(func, role, description, noun, verb, confirm)
+        spec = ActionSpec(func, role, description, noun, verb, confirm, row_noun)
 
         @functools.wraps(func)
         def action(modeladmin, request, queryset):

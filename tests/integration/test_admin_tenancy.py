@@ -9,7 +9,6 @@ from calls.audit import OperatorAction
 from calls.models import (
     Business,
     CallEvent,
-    CallLog,
     CallRequest,
     Campaign,
     Membership,
