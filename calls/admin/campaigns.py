@@ -1,6 +1,7 @@
 """Campaigns: managers write their scripts (raw TwiML is for superusers), operators steer them."""
 
 from django.contrib import admin
+from django.db import models
 from django.db.models import Count, Q
 
 from calls.admin.scoping import ScopedAdmin, role_action
@@ -19,6 +20,8 @@ class CampaignAdmin(ScopedAdmin):
     search_fields = ["name"]
     list_select_related = ["business"]
     autocomplete_fields = ["business"]
+    # A recording is fetched by Twilio over https only (the allowlist refuses http).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     readonly_fields = ["status", "progress", "created_at", "ended_at", "operator_actions"]
     fieldsets = [
         (None, {"fields": ["business", "name", "status", "concurrency", "progress"]}),
