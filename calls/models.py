@@ -7,12 +7,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from calls.phone import validate_e164
-from calls.scripts import (
+from calls.scripts import (  # default_twiml: migration 0001 names it here
     DEFAULT_SAY,
-    GUARDED_VERBS,
-    business_twiml_refusals,
-    script_twiml,
-    url_host_allowed,
+    Language,
+    Voice,
+    default_twiml,  # noqa: F401
+    script_errors,
+    validate_guarded_verbs,
 )
 
 
@@ -56,6 +57,7 @@ class Business(models.Model):
     extra_twiml_verbs = models.JSONField(
         default=list,
         blank=True,
+        validators=[validate_guarded_verbs],
         help_text="Verbs a superuser's raw TwiML may use besides Say, Play, Pause and Hangup.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -67,11 +69,6 @@ class Business(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.phone_number})"
-
-    def clean(self):
-        unknown = set(self.extra_twiml_verbs or []) - set(GUARDED_VERBS)
-        if unknown:
-            raise ValidationError({"extra_twiml_verbs": f"Unknown verbs: {sorted(unknown)}"})
 
     @property
     def can_dial(self) -> bool:
@@ -100,11 +97,6 @@ class DialingControl(models.Model):
         return cls.objects.get_or_create(pk=1)[0]
 
 
-def default_twiml() -> str:
-    """The default of the TwiML field campaigns had before scripts (migration 0001 names it)."""
-    return script_twiml(say_text=DEFAULT_SAY, voice="", language="", recording_url="")
-
-
 class Campaign(models.Model):
     class Status(models.TextChoices):
         RUNNING = "running"
@@ -128,27 +120,6 @@ class Campaign(models.Model):
     RETRYING_STATUSES = (Status.RUNNING, Status.PAUSED)
     # No new requests join these.
     CLOSED_STATUSES = (Status.DONE, Status.CANCELED)
-
-    class Voice(models.TextChoices):
-        DEFAULT = "", "Twilio's default"
-        MAN = "man"
-        WOMAN = "woman"
-        JOANNA = "Polly.Joanna", "Joanna (English, US)"
-        MATTHEW = "Polly.Matthew", "Matthew (English, US)"
-        AMY = "Polly.Amy", "Amy (English, UK)"
-        BRIAN = "Polly.Brian", "Brian (English, UK)"
-        LUPE = "Polly.Lupe", "Lupe (Spanish, US)"
-        CELINE = "Polly.Celine", "Céline (French)"
-        VICKI = "Polly.Vicki", "Vicki (German)"
-
-    class Language(models.TextChoices):
-        DEFAULT = "", "Twilio's default"
-        EN_US = "en-US", "English (US)"
-        EN_GB = "en-GB", "English (UK)"
-        ES_US = "es-US", "Spanish (US)"
-        ES_ES = "es-ES", "Spanish (Spain)"
-        FR_FR = "fr-FR", "French"
-        DE_DE = "de-DE", "German"
 
     business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="campaigns")
     name = models.CharField(max_length=200)
@@ -188,19 +159,7 @@ class Campaign(models.Model):
 
     def clean(self):
         business = Business.objects.filter(pk=self.business_id).first()
-        if business is None:
-            return
-        errors = {}
-        if self.recording_url and not url_host_allowed(
-            self.recording_url, business.recording_hosts
-        ):
-            errors["recording_url"] = "Not an https URL on one of the business's allowed hosts."
-        if self.raw_twiml:
-            refusals = business_twiml_refusals(self.raw_twiml, business)
-            if refusals:
-                errors["raw_twiml"] = refusals
-        if not (self.say_text or self.recording_url or self.raw_twiml):
-            errors["say_text"] = "Say something, or play a recording."
+        errors = script_errors(self, business) if business else {}
         if errors:
             raise ValidationError(errors)
 
@@ -451,27 +410,7 @@ class CallEvent(models.Model):
         return f"{self.status} #{self.sequence_number}"
 
 
-class Lease(models.Model):
-    """A named lease taken by a conditional UPDATE, so scheduled runs never overlap."""
-
-    name = models.CharField(max_length=64, primary_key=True)
-    held_until = models.DateTimeField()
-    holder = models.CharField(max_length=64, blank=True)
-    last_succeeded_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self):
-        return self.name
-
-
-class DialToken(models.Model):
-    """One of TWILIO_CALLS_PER_SECOND tokens: a create may be sent on it from `free_at` on."""
-
-    free_at = models.DateTimeField()
-
-    def __str__(self):
-        return f"token {self.pk}"
-
-
 # Kept in modules of their own, imported here so that Django registers them with this app.
 from calls.audit import NumberErasure, OperatorAction, OperatorActionRow  # noqa: E402,F401
+from calls.coordination import DialToken, Lease  # noqa: E402,F401
 from calls.tenancy import Membership  # noqa: E402,F401

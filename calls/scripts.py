@@ -11,6 +11,8 @@ import logging
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
+from django.core.exceptions import ValidationError
+from django.db import models
 from twilio.twiml.voice_response import VoiceResponse
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,35 @@ SSML_TAGS = {
 # Refer, Connect), hand the call to another server (Redirect, Gather's action) or record the
 # callee (Record). Their attributes are not checked: allowing one trusts its author.
 GUARDED_VERBS = ["Dial", "Redirect", "Record", "Refer", "Connect", "Gather"]
+
+
+class Voice(models.TextChoices):
+    DEFAULT = "", "Twilio's default"
+    MAN = "man"
+    WOMAN = "woman"
+    JOANNA = "Polly.Joanna", "Joanna (English, US)"
+    MATTHEW = "Polly.Matthew", "Matthew (English, US)"
+    AMY = "Polly.Amy", "Amy (English, UK)"
+    BRIAN = "Polly.Brian", "Brian (English, UK)"
+    LUPE = "Polly.Lupe", "Lupe (Spanish, US)"
+    CELINE = "Polly.Celine", "Céline (French)"
+    VICKI = "Polly.Vicki", "Vicki (German)"
+
+
+class Language(models.TextChoices):
+    DEFAULT = "", "Twilio's default"
+    EN_US = "en-US", "English (US)"
+    EN_GB = "en-GB", "English (UK)"
+    ES_US = "es-US", "Spanish (US)"
+    ES_ES = "es-ES", "Spanish (Spain)"
+    FR_FR = "fr-FR", "French"
+    DE_DE = "de-DE", "German"
+
+
+def validate_guarded_verbs(verbs) -> None:
+    unknown = sorted(set(verbs or []) - set(GUARDED_VERBS))
+    if unknown:
+        raise ValidationError(f"Unknown verbs: {', '.join(unknown)}")
 
 
 def url_host_allowed(url: str, hosts: list[str]) -> bool:
@@ -103,6 +134,27 @@ def script_twiml(*, say_text: str, voice: str, language: str, recording_url: str
     if not recording_url and not say_text:
         response.hangup()
     return str(response)
+
+
+def default_twiml() -> str:
+    """The default of the TwiML field campaigns had before scripts (migration 0001 names it)."""
+    return script_twiml(say_text=DEFAULT_SAY, voice="", language="", recording_url="")
+
+
+def script_errors(campaign, business) -> dict:
+    """What is wrong with a campaign's script, by field (empty when nothing is)."""
+    errors = {}
+    if campaign.recording_url and not url_host_allowed(
+        campaign.recording_url, business.recording_hosts
+    ):
+        errors["recording_url"] = "Not an https URL on one of the business's allowed hosts."
+    if campaign.raw_twiml:
+        refusals = business_twiml_refusals(campaign.raw_twiml, business)
+        if refusals:
+            errors["raw_twiml"] = refusals
+    if not (campaign.say_text or campaign.recording_url or campaign.raw_twiml):
+        errors["say_text"] = "Say something, or play a recording."
+    return errors
 
 
 def campaign_twiml(campaign, call) -> str:
