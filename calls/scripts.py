@@ -141,14 +141,15 @@ def default_twiml() -> str:
     return script_twiml(say_text=DEFAULT_SAY, voice="", language="", recording_url="")
 
 
-def script_errors(campaign, business) -> dict:
-    """What is wrong with a campaign's script, by field (empty when nothing is)."""
+def script_errors(campaign, business, *, raw: bool = True) -> dict:
+    """What is wrong with a campaign's script, by field (empty when nothing is); its raw TwiML
+    only with `raw`."""
     errors = {}
     if campaign.recording_url and not url_host_allowed(
         campaign.recording_url, business.recording_hosts
     ):
         errors["recording_url"] = "Not an https URL on one of the business's allowed hosts."
-    if campaign.raw_twiml:
+    if raw and campaign.raw_twiml:
         refusals = business_twiml_refusals(campaign.raw_twiml, business)
         if refusals:
             errors["raw_twiml"] = refusals

@@ -154,3 +154,15 @@ def test_the_migration_turns_existing_twiml_into_scripts():
     assert plain.business.allowed_recording_hosts == "m.example"
     dial = Campaign.objects.get(name="dial")
     assert dial.raw_twiml == DIAL
+
+
+def test_a_manager_still_edits_a_campaign_whose_stored_twiml_now_fails(manager, business):
+    campaign = Campaign.objects.create(
+        business=business, name="spring", say_text="Old", raw_twiml=DIAL
+    )
+    url = f"/admin/calls/campaign/{campaign.pk}/change/"
+    form = campaign_form(business, say_text="New")
+    del form["business"], form["raw_twiml"]
+    assert manager.post(url, form).status_code == 302
+    campaign.refresh_from_db()
+    assert (campaign.say_text, campaign.raw_twiml) == ("New", DIAL)
