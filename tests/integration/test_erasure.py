@@ -95,12 +95,14 @@ def test_erase_number_refuses_while_a_call_to_it_is_live(business):
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
-    [(["not-a-number", "--business", "1"], "number"), ([NUMBER, "--business", "999"], "business")],
+    ("number", "other_business", "message"),
+    [("not-a-number", False, "number"), (NUMBER, True, "no such business")],
 )
-def test_erase_number_refuses_a_bad_number_or_business(business, args, message):
+def test_erase_number_refuses_a_bad_number_or_business(business, number, other_business, message):
+    business_id = business.pk + 1 if other_business else business.pk
     with pytest.raises(CommandError, match=f"(?i){message}"):
-        call_command("erase_number", *args)
+        call_command("erase_number", number, "--business", str(business_id))
+    assert not NumberErasure.objects.exists()
 
 
 def test_a_manager_erases_from_the_admin_and_an_operator_cannot(member_client, business, client):
