@@ -8,6 +8,7 @@ a later API) is never served past it.
 """
 
 import logging
+import re
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
@@ -18,6 +19,9 @@ from twilio.twiml.voice_response import VoiceResponse
 logger = logging.getLogger(__name__)
 
 DEFAULT_SAY = "Hello. This is an automated call. Thank you, goodbye."
+# Characters XML 1.0 cannot carry (control characters, lone surrogates): one in the text would
+# make the whole answer unreadable to Twilio, and the callee would hear an application error.
+NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 # Verbs (and their attributes) any raw TwiML may use: they speak, play, wait and hang up, and
 # none of them reaches a number, a URL that answers with more TwiML, or a recorder.
@@ -129,6 +133,7 @@ def script_twiml(*, say_text: str, voice: str, language: str, recording_url: str
     response = VoiceResponse()
     if recording_url:
         response.play(recording_url)
+    say_text = NOT_XML.sub("", say_text)
     if say_text:
         response.say(say_text, voice=voice or None, language=language or None)
     if not recording_url and not say_text:

@@ -391,3 +391,20 @@ def test_the_admin_index_lists_only_what_a_member_may_see(member_client, ours):
     assert "/admin/leads/lead/" in body
     assert "/admin/calls/membership/" not in body
     assert "/admin/django_q/" not in body
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("kind", LISTED)
+@pytest.mark.parametrize("view", ["change", "delete"])
+def test_a_crafted_post_to_the_other_business_changes_nothing(
+    member_client, ours, theirs, role, kind, view
+):
+    client = member_client((ours["business"], role))
+    row = theirs[kind]
+    before = type(row).objects.filter(pk=row.pk).values().first()
+    response = client.post(
+        admin_url(row, view),
+        {"post": "yes", "name": "Hacked", "role": "manager", "max_concurrent_calls": 99},
+    )
+    assert response.status_code in (302, 403)
+    assert type(row).objects.filter(pk=row.pk).values().first() == before
