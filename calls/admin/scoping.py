@@ -181,11 +181,11 @@ class ScopedAdmin(admin.ModelAdmin):
         rows = scoped(queryset, request.user, role=spec.role, via=self.business_path)
         count = rows.count()
         outside = queryset.count() - count
-        plural = spec.plural()
+        selected = counted(count, spec.row_noun or spec.noun)
         if count > settings.ADMIN_ACTION_MAX_ROWS:
             self.message_user(
                 request,
-                f"Refused: {count} {plural} selected, and an action runs on at most "
+                f"Refused: {selected} selected, and an action runs on at most "
                 f"{settings.ADMIN_ACTION_MAX_ROWS} at once (ADMIN_ACTION_MAX_ROWS). "
                 "Select fewer, or narrow the list with a filter.",
                 messages.ERROR,
@@ -194,7 +194,7 @@ class ScopedAdmin(admin.ModelAdmin):
         if count == 0:
             self.message_user(
                 request,
-                f"Nothing done: your role does not allow this on the selected {plural}.",
+                "Nothing done: your role does not allow this on the selected rows.",
                 messages.WARNING,
             )
             return None
@@ -218,9 +218,7 @@ class ScopedAdmin(admin.ModelAdmin):
             )
             total += part
         if outside:
-            total.unchanged["were not yours to act on (your role there does not allow it)"] += (
-                outside
-            )
+            total.unchanged["lay outside what your role allows"] += outside
         level = messages.SUCCESS if total.changed else messages.WARNING
         self.message_user(request, total.summary(spec.noun, spec.verb), level)
         return None
@@ -255,9 +253,6 @@ class ActionSpec:
     verb: str
     confirm: str = ""
     row_noun: str = ""
-
-    def plural(self) -> str:
-        return PLURALS.get(self.noun, f"{self.noun}s")
 
 
 def role_action(
