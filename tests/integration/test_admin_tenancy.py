@@ -355,7 +355,7 @@ def test_a_member_of_two_businesses_acts_where_its_role_allows(
             follow=True,
         )
     assert messages_of(response) == [
-        "1 call queued to hang up; 1 were not yours to act on (your role there does not allow it)."
+        "1 call queued to hang up; 1 lay outside what your role allows."
     ]
     assert queue() == [("calls.tasks.hang_up_call", (ours["call"].pk,))]
     theirs["call"].refresh_from_db()
