@@ -95,6 +95,9 @@ def twiml_refusals(twiml: str, *, extra_verbs=(), recording_hosts=()) -> list[st
     if root.tag != "Response" or root.attrib:
         return ["TwiML must have a bare <Response> as its root element."]
     refusals = []
+    # Text belongs in <Say> (spoken) and <Play> (its URL); anywhere else it has no business.
+    if (root.text or "").strip() or any((verb.tail or "").strip() for verb in root):
+        refusals.append("<Response> may hold verbs only, not text.")
     for verb in root:
         if verb.tag in extra_verbs:
             continue
@@ -105,6 +108,7 @@ def twiml_refusals(twiml: str, *, extra_verbs=(), recording_hosts=()) -> list[st
         unknown = sorted(set(verb.attrib) - allowed)
         if unknown:
             refusals.append(f"<{verb.tag}> may not have {', '.join(unknown)}.")
+        text = (verb.text or "").strip()
         if verb.tag == "Say":
             refusals += [
                 f"<{tag.tag}> is not speech markup."
@@ -114,10 +118,14 @@ def twiml_refusals(twiml: str, *, extra_verbs=(), recording_hosts=()) -> list[st
             ]
         elif len(verb):
             refusals.append(f"<{verb.tag}> may not contain other elements.")
-        if verb.tag == "Play" and "digits" not in verb.attrib:
-            url = (verb.text or "").strip()
-            if not url_host_allowed(url, list(recording_hosts)):
-                refusals.append(f"<Play> of {url!r}: not an https URL on an allowed host.")
+        if verb.tag == "Play" and "digits" in verb.attrib:
+            if text:
+                refusals.append("<Play> plays digits or a recording, not both.")
+        elif verb.tag == "Play":
+            if not url_host_allowed(text, list(recording_hosts)):
+                refusals.append(f"<Play> of {text!r}: not an https URL on an allowed host.")
+        elif verb.tag != "Say" and text:
+            refusals.append(f"<{verb.tag}> may not hold text.")
     return refusals
 
 

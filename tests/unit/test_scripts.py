@@ -17,6 +17,7 @@ HOSTS = ["media.example.com"]
         "<Response><Say>Hi <break time='1s'/> <emphasis>there</emphasis></Say></Response>",
         "<Response><Play>https://media.example.com/a.mp3</Play><Hangup/></Response>",
         '<Response><Pause length="2"/><Play digits="1w2"/></Response>',
+        "<Response><Say>Visit https://example.com today</Say></Response>",
     ],
 )
 def test_speaking_playing_pausing_and_hanging_up_are_allowed(twiml):
@@ -40,6 +41,10 @@ def test_speaking_playing_pausing_and_hanging_up_are_allowed(twiml):
         ("<Response><Say action='https://evil'>x</Say></Response>", "may not have action"),
         ("<Response><Pause><Dial/></Pause></Response>", "may not contain"),
         ("<Dial>+1900</Dial>", "bare <Response>"),
+        ("<Response><Hangup>https://evil.example/x</Hangup></Response>", "may not hold text"),
+        ("<Response>https://evil.example/<Hangup/></Response>", "verbs only"),
+        ("<Response><Hangup/>https://evil.example/</Response>", "verbs only"),
+        ("<Response><Play digits='1'>https://evil.example/a</Play></Response>", "not both"),
         ("<Response><Dial>", "Not valid XML"),
     ],
 )
