@@ -1,12 +1,20 @@
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from twilio.twiml.voice_response import VoiceResponse
 
 from calls.phone import validate_e164
+from calls.scripts import (  # default_twiml: migration 0001 names it here
+    DEFAULT_SAY,
+    Language,
+    Voice,
+    default_twiml,  # noqa: F401
+    script_errors,
+    validate_guarded_verbs,
+)
 
 
 class StatusQuerySet(models.QuerySet):
@@ -35,10 +43,22 @@ class Business(models.Model):
     retry_delay_seconds = models.PositiveIntegerField(
         default=300, help_text="Delay before the first retry; it doubles with each attempt."
     )
-    is_active = models.BooleanField(default=True)
+    is_active = models.BooleanField(
+        default=True, help_text="An inactive business dials nothing; it is never deleted."
+    )
     paused_reason = models.TextField(
         blank=True,
         help_text="Set when Twilio refuses this business's calls; no new dials until cleared.",
+    )
+    allowed_recording_hosts = models.TextField(
+        blank=True,
+        help_text="Hosts (one per line) a campaign's recording may be played from, over https.",
+    )
+    extra_twiml_verbs = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_guarded_verbs],
+        help_text="Verbs a superuser's raw TwiML may use besides Say, Play, Pause and Hangup.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -53,6 +73,10 @@ class Business(models.Model):
     @property
     def can_dial(self) -> bool:
         return self.is_active and not self.paused_reason
+
+    @property
+    def recording_hosts(self) -> list[str]:
+        return [h.strip().lower() for h in self.allowed_recording_hosts.split() if h.strip()]
 
 
 class DialingControl(models.Model):
@@ -71,12 +95,6 @@ class DialingControl(models.Model):
     @classmethod
     def get(cls) -> "DialingControl":
         return cls.objects.get_or_create(pk=1)[0]
-
-
-def default_twiml() -> str:
-    response = VoiceResponse()
-    response.say("Hello. This is an automated call. Thank you, goodbye.")
-    return str(response)
 
 
 class Campaign(models.Model):
@@ -103,13 +121,27 @@ class Campaign(models.Model):
     # No new requests join these.
     CLOSED_STATUSES = (Status.DONE, Status.CANCELED)
 
-    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="campaigns")
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="campaigns")
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=16, choices=Status, default=Status.RUNNING)
     concurrency = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Live calls at most; the business's cap when empty."
     )
-    twiml = models.TextField(default=default_twiml, help_text="What the callee hears (TwiML).")
+    say_text = models.TextField(
+        default=DEFAULT_SAY, blank=True, help_text="What the callee hears, read aloud."
+    )
+    voice = models.CharField(max_length=32, choices=Voice, blank=True)
+    language = models.CharField(max_length=8, choices=Language, blank=True)
+    recording_url = models.URLField(
+        blank=True, help_text="Played before the text: https, on one of the business's hosts."
+    )
+    raw_twiml = models.TextField(
+        blank=True,
+        help_text=(
+            "Superusers only: served instead of the script. Say, Play, Pause and Hangup, plus "
+            "the verbs the business is allowed."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -126,14 +158,13 @@ class Campaign(models.Model):
         return self.name
 
     def clean(self):
-        from xml.etree import ElementTree
-
-        try:
-            root = ElementTree.fromstring(self.twiml)
-        except ElementTree.ParseError as error:
-            raise ValidationError({"twiml": f"Not valid XML: {error}"}) from error
-        if root.tag != "Response":
-            raise ValidationError({"twiml": "TwiML must have <Response> as its root element."})
+        business = Business.objects.filter(pk=self.business_id).first()
+        stored = Campaign.objects.filter(pk=self.pk).values_list("raw_twiml", flat=True).first()
+        # Raw TwiML is checked when written (only superusers can); the answer view checks it
+        # again each time, so a campaign whose stored TwiML fails stays editable meanwhile.
+        errors = script_errors(self, business, raw=self.raw_twiml != stored) if business else {}
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def allows_retries(self) -> bool:
@@ -162,9 +193,9 @@ class CallRequest(models.Model):
     OPEN_STATUSES = (Status.QUEUED, Status.ACTIVE)
     CLOSED_STATUSES = (Status.DONE, Status.FAILED, Status.CANCELED)
 
-    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="requests")
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="requests")
     campaign = models.ForeignKey(
-        Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="requests"
+        Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="requests"
     )
     lead = models.ForeignKey(
         "leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="requests"
@@ -193,6 +224,12 @@ class CallRequest(models.Model):
                 fields=["business", "campaign"],
                 condition=Q(status="active"),
                 name="request_active_idx",
+            ),
+            # Retention: closed requests past the retention period, oldest first.
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(status__in=["done", "failed", "canceled"]),
+                name="request_closed_idx",
             ),
         ]
         constraints = [
@@ -251,7 +288,7 @@ class CallLog(models.Model):
     TERMINAL_STATUSES = tuple(s for s, rank in RANK.items() if rank == 5)
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="calls")
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="calls")
     lead = models.ForeignKey(
         "leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
     )
@@ -270,6 +307,14 @@ class CallLog(models.Model):
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
     ended_by = models.CharField(max_length=16, choices=EndedBy, blank=True)
+    hang_up_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The operator who asked to hang up; the call then ends by their hand.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     answered_at = models.DateTimeField(null=True, blank=True)
@@ -294,6 +339,10 @@ class CallLog(models.Model):
             # Cleanup (c): recently ended calls that still have no lead.
             models.Index(
                 fields=["ended_at"], condition=Q(lead__isnull=True), name="calllog_leadless_idx"
+            ),
+            # Retention: ended calls past the retention period, oldest first.
+            models.Index(
+                fields=["ended_at"], condition=Q(ended_at__isnull=False), name="calllog_ended_idx"
             ),
         ]
         constraints = [
@@ -345,32 +394,26 @@ class CallEvent(models.Model):
     sequence_number = models.PositiveIntegerField(null=True, blank=True)
     sip_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
     applied = models.BooleanField()
-    params = models.JSONField(default=dict)
+    # Every parameter Twilio sent (numbers included); NULL once pruned or erased.
+    params = models.JSONField(default=dict, null=True, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["received_at", "id"]
+        indexes = [
+            # Retention: events whose raw parameters are still kept, oldest first.
+            models.Index(
+                fields=["received_at"],
+                condition=Q(params__isnull=False),
+                name="callevent_params_idx",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.status} #{self.sequence_number}"
 
 
-class Lease(models.Model):
-    """A named lease taken by a conditional UPDATE, so scheduled runs never overlap."""
-
-    name = models.CharField(max_length=64, primary_key=True)
-    held_until = models.DateTimeField()
-    holder = models.CharField(max_length=64, blank=True)
-    last_succeeded_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self):
-        return self.name
-
-
-class DialToken(models.Model):
-    """One of TWILIO_CALLS_PER_SECOND tokens: a create may be sent on it from `free_at` on."""
-
-    free_at = models.DateTimeField()
-
-    def __str__(self):
-        return f"token {self.pk}"
+# Kept in modules of their own, imported here so that Django registers them with this app.
+from calls.audit import NumberErasure, OperatorAction, OperatorActionRow  # noqa: E402,F401
+from calls.coordination import DialToken, Lease  # noqa: E402,F401
+from calls.tenancy import Membership  # noqa: E402,F401

@@ -12,6 +12,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from calls.forms import IncomingCallForm, StatusCallbackForm
 from calls.health import health_checks, health_details_allowed
 from calls.models import CallLog
+from calls.scripts import campaign_twiml
 from calls.services.callbacks import call_callback_record, inbound_call_receive
 from calls.services.status import StatusReport
 
@@ -91,11 +92,11 @@ def call_status_callback(request, public_id):
 @twilio_webhook
 def call_answer(request, public_id):
     call = get_object_or_404(
-        CallLog.objects.select_related("request__campaign"), public_id=public_id
+        CallLog.objects.select_related("request__campaign__business"), public_id=public_id
     )
     campaign = call.request.campaign if call.request else None
     if campaign:
-        return HttpResponse(campaign.twiml, content_type="text/xml")
+        return HttpResponse(campaign_twiml(campaign, call), content_type="text/xml")
     response = VoiceResponse()
     response.say(f"Hello, this is a call from {call.business.name}. Thank you, goodbye.")
     return twiml(response)

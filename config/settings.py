@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
     # Before django_q: its `qcluster` command replaces django-q2's (calls/cluster.py says why).
     "calls",
     "django_q",
@@ -43,6 +44,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login with its own response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -195,3 +198,30 @@ else:
     # django-q2 picks the ORM broker whenever `orm` is set, so it is set only without Redis.
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 0.2
+
+# Tenants, admin login throttling, retention (issue 11)
+# An admin action on more rows than this is refused with the reason: select fewer or filter.
+ADMIN_ACTION_MAX_ROWS = env.int("ADMIN_ACTION_MAX_ROWS", default=200)
+# Raw callback parameters hold numbers and caller details: kept this long (0 = for good).
+CALLBACK_PARAMS_RETENTION_DAYS = env.int("CALLBACK_PARAMS_RETENTION_DAYS", default=30)
+# Ended calls and closed requests: kept this long (0 = for good).
+CALL_RETENTION_DAYS = env.int("CALL_RETENTION_DAYS", default=365)
+# Rows each retention step touches per cleanup run.
+RETENTION_BATCH = env.int("RETENTION_BATCH", default=1000)
+
+# django-axes throttles the admin login: after AXES_FAILURE_LIMIT failed logins from one address
+# (whatever the user names tried), that address waits AXES_COOLOFF_TIME hours. The address is
+# the one the nearest trusted proxy saw (TRUSTED_PROXY_COUNT proxies in front of the web
+# process, 0 without one); addresses further left in X-Forwarded-For can be forged.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_TIME_HOURS", default=0.5)
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# No banner on every manage.py command; failed logins and lockouts are still logged.
+AXES_VERBOSE = False
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"

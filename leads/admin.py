@@ -1,28 +1,77 @@
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 
-from calls.admin import CallLogInline
+from calls.admin.calls import CallLogInline
+from calls.admin.scoping import ScopedAdmin, role_action
 from calls.services.enqueue import enqueue_outbound_call_try
+from calls.services.erasure import ErasureRefused, number_erase
+from calls.services.operator_actions import ActionResult
+from calls.tenancy import Role
 from leads.models import Lead
 
 
 @admin.register(Lead)
-class LeadAdmin(admin.ModelAdmin):
+class LeadAdmin(ScopedAdmin):
+    add_role = change_role = Role.OPERATOR
+    delete_role = Role.MANAGER
+    readonly_on_change = ("business",)
     list_display = ["phone_number", "name", "business", "status", "source", "last_call_at"]
     list_filter = ["status", "source", "business"]
     search_fields = ["phone_number", "name"]
     list_select_related = ["business"]
+    autocomplete_fields = ["business"]
+    readonly_fields = ["last_call_at", "last_call_direction", "operator_actions"]
     inlines = [CallLogInline]
-    actions = ["call_selected"]
+    actions = ["call_selected", "erase_numbers"]
 
-    @admin.action(description="Call selected leads")
+    @role_action(
+        role=Role.OPERATOR,
+        description="Call selected leads",
+        noun="call",
+        verb="queued",
+        confirm="Dial {rows} now (each once, within its business's limits).",
+        row_noun="lead",
+    )
     def call_selected(self, request, queryset):
-        queued = 0
+        result = ActionResult()
         for lead in queryset.select_related("business"):
-            result = enqueue_outbound_call_try(
+            outcome = enqueue_outbound_call_try(
                 business=lead.business, to_number=lead.phone_number, lead=lead
             )
-            if result.request:
-                queued += 1
+            if outcome.request:
+                result.changed += 1
             else:
-                self.message_user(request, f"{lead}: {result.refused}", messages.WARNING)
-        self.message_user(request, f"Queued {queued} call(s).")
+                # The reason may name the number: shown to the operator, not kept in the log.
+                self.message_user(request, f"{lead}: {outcome.refused}", messages.WARNING)
+                result.unchanged["were refused (see the warnings)"] += 1
+        return result
+
+    @role_action(
+        role=Role.MANAGER,
+        description="Erase these numbers (the person asked)",
+        noun="number",
+        verb="erased",
+        confirm=(
+            "Erase the numbers of {rows} from this business for good: the leads are deleted, the "
+            "numbers are removed from their calls and requests, and the raw callback data of "
+            "those calls is dropped. Queued calls to them are canceled. This cannot be undone."
+        ),
+        row_noun="lead",
+    )
+    def erase_numbers(self, request, queryset):
+        result = ActionResult()
+        for lead in queryset:
+            try:
+                number_erase(
+                    business_id=lead.business_id,
+                    number=lead.phone_number,
+                    user=request.user,
+                    via="admin",
+                )
+            except ErasureRefused:
+                result.unchanged["had a live call (hang it up, then erase)"] += 1
+            except ValidationError:
+                result.unchanged["were not valid numbers"] += 1
+            else:
+                result.changed += 1
+        return result

@@ -16,7 +16,7 @@ class Lead(models.Model):
         IMPORT = "import"
         MANUAL = "manual"
 
-    business = models.ForeignKey("calls.Business", on_delete=models.CASCADE, related_name="leads")
+    business = models.ForeignKey("calls.Business", on_delete=models.PROTECT, related_name="leads")
     phone_number = models.CharField(max_length=16, validators=[validate_e164])
     name = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=16, choices=Status, default=Status.NEW)

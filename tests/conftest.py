@@ -6,7 +6,7 @@ from django_q.utils import get_func_repr
 
 from calls import twilio_client
 from calls.models import Business
-from tests.recipes import sign
+from tests.recipes import make_member, sign
 
 
 def pytest_collection_modifyitems(config, items):
@@ -21,6 +21,25 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def business(db):
     return Business.objects.create(name="Acme Plumbing", phone_number="+14155550100")
+
+
+@pytest.fixture
+def rival(db):
+    """A second business, whose rows a member of `business` must never see or touch."""
+    return Business.objects.create(name="Rival Roofing", phone_number="+14155550200")
+
+
+@pytest.fixture
+def member_client(client):
+    """A client logged in (force_login: no password, so django-axes counts nothing) as a new
+    staff user holding `role` in each business given."""
+
+    def login(*memberships, username="alice"):
+        user = make_member(*memberships, username=username)
+        client.force_login(user)
+        return client
+
+    return login
 
 
 @pytest.fixture
@@ -43,6 +62,12 @@ def plain_http(settings):
     """The suite runs with DEBUG off, where every plain HTTP request is redirected to HTTPS; the
     test client speaks plain HTTP. tests/integration/test_settings.py checks the redirect."""
     settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """Admin tests log in many users; the production hasher's cost is for attackers, not tests."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)

@@ -3,10 +3,11 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
-from calls.models import CallLog, CallRequest
+from calls.models import CallLog, CallRequest, Membership
 from calls.twilio_client import TwilioCall
 
 NUMBER = "+14155550123"
@@ -70,3 +71,11 @@ def twilio_call(call_sid, status="in-progress", *, created=None, **fields) -> Tw
         duration=fields.get("duration"),
         answered_by=fields.get("answered_by", ""),
     )
+
+
+def make_member(*memberships, username="alice"):
+    """A staff user holding each (business, role) given; no Django permission of any kind."""
+    user = get_user_model().objects.create_user(username=username, password="pw", is_staff=True)
+    for business, role in memberships:
+        Membership.objects.create(user=user, business=business, role=role)
+    return user

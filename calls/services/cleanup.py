@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from calls.models import Business, CallLog, CallRequest, Lease
+from calls.services.retention import RetentionResult, retention_prune
 from calls.services.status import Retry, call_fail
 from calls.services.task_queue import task_queue_after_commit
 from calls.tasks import create_lead_from_call, dispatch, reconcile_call
@@ -49,6 +50,7 @@ class CleanupResult:
     dispatched: int = 0
     leads: int = 0
     pruned: int = 0
+    retention: RetentionResult | None = None
     skipped: bool = False
 
 
@@ -66,6 +68,7 @@ def cleanup_run() -> CleanupResult:
             dispatched=cleanup_nudge_dispatch(),
             leads=cleanup_nudge_leads(),
             pruned=cleanup_prune_task_results(),
+            retention=retention_prune(),
         )
         succeeded = True
     finally:

@@ -1,5 +1,6 @@
-"""What an operator asks for in the admin: hang up, reconcile, retry now, steer campaigns, resume
-businesses. Each returns an ActionResult saying what it changed and why the rest was left."""
+"""What an operator asks for in the admin: hang up, reconcile, retry now, steer campaigns, resume,
+deactivate or activate businesses. Each returns an ActionResult saying what it changed and why the
+rest was left. `actor` is the user who asked: a call they hang up ends by their hand."""
 
 import logging
 from collections import Counter
@@ -56,9 +57,9 @@ class ActionResult:
         return f"{text}; {reasons}."
 
 
-def calls_hang_up(*, call_ids) -> ActionResult:
+def calls_hang_up(*, call_ids, actor=None) -> ActionResult:
     """Queues a hang-up for each selected call that is still live."""
-    return _queue_for_live_calls(hang_up_call, call_ids)
+    return _queue_for_live_calls(hang_up_call, call_ids, hang_up_requested_by=actor)
 
 
 def calls_reconcile(*, call_ids) -> ActionResult:
@@ -66,14 +67,16 @@ def calls_reconcile(*, call_ids) -> ActionResult:
     return _queue_for_live_calls(reconcile_call, call_ids)
 
 
-def _queue_for_live_calls(task, call_ids) -> ActionResult:
+def _queue_for_live_calls(task, call_ids, **changes) -> ActionResult:
     call_ids = list(call_ids)
     with transaction.atomic():
-        live = list(
-            CallLog.objects.filter(pk__in=call_ids, status__in=CallLog.LIVE_STATUSES).values_list(
-                "pk", flat=True
-            )
+        rows = CallLog.objects.select_for_update().filter(
+            pk__in=call_ids, status__in=CallLog.LIVE_STATUSES
         )
+        live = list(rows.values_list("pk", flat=True))
+        if changes:
+            # Conditional on still live: a call that ended meanwhile keeps who ended it.
+            rows.filter(pk__in=live).update(**changes, updated_at=timezone.now())
         for call_id in live:
             task_queue_after_commit(task, call_id)
     result = ActionResult(changed=len(live))
@@ -138,7 +141,9 @@ def request_retry_now(*, request_id: int) -> ActionResult:
     return ActionResult(changed=1)
 
 
-def campaign_set_status(*, campaign_id: int, status: str, hang_up: bool = False) -> ActionResult:
+def campaign_set_status(
+    *, campaign_id: int, status: str, hang_up: bool = False, actor=None
+) -> ActionResult:
     """Pauses, resumes, stops or cancels a campaign, as its transition table allows; cancel also
     cancels its queued requests and, with `hang_up`, hangs up its live calls."""
     with transaction.atomic():
@@ -158,17 +163,30 @@ def campaign_set_status(*, campaign_id: int, status: str, hang_up: bool = False)
                 live = CallLog.objects.filter(
                     request__campaign=campaign, status__in=CallLog.LIVE_STATUSES
                 )
-                for call_id in live.values_list("pk", flat=True):
-                    task_queue_after_commit(hang_up_call, call_id)
+                _calls_hang_up_queue(live, actor)
         task_queue_after_commit(dispatch, business_id)
     return ActionResult(changed=1)
 
 
-def campaigns_set_status(*, campaign_ids, status: str, hang_up: bool = False) -> ActionResult:
+def campaigns_set_status(
+    *, campaign_ids, status: str, hang_up: bool = False, actor=None
+) -> ActionResult:
     results = [
-        campaign_set_status(campaign_id=pk, status=status, hang_up=hang_up) for pk in campaign_ids
+        campaign_set_status(campaign_id=pk, status=status, hang_up=hang_up, actor=actor)
+        for pk in campaign_ids
     ]
     return sum(results, ActionResult())
+
+
+def _calls_hang_up_queue(live, actor) -> int:
+    """Marks who asked and queues a hang-up for each of `live` (inside the caller's transaction)."""
+    call_ids = list(live.values_list("pk", flat=True))
+    CallLog.objects.filter(pk__in=call_ids, status__in=CallLog.LIVE_STATUSES).update(
+        hang_up_requested_by=actor, updated_at=timezone.now()
+    )
+    for call_id in call_ids:
+        task_queue_after_commit(hang_up_call, call_id)
+    return len(call_ids)
 
 
 def businesses_resume(*, business_ids) -> ActionResult:
@@ -178,4 +196,41 @@ def businesses_resume(*, business_ids) -> ActionResult:
             result.changed += 1
         else:
             result.unchanged["had no pause to clear"] += 1
+    return result
+
+
+def business_deactivate(*, business_id: int, actor=None) -> ActionResult:
+    """Stops a business dialing (its queued requests wait) and hangs up its live calls. A business
+    is deactivated, never deleted: its calls, leads and events are its history."""
+    with transaction.atomic():
+        business = Business.objects.select_for_update().get(pk=business_id)
+        if not business.is_active:
+            return ActionResult.refused("was inactive already")
+        Business.objects.filter(pk=business.pk).update(is_active=False, updated_at=timezone.now())
+        live = CallLog.objects.filter(business=business, status__in=CallLog.LIVE_STATUSES)
+        hung_up = _calls_hang_up_queue(live, actor)
+    logger.warning(
+        "Business %s deactivated by %s; %s live calls hung up", business_id, actor, hung_up
+    )
+    return ActionResult(changed=1)
+
+
+def businesses_deactivate(*, business_ids, actor=None) -> ActionResult:
+    return sum(
+        (business_deactivate(business_id=pk, actor=actor) for pk in business_ids), ActionResult()
+    )
+
+
+def businesses_activate(*, business_ids) -> ActionResult:
+    """Lets inactive businesses dial again; their queued requests go out at once."""
+    result = ActionResult()
+    with transaction.atomic():
+        for business_id in business_ids:
+            if Business.objects.filter(pk=business_id, is_active=False).update(
+                is_active=True, updated_at=timezone.now()
+            ):
+                result.changed += 1
+                task_queue_after_commit(dispatch, business_id)
+            else:
+                result.unchanged["was active already"] += 1
     return result

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from calls.models import Business, CallLog, CallRequest, Campaign
@@ -64,6 +64,11 @@ def call_status_apply(
     if report.status == Status.IN_PROGRESS:
         changes["answered_at"] = now
     if terminal:
+        # A call an operator asked to hang up ends by their hand, whoever reports the end.
+        ended_by = Case(
+            When(hang_up_requested_by__isnull=False, then=Value(EndedBy.OPERATOR)),
+            default=Value(ended_by),
+        )
         changes.update(ended_at=now, ended_by=ended_by)
     if report.error_code or report.error_message:
         # Otherwise what the create request said (e.g. a 500 for a call that was placed) stays.

@@ -30,9 +30,10 @@ def messages_of(response):
 
 
 def act(operator, model, action, *rows):
+    """Runs an action as confirmed (`post=yes`, what its confirmation page sends)."""
     return operator.post(
         f"/admin/{model._meta.app_label}/{model._meta.model_name}/",
-        {"action": action, "_selected_action": [row.pk for row in rows]},
+        {"action": action, "_selected_action": [row.pk for row in rows], "post": "yes"},
         follow=True,
     )
 
@@ -48,7 +49,11 @@ def act(operator, model, action, *rows):
         "/admin/calls/callrequest/",
         "/admin/calls/campaign/",
         "/admin/calls/dialingcontrol/",
+        "/admin/calls/membership/",
+        "/admin/calls/operatoraction/",
+        "/admin/calls/numbererasure/",
         "/admin/leads/lead/",
+        "/admin/django_q/schedule/",
     ],
 )
 def test_every_list_renders(operator, call, url):
@@ -145,7 +150,8 @@ def test_call_selected_leads_queues_a_request_per_lead(operator, business, queue
     lead = Lead.objects.create(business=business, phone_number="+14155550177")
     with on_commit(execute=True):
         response = operator.post(
-            "/admin/leads/lead/", {"action": "call_selected", "_selected_action": [lead.pk]}
+            "/admin/leads/lead/",
+            {"action": "call_selected", "_selected_action": [lead.pk], "post": "yes"},
         )
     assert response.status_code == 302
     request = CallRequest.objects.get()

@@ -168,16 +168,19 @@ def test_an_unknown_public_id_gets_404_not_500(twilio_post, db):
     assert twilio_post(path, params).status_code == 404
 
 
-def test_the_answer_url_plays_the_campaign_twiml(business, fake_twilio, twilio_post):
+def test_the_answer_url_plays_the_campaign_script(business, fake_twilio, twilio_post):
     campaign = Campaign.objects.create(
-        business=business, name="spring", twiml="<Response><Say>Spring sale!</Say></Response>"
+        business=business, name="spring", say_text="Spring sale!", voice="Polly.Amy"
     )
     enqueue_outbound_call(business=business, to_number=NUMBER, campaign=campaign)
     tasks.dispatch(business.pk)
     call = CallLog.objects.get()
     response = twilio_post(url(call, "answer"), {"CallSid": call.call_sid})
     assert response.status_code == 200
-    assert response.content == b"<Response><Say>Spring sale!</Say></Response>"
+    assert response.content == (
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        b'<Response><Say voice="Polly.Amy">Spring sale!</Say></Response>'
+    )
     assert twilio_post(url(call, "answer"), {"CallSid": "x"}, signature="bad").status_code == 403
 
 

@@ -1,0 +1,110 @@
+"""Businesses (managers edit their settings; only superusers add them or touch what reaches Twilio
+and the allowlists) and the switch for all dialing (superusers only)."""
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count, Q
+
+from calls.admin.scoping import SUPERUSER, ScopedAdmin, SuperuserOnly, role_action
+from calls.models import Business, CallLog, DialingControl
+from calls.scripts import GUARDED_VERBS
+from calls.services import operator_actions
+from calls.services.pauses import dialing_set
+from calls.tenancy import Role
+
+
+@admin.register(Business)
+class BusinessAdmin(ScopedAdmin):
+    business_path = "pk"
+    add_role = SUPERUSER
+    change_role = Role.MANAGER
+    # Deleting one with history is refused by PROTECT; deactivate it instead.
+    delete_role = SUPERUSER
+    superuser_only_fields = (
+        "phone_number",
+        "is_active",
+        "paused_reason",
+        "allowed_recording_hosts",
+        "extra_twiml_verbs",
+    )
+    list_display = [
+        "name",
+        "phone_number",
+        "max_concurrent_calls",
+        "live_calls",
+        "is_active",
+        "paused_reason",
+    ]
+    list_filter = ["is_active"]
+    ordering = ["name"]
+    search_fields = ["name", "phone_number"]
+    readonly_fields = ["operator_actions"]
+    actions = ["resume", "deactivate", "activate"]
+
+    def get_queryset(self, request):
+        live = Q(calls__status__in=CallLog.LIVE_STATUSES, calls__direction="outbound")
+        return super().get_queryset(request).annotate(live=Count("calls", filter=live))
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "extra_twiml_verbs":
+            return forms.MultipleChoiceField(
+                choices=[(verb, verb) for verb in GUARDED_VERBS],
+                widget=forms.CheckboxSelectMultiple,
+                required=False,
+                help_text=db_field.help_text,
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    @admin.display(ordering="live")
+    def live_calls(self, business):
+        return business.live
+
+    @role_action(
+        role=Role.OPERATOR,
+        description="Resume dialing (clear the pause Twilio caused)",
+        noun="business",
+        verb="resumed",
+        confirm="Resume dialing for {rows}: their queued calls go out now.",
+    )
+    def resume(self, request, queryset):
+        ids = queryset.values_list("pk", flat=True)
+        return operator_actions.businesses_resume(business_ids=ids)
+
+    @role_action(
+        role=Role.MANAGER,
+        description="Deactivate (stop dialing, hang up live calls)",
+        noun="business",
+        verb="deactivated",
+        confirm=(
+            "Deactivate {rows}: no new calls are dialed and every live call is hung "
+            "up now. Queued calls wait until the business is activated again."
+        ),
+    )
+    def deactivate(self, request, queryset):
+        ids = queryset.values_list("pk", flat=True)
+        return operator_actions.businesses_deactivate(business_ids=ids, actor=request.user)
+
+    @role_action(
+        role=Role.MANAGER,
+        description="Activate (dial again)",
+        noun="business",
+        verb="activated",
+        confirm="Activate {rows}: their queued calls go out now.",
+    )
+    def activate(self, request, queryset):
+        ids = queryset.values_list("pk", flat=True)
+        return operator_actions.businesses_activate(business_ids=ids)
+
+
+@admin.register(DialingControl)
+class DialingControlAdmin(SuperuserOnly, admin.ModelAdmin):
+    list_display = ["__str__", "reason", "updated_at"]
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not DialingControl.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        dialing_set(paused=obj.paused, reason=obj.reason)

@@ -1,0 +1,25 @@
+"""Rows that coordinate workers on every host: the cleanup's lease and the calls-per-second
+tokens. Registered with the app through calls.models, where callers import them from."""
+
+from django.db import models
+
+
+class Lease(models.Model):
+    """A named lease taken by a conditional UPDATE, so scheduled runs never overlap."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    held_until = models.DateTimeField()
+    holder = models.CharField(max_length=64, blank=True)
+    last_succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return self.name
+
+
+class DialToken(models.Model):
+    """One of TWILIO_CALLS_PER_SECOND tokens: a create may be sent on it from `free_at` on."""
+
+    free_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"token {self.pk}"
