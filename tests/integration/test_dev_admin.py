@@ -4,8 +4,9 @@ import stat
 from io import StringIO
 
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate as django_authenticate
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
 
 @pytest.fixture
@@ -13,6 +14,11 @@ def password_file(settings, tmp_path):
     settings.DEBUG = True
     settings.DEV_ADMIN_PASSWORD_FILE = tmp_path / ".run" / "admin-password"
     return settings.DEV_ADMIN_PASSWORD_FILE
+
+
+def authenticate(**credentials):
+    # django-axes counts logins per request, so it needs one.
+    return django_authenticate(RequestFactory().post("/admin/login/"), **credentials)
 
 
 def dev_admin() -> str:
