@@ -108,7 +108,13 @@ class CallLogAdmin(admin.ModelAdmin):
         "answered_by",
         "error_code",
         "error_message",
+        "sip_response_code",
         "ended_by",
+        "hang_up_requested_at",
+        "nudge_due_at",
+        "nudge_count",
+        "unlisted_since",
+        "no_lead_reason",
         "created_at",
         "updated_at",
         "answered_at",
@@ -168,7 +174,15 @@ class CallRequestAdmin(admin.ModelAdmin):
     list_filter = ["status", "business", "campaign"]
     search_fields = ["to_number"]
     raw_id_fields = ["lead"]
-    readonly_fields = ["business", "campaign", "to_number", "status", "attempts", "created_at"]
+    readonly_fields = [
+        "business",
+        "campaign",
+        "to_number",
+        "status",
+        "attempts",
+        "throttled_count",
+        "created_at",
+    ]
     inlines = [CallLogInline]
     actions = ["retry_now"]
 

@@ -7,6 +7,7 @@ class CallsConfig(AppConfig):
     verbose_name = "Calls"
 
     def ready(self):
-        from config.checks import production_settings
+        from config.checks import dispatch_budget, production_settings
 
         checks.register(production_settings, checks.Tags.security, deploy=True)
+        checks.register(dispatch_budget)

@@ -175,6 +175,9 @@ class CallRequest(models.Model):
     max_attempts = models.PositiveSmallIntegerField(default=3)
     next_attempt_at = models.DateTimeField()
     last_error = models.TextField(blank=True)
+    throttled_count = models.PositiveSmallIntegerField(
+        default=0, help_text="Creates Twilio throttled in a row; the next wait doubles with each."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -269,7 +272,20 @@ class CallLog(models.Model):
     answered_by = models.CharField(max_length=32, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
+    sip_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
     ended_by = models.CharField(max_length=16, choices=EndedBy, blank=True)
+    hang_up_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when a hang-up was asked for; retried until it ends."
+    )
+    # When the cleanup may next nudge a task about this call, and how many nudges it has had:
+    # a reconcile or an unconfirmed hang-up while it is live, the lead task once it has ended.
+    nudge_due_at = models.DateTimeField(null=True, blank=True)
+    nudge_count = models.PositiveSmallIntegerField(default=0)
+    # First time Twilio's (eventually consistent) list did not show this unconfirmed call.
+    unlisted_since = models.DateTimeField(null=True, blank=True)
+    no_lead_reason = models.TextField(
+        blank=True, help_text="Why this call has no lead; the cleanup no longer nudges it."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     answered_at = models.DateTimeField(null=True, blank=True)
@@ -294,6 +310,24 @@ class CallLog(models.Model):
             # Cleanup (c): recently ended calls that still have no lead.
             models.Index(
                 fields=["ended_at"], condition=Q(lead__isnull=True), name="calllog_leadless_idx"
+            ),
+            # Cleanup (b): live calls with a SID, by their last word from Twilio (silent calls).
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(
+                    status__in=["queued", "initiated", "ringing", "in-progress"],
+                    call_sid__isnull=False,
+                ),
+                name="calllog_silent_idx",
+            ),
+            # Cleanup: live calls whose hang-up Twilio has not confirmed, by when to ask again.
+            models.Index(
+                fields=["nudge_due_at"],
+                condition=Q(
+                    status__in=["pending", "queued", "initiated", "ringing", "in-progress"],
+                    hang_up_requested_at__isnull=False,
+                ),
+                name="calllog_hang_up_idx",
             ),
         ]
         constraints = [
