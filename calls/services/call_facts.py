@@ -115,10 +115,9 @@ def facts_fill(*, call_id: int, report, now: datetime) -> int:
         missing |= Q(answered_at__isnull=True)
     if report.error_code or report.error_message:
         # A code and its message go together: both fill where the call has no code yet.
-        without_code = When(error_code="", then=Value(report.error_code))
-        changes["error_code"] = Case(without_code, default=F("error_code"))
-        changes["error_message"] = Case(
-            When(error_code="", then=Value(report.error_message)), default=F("error_message")
+        changes["error_code"] = _if_blank("error_code", report.error_code)
+        changes["error_message"] = _if_blank(
+            "error_message", report.error_message, when=Q(error_code="")
         )
         missing |= Q(error_code="")
     else:
@@ -131,5 +130,11 @@ def facts_fill(*, call_id: int, report, now: datetime) -> int:
     return CallLog.objects.filter(missing, pk=call_id).update(**changes)
 
 
-def _if_blank(field: str, value: str):
-    return Case(When(**{field: ""}, then=Value(value)), default=F(field))
+def _if_blank(field: str, value: str, when: Q | None = None):
+    """`value` where `when` holds (by default: the field is blank), else the field as it is."""
+    condition = Q(**{field: ""}) if when is None else when
+    return Case(
+        When(condition, then=Value(value)),
+        default=F(field),
+        output_field=CallLog._meta.get_field(field),
+    )

@@ -128,7 +128,7 @@ def throttle_delay(*, throttled: int, retry_after: float | None) -> timedelta:
     """1 s doubling per throttle in a row up to THROTTLE_MAX_SECONDS, ±20 % jitter so throttled
     requests spread out; never sooner than Twilio's Retry-After. Not the busy/no-answer backoff:
     a throttle proves nothing about the number, and Twilio asks for seconds, not minutes."""
-    seconds = min(2 ** min(throttled, 16), THROTTLE_MAX_SECONDS) * random.uniform(0.8, 1.2)
+    seconds = min(2 ** min(throttled, 16) * random.uniform(0.8, 1.2), THROTTLE_MAX_SECONDS)
     return timedelta(seconds=max(seconds, retry_after or 0))
 
 

@@ -106,20 +106,34 @@ def test_an_orphan_frees_its_request_to_be_retried_without_counting_the_attempt(
 
 def test_a_callback_that_lands_between_read_and_write_wins(business, monkeypatch):
     call = make_pending(business, 300, "+14155550108")
-    real_orphans = cleanup.orphans
-    reads = {"n": 0}
+    real_call_fail = cleanup.call_fail
 
-    def orphans_then_callback(now):
-        reads["n"] += 1
-        if reads["n"] == 2:
-            # The callback arrives after the cleanup read the row, before it writes.
-            CallLog.objects.filter(pk=call.pk).update(call_sid=sid(9), status="ringing")
-        return real_orphans(now)
+    def callback_then_fail(**kwargs):
+        # The callback arrives after the cleanup read the row, before it writes.
+        CallLog.objects.filter(pk=call.pk).update(call_sid=sid(9), status="ringing")
+        return real_call_fail(**kwargs)
 
-    monkeypatch.setattr(cleanup, "orphans", orphans_then_callback)
+    monkeypatch.setattr(cleanup, "call_fail", callback_then_fail)
     assert cleanup_fail_never_sent() == 0
     call.refresh_from_db()
     assert (call.status, call.error_code) == ("ringing", "")
+
+
+def test_a_create_sent_between_read_and_write_is_not_failed_as_never_sent(business, monkeypatch):
+    request = make_request(business, number="+14155550112", status="active", attempts=1)
+    call = make_pending(business, 300, "+14155550112", request=request)
+    real_call_fail = cleanup.call_fail
+
+    def stamped_then_fail(**kwargs):
+        # A slow dispatch stamps and sends the create after the cleanup read the row.
+        CallLog.objects.filter(pk=call.pk).update(dial_started_at=timezone.now())
+        return real_call_fail(**kwargs)
+
+    monkeypatch.setattr(cleanup, "call_fail", stamped_then_fail)
+    assert cleanup_fail_never_sent() == 0
+    call.refresh_from_db()
+    request.refresh_from_db()
+    assert (call.status, call.error_code, request.status) == ("pending", "", "active")
 
 
 def test_the_lease_keeps_a_second_run_out_and_records_success(old_orphan):

@@ -80,26 +80,60 @@ def test_an_adopted_call_that_is_still_live_keeps_its_slot(unconfirmed, fake_twi
     assert request.status == "active"
 
 
-def test_a_sid_already_stored_on_another_call_is_not_adopted(unconfirmed, fake_twilio, business):
+def look_twice(call, settings):
+    """Reconciles the call, then again once Twilio's list has had time to catch up."""
+    tasks.reconcile_call(call.pk)
+    call.refresh_from_db()
+    assert (call.status, call.unlisted_since is not None) == ("pending", True)
+    CallLog.objects.filter(pk=call.pk).update(
+        unlisted_since=timezone.now() - timedelta(seconds=settings.TWILIO_LIST_LAG_SECONDS)
+    )
+    tasks.reconcile_call(call.pk)
+    call.refresh_from_db()
+
+
+def test_a_sid_already_stored_on_another_call_is_not_adopted(
+    unconfirmed, fake_twilio, business, settings
+):
     _, call = unconfirmed
     age(call, 200)
     known = sid("6")
     make_call(business, number=NUMBER, call_sid=known, status="busy")
     fake_twilio.listing = [twilio_call(known, status="busy", created=call.dial_started_at)]
-    tasks.reconcile_call(call.pk)
-    call.refresh_from_db()
+    look_twice(call, settings)
     assert (call.status, call.call_sid, call.error_code) == ("failed", None, "not-found")
 
 
-def test_an_orphan_twilio_never_placed_is_failed_and_its_request_requeued(unconfirmed, fake_twilio):
+def test_an_orphan_twilio_never_placed_is_failed_and_its_request_requeued(
+    unconfirmed, fake_twilio, settings
+):
     request, call = unconfirmed
     age(call, 200)
-    tasks.reconcile_call(call.pk)
-    call.refresh_from_db()
+    look_twice(call, settings)
     request.refresh_from_db()
     assert (call.status, call.error_code, call.ended_by) == ("failed", "not-found", "reconcile")
     assert "no record of this call" in call.error_message
     assert (request.status, request.attempts) == ("queued", 0)
+
+
+def test_one_miss_in_twilios_list_is_never_taken_as_never_placed(
+    unconfirmed, fake_twilio, settings
+):
+    request, call = unconfirmed
+    age(call, 200)
+    tasks.reconcile_call(call.pk)
+    tasks.reconcile_call(call.pk)  # a second look too soon after the first proves nothing more
+    call.refresh_from_db()
+    assert (call.status, call.call_sid) == ("pending", None)
+    lag = timedelta(seconds=settings.TWILIO_LIST_LAG_SECONDS)
+    assert call.nudge_due_at >= timezone.now() + lag - timedelta(seconds=5)
+    # The list catches up: the call Twilio did place is adopted, never dialed again.
+    fake_twilio.listing = [twilio_call(sid("5"), status="ringing", created=call.dial_started_at)]
+    tasks.reconcile_call(call.pk)
+    call.refresh_from_db()
+    request.refresh_from_db()
+    assert (call.status, call.call_sid, request.status) == ("ringing", sid("5"), "active")
+    assert len(fake_twilio.created) == 1
 
 
 def test_a_silent_call_with_a_sid_is_fetched_and_settled(business, fake_twilio, settings):

@@ -99,11 +99,11 @@ def test_an_invalid_number_is_a_permanent_refusal_of_the_number(sim):
     assert sim.calls() == []
 
 
-def test_bad_credentials_are_a_refusal_of_the_business(sim, settings):
+def test_bad_credentials_are_a_refusal_of_the_account(sim, settings):
     settings.TWILIO_AUTH_TOKEN = "rotated"
     with pytest.raises(TwilioError) as raised:
         create()
-    assert (raised.value.kind, raised.value.code) == (ErrorKind.REFUSED_BUSINESS, "20003")
+    assert (raised.value.kind, raised.value.code) == (ErrorKind.REFUSED_ACCOUNT, "20003")
 
 
 def test_a_create_that_hangs_past_the_timeout_has_an_unknown_outcome(sim, settings):
