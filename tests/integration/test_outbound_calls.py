@@ -252,6 +252,7 @@ def test_a_call_canceled_while_its_create_is_in_flight_is_hung_up_once_its_sid_i
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         call_sid_store(call=call, sid=sid("c"))  # the create returns
     assert queue().count(("calls.tasks.hang_up_call", (call_id,))) == 2
+    fake_twilio.hang_up_status = "canceled"  # hung up before it was answered
     call_hang_up(call_id=call_id)
     assert fake_twilio.hung_up == [sid("c")]
     request.refresh_from_db()
