@@ -7,10 +7,10 @@ from model_bakery import baker
 from calls import tasks
 from calls.models import Business, CallLog, CallRequest, Campaign, DialingControl
 from calls.services.dispatch import business_claim
-from calls.services.placing import Placed, call_place, throttle_delay
 from calls.services.enqueue import enqueue_outbound_call
 from calls.services.operator_actions import campaign_set_status
 from calls.services.pauses import business_pause, business_resume
+from calls.services.placing import Placed, call_place, throttle_delay
 from calls.twilio_client import ErrorKind, TwilioError
 
 
