@@ -85,7 +85,7 @@ def call_create_failed(*, call: CallLog, error: TwilioError) -> None:
     """Settles a create Twilio refused, by whose fault it is: the number's fails its request; the
     business's pauses it; the account's pauses all dialing (both leave every request queued); a
     throttle retries in seconds; an unknown outcome keeps the slot for the callback or cleanup."""
-    message = f"Twilio refused the call ({error.kind.value}): {error.message}"
+    message = f"Twilio refused the call ({error.kind.value}, {error.code}): {error.message}"
     with transaction.atomic():
         if error.kind is ErrorKind.UNKNOWN:
             # The call may exist: keep its slot; its callback or the cleanup will settle it.
@@ -96,10 +96,10 @@ def call_create_failed(*, call: CallLog, error: TwilioError) -> None:
             return
         delay = None
         if error.kind is ErrorKind.REFUSED_BUSINESS:
-            business_pause(business_id=call.business_id, reason=f"{error.code}: {message}")
+            business_pause(business_id=call.business_id, reason=message)
         elif error.kind is ErrorKind.REFUSED_ACCOUNT:
             logger.error("Pausing all dialing: %s", error)
-            dialing_set(paused=True, reason=f"{error.code}: {message}")
+            dialing_set(paused=True, reason=message)
         elif error.kind is ErrorKind.NOT_PLACED:
             throttled = (
                 CallRequest.objects.filter(pk=call.request_id)
