@@ -71,7 +71,7 @@ def arrivals(draw):
 def placed_call(business, number) -> CallLog:
     """A call Twilio took (queued, with a SID) for an active request on its first attempt."""
     request = make_request(business, number=number, status="active", attempts=1)
-    call = make_call(business, number=number, request=request, call_sid=sid(number[-6:]))
+    call = make_call(business, number=number, request=request, call_sid=sid(int(number[-6:])))
     CallLog.objects.filter(pk=call.pk).update(status="queued")
     call.status = "queued"
     return call
