@@ -145,5 +145,6 @@ def test_every_order_and_duplication_of_callbacks_ends_as_the_in_order_run(busin
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # about 3.5 minutes of one core; more when the machine is shared
 def test_ten_thousand_orders_of_callbacks_end_as_the_in_order_run(business):
     check_every_order_ends_as_in_order(business, examples=10_000)
