@@ -175,9 +175,8 @@ class CallRequest(models.Model):
     max_attempts = models.PositiveSmallIntegerField(default=3)
     next_attempt_at = models.DateTimeField()
     last_error = models.TextField(blank=True)
-    throttled_count = models.PositiveSmallIntegerField(
-        default=0, help_text="Creates Twilio throttled in a row; the next wait doubles with each."
-    )
+    # Creates Twilio throttled in a row (reset when one goes through); each doubles the wait.
+    throttled_count = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -209,6 +208,10 @@ class CallRequest(models.Model):
 
     def __str__(self):
         return f"{self.to_number} ({self.status})"
+
+
+# CallLog's live statuses (pending first) as index and constraint conditions spell them.
+LIVE_CONDITION = ["pending", "queued", "initiated", "ringing", "in-progress"]
 
 
 class CallLog(models.Model):
@@ -274,18 +277,16 @@ class CallLog(models.Model):
     error_message = models.TextField(blank=True)
     sip_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
     ended_by = models.CharField(max_length=16, choices=EndedBy, blank=True)
-    hang_up_requested_at = models.DateTimeField(
-        null=True, blank=True, help_text="Set when a hang-up was asked for; retried until it ends."
-    )
+    # A hang-up was asked for: retried until Twilio confirms the call ended.
+    hang_up_requested_at = models.DateTimeField(null=True, blank=True)
     # When the cleanup may next nudge a task about this call, and how many nudges it has had:
     # a reconcile or an unconfirmed hang-up while it is live, the lead task once it has ended.
     nudge_due_at = models.DateTimeField(null=True, blank=True)
     nudge_count = models.PositiveSmallIntegerField(default=0)
     # First time Twilio's (eventually consistent) list did not show this unconfirmed call.
     unlisted_since = models.DateTimeField(null=True, blank=True)
-    no_lead_reason = models.TextField(
-        blank=True, help_text="Why this call has no lead; the cleanup no longer nudges it."
-    )
+    # Why this call has no lead (and the cleanup no longer nudges the lead task for it).
+    no_lead_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     answered_at = models.DateTimeField(null=True, blank=True)
@@ -302,9 +303,7 @@ class CallLog(models.Model):
             # Dispatch and cleanup (b): a business's live calls; the account-wide live count.
             models.Index(
                 fields=["business", "updated_at"],
-                condition=Q(
-                    status__in=["pending", "queued", "initiated", "ringing", "in-progress"]
-                ),
+                condition=Q(status__in=LIVE_CONDITION),
                 name="calllog_live_idx",
             ),
             # Cleanup (c): recently ended calls that still have no lead.
@@ -314,19 +313,13 @@ class CallLog(models.Model):
             # Cleanup (b): live calls with a SID, by their last word from Twilio (silent calls).
             models.Index(
                 fields=["updated_at"],
-                condition=Q(
-                    status__in=["queued", "initiated", "ringing", "in-progress"],
-                    call_sid__isnull=False,
-                ),
+                condition=Q(status__in=LIVE_CONDITION[1:], call_sid__isnull=False),
                 name="calllog_silent_idx",
             ),
             # Cleanup: live calls whose hang-up Twilio has not confirmed, by when to ask again.
             models.Index(
                 fields=["nudge_due_at"],
-                condition=Q(
-                    status__in=["pending", "queued", "initiated", "ringing", "in-progress"],
-                    hang_up_requested_at__isnull=False,
-                ),
+                condition=Q(status__in=LIVE_CONDITION, hang_up_requested_at__isnull=False),
                 name="calllog_hang_up_idx",
             ),
         ]
@@ -334,18 +327,13 @@ class CallLog(models.Model):
             # An active request has exactly one live attempt.
             models.UniqueConstraint(
                 fields=["request"],
-                condition=Q(
-                    status__in=["pending", "queued", "initiated", "ringing", "in-progress"]
-                ),
+                condition=Q(status__in=LIVE_CONDITION),
                 name="one_live_call_per_request",
             ),
             # A business never rings one number twice at once, however many dispatchers race.
             models.UniqueConstraint(
                 fields=["business", "to_number"],
-                condition=Q(
-                    direction="outbound",
-                    status__in=["pending", "queued", "initiated", "ringing", "in-progress"],
-                ),
+                condition=Q(direction="outbound", status__in=LIVE_CONDITION),
                 name="one_live_outbound_call_per_number",
             ),
         ]

@@ -22,9 +22,6 @@ from calls.tasks import dispatch
 
 logger = logging.getLogger(__name__)
 
-Status = CallLog.Status
-EndedBy = CallLog.EndedBy
-
 
 def dispatch_claim_limit() -> int:
     # A dispatch waits for a calls-per-second token per call: one claim is at most its budget's
