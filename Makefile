@@ -2,6 +2,11 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# `make run PORT=8001 SIM_PORT=8766` when the defaults are taken.
+PORT ?= 8000
+SIM_PORT ?= 8765
+# The demo's progress and table stay on one screen; LOG_LEVEL=INFO shows every task.
+LOG_LEVEL ?= WARNING
 export DJANGO_SETTINGS_MODULE := config.settings
 
 .PHONY: install run test test-fast lint demo clean
@@ -16,8 +21,9 @@ install: $(BIN)/.installed
 
 # Web + worker + local Twilio on SQLite, ten demo calls shown live, then the admin until Ctrl-C.
 run: install
-	DEBUG=true $(BIN)/python manage.py migrate --noinput
-	DEBUG=true $(BIN)/python scripts/stack.py --then "$(BIN)/python manage.py demo --calls 10"
+	DEBUG=true $(BIN)/python manage.py migrate --noinput --verbosity 0
+	DEBUG=true LOG_LEVEL=$(LOG_LEVEL) $(BIN)/python scripts/stack.py --port $(PORT) --sim-port $(SIM_PORT) \
+		--then "$(BIN)/python manage.py demo --calls 10"
 
 # The suite; DATABASE_URL chooses the database (SQLite when unset).
 test: install

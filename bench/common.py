@@ -17,18 +17,22 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.e2e import live_stack  # noqa: E402 (needs ROOT on sys.path)
+
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 LOG_DIR = Path(os.environ.get("BENCH_LOG_DIR", "/tmp/bench-logs"))
 
-# The production settings the system checks insist on (DEBUG off), as LiveStack sets them.
+# Production settings (DEBUG off), with the real-looking secrets LiveStack uses: every process
+# refuses to start on the development defaults.
 BASE_ENV = {
     "DEBUG": "false",
-    "SECRET_KEY": "bench-secret",
+    "SECRET_KEY": live_stack.SECRET_KEY,
     "ALLOWED_HOSTS": "127.0.0.1,localhost",
-    "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
-    "TWILIO_AUTH_TOKEN": "live-stack-auth-token",  # tests.e2e.live_stack.AUTH_TOKEN
+    "TWILIO_ACCOUNT_SID": live_stack.ACCOUNT_SID,
+    "TWILIO_AUTH_TOKEN": live_stack.AUTH_TOKEN,
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+    "SECURE_SSL_REDIRECT": "false",
     "LOG_LEVEL": "WARNING",
 }
 

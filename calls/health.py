@@ -1,15 +1,20 @@
 """What /healthz reports: database, broker, cluster heartbeat, last cleanup, oldest unsettled
-call. Each check is a dict with `ok`; the view answers 200 when all are."""
+call. Each check is a dict with `ok`; the view answers 200 when all are, and shows the rest of
+each dict only to whom `health_details_allowed`."""
 
+import hmac
+import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models import Max, Min
 from django.utils import timezone
 
 from calls.models import CallLog, Lease
 from calls.services.cleanup import CLEANUP_LEASE
+
+logger = logging.getLogger(__name__)
 
 CLEANUP_MAX_AGE = timedelta(minutes=5)
 HEARTBEAT_MAX_AGE = timedelta(minutes=3)
@@ -22,6 +27,7 @@ def health_checks() -> dict[str, dict]:
             cursor.execute("SELECT 1")
         checks["database"] = {"ok": True}
     except Exception as error:  # the point of a health check is to report any failure
+        logger.warning("Health check: the database is unreachable: %s", error)
         checks["database"] = {"ok": False, "error": str(error)}
         return checks
     checks["broker"] = _broker_check()
@@ -32,6 +38,19 @@ def health_checks() -> dict[str, dict]:
     )
     checks["oldest_unsettled_call"] = _oldest_unsettled_call_check()
     return checks
+
+
+def health_details_allowed(request) -> bool:
+    """A staff session, or `Authorization: Bearer <HEALTHZ_TOKEN>` when that is set."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if settings.HEALTHZ_TOKEN and scheme.lower() == "bearer":
+        return hmac.compare_digest(token.strip().encode(), settings.HEALTHZ_TOKEN.encode())
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        return False  # nothing to look up, in a database that may be down
+    try:
+        return request.user.is_active and request.user.is_staff
+    except DatabaseError:
+        return False
 
 
 def _oldest_unsettled_call_check() -> dict:

@@ -10,7 +10,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from calls.forms import IncomingCallForm, StatusCallbackForm
-from calls.health import health_checks
+from calls.health import health_checks, health_details_allowed
 from calls.models import CallLog
 from calls.services.callbacks import call_callback_record, inbound_call_receive
 from calls.services.status import StatusReport
@@ -19,7 +19,8 @@ logger = logging.getLogger(__name__)
 
 
 def twilio_webhook(view):
-    """POST only, and only with a valid X-Twilio-Signature over PUBLIC_BASE_URL + the path."""
+    """POST only, and only with a valid X-Twilio-Signature over PUBLIC_BASE_URL + the path,
+    made with the auth token or, during a rotation, the previous one."""
 
     @csrf_exempt
     @require_POST
@@ -27,7 +28,12 @@ def twilio_webhook(view):
     def wrapper(request, *args, **kwargs):
         url = settings.PUBLIC_BASE_URL + request.get_full_path()
         signature = request.headers.get("X-Twilio-Signature", "")
-        if not RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, request.POST, signature):
+        tokens = [settings.TWILIO_AUTH_TOKEN, settings.TWILIO_AUTH_TOKEN_PREVIOUS]
+        if not any(
+            RequestValidator(token).validate(url, request.POST, signature)
+            for token in tokens
+            if token
+        ):
             logger.warning("Rejected a webhook with a bad signature for %s", url)
             return HttpResponseForbidden("Invalid Twilio signature.")
         return view(request, *args, **kwargs)
@@ -128,7 +134,12 @@ def incoming_call(request):
 
 @require_GET
 def health(request):
-    """Database, broker, cluster heartbeat, last cleanup, oldest unsettled call: 200 or 503."""
+    """Database, broker, cluster heartbeat, last cleanup, oldest unsettled call: 200 or 503.
+    Anyone learns which check failed; the details (errors, ages, queue size) only a staff
+    session or `Authorization: Bearer <HEALTHZ_TOKEN>`, since a driver's error names the
+    database's host, port, name and user."""
     checks = health_checks()
     ok = all(check["ok"] for check in checks.values())
+    if not health_details_allowed(request):
+        checks = {name: {"ok": check["ok"]} for name, check in checks.items()}
     return JsonResponse({"ok": ok, "checks": checks}, status=200 if ok else 503)

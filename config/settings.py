@@ -10,16 +10,13 @@ env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
 
-# Development falls back to the local simulator's credentials; production must set its own and
-# `config.checks.production_settings` names each one that is missing.
+# Development falls back to these (and to the local simulator); with DEBUG off, every process
+# refuses to start on any of them or on .env.example's placeholders (config/checks.py).
+DEV_SECRET_KEY = "dev-only-insecure-secret-key"
 DEV_TWILIO_ACCOUNT_SID = "AC" + "0" * 32
 DEV_TWILIO_AUTH_TOKEN = "dev-auth-token"
-PRODUCTION_REQUIRED = ("SECRET_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL")
-MISSING_PRODUCTION_SETTINGS = (
-    [] if DEBUG else [n for n in PRODUCTION_REQUIRED if not env(n, default="")]
-)
 
-SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-secret-key")
+SECRET_KEY = env("SECRET_KEY", default="") or DEV_SECRET_KEY
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -31,8 +28,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
-    "django_q",
+    # Before django_q: its `qcluster` command replaces django-q2's (calls/cluster.py says why).
     "calls",
+    "django_q",
     "leads",
 ]
 
@@ -96,8 +94,33 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-if not DEBUG:
+# HTTPS only in production: each is on unless DEBUG, and each can be turned off (README,
+# "Deploying"); turning one off also silences the deploy check that would repeat the decision.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Platforms and load balancers probe over plain HTTP from inside.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+# Only behind a proxy that sets X-Forwarded-Proto itself (and drops a client's): trusted from
+# anyone else, it lets a client pass plain HTTP off as HTTPS.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if not DEBUG:
+    SILENCED_SYSTEM_CHECKS = [
+        check
+        for check, on in (
+            ("security.W008", SECURE_SSL_REDIRECT),
+            ("security.W004", SECURE_HSTS_SECONDS),
+            ("security.W005", SECURE_HSTS_INCLUDE_SUBDOMAINS),
+            ("security.W021", SECURE_HSTS_PRELOAD),
+            ("security.W012", SESSION_COOKIE_SECURE),
+            ("security.W016", CSRF_COOKIE_SECURE),
+        )
+        if not on
+    ]
 
 LOGGING = {
     "version": 1,
@@ -105,12 +128,20 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django_q": {"level": env("DJANGO_Q_LOG_LEVEL", default="WARNING")}},
+    "loggers": {
+        "django-q": {"level": env("DJANGO_Q_LOG_LEVEL", default="WARNING")},
+        # The Twilio library logs every request's headers and the callee's number at INFO.
+        "twilio": {"level": env("THIRD_PARTY_LOG_LEVEL", default="WARNING")},
+        "urllib3": {"level": env("THIRD_PARTY_LOG_LEVEL", default="WARNING")},
+    },
 }
 
 # Twilio
-TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default=DEV_TWILIO_ACCOUNT_SID)
-TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default=DEV_TWILIO_AUTH_TOKEN)
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="") or DEV_TWILIO_ACCOUNT_SID
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="") or DEV_TWILIO_AUTH_TOKEN
+# The token Twilio signed with before a rotation: webhooks signed with it are still accepted
+# until it is removed (README, "Rotating the Twilio auth token").
+TWILIO_AUTH_TOKEN_PREVIOUS = env("TWILIO_AUTH_TOKEN_PREVIOUS", default="")
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 TWILIO_API_BASE_URL = env(
     "TWILIO_API_BASE_URL", default="http://127.0.0.1:8765" if DEBUG else ""
@@ -134,6 +165,12 @@ RECONCILE_AFTER_SECONDS = env.int("RECONCILE_AFTER_SECONDS", default=600)
 STUCK_CALL_SECONDS = env.int(
     "STUCK_CALL_SECONDS", default=CALL_RING_TIMEOUT_SECONDS + CALL_TIME_LIMIT_SECONDS + 300
 )
+
+# /healthz tells anyone which check failed; its details need a staff session or this bearer token.
+HEALTHZ_TOKEN = env("HEALTHZ_TOKEN", default="")
+
+# `make run`'s admin password, kept out of git and the same across runs.
+DEV_ADMIN_PASSWORD_FILE = BASE_DIR / env("DEV_ADMIN_PASSWORD_FILE", default=".run/admin-password")
 
 # django-q2: docs/architecture.md ("The task queue") says why each value is what it is.
 REDIS_URL = env("REDIS_URL", default="")

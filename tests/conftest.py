@@ -39,6 +39,13 @@ def twilio_post(client):
 
 
 @pytest.fixture(autouse=True)
+def plain_http(settings):
+    """The suite runs with DEBUG off, where every plain HTTP request is redirected to HTTPS; the
+    test client speaks plain HTTP. tests/integration/test_settings.py checks the redirect."""
+    settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture(autouse=True)
 def fast_dial_tokens(settings):
     """Calls per second high enough that no test waits for a token unless it sets its own."""
     settings.TWILIO_CALLS_PER_SECOND = 50

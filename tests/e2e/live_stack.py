@@ -1,6 +1,6 @@
 """Web (gunicorn), workers (qcluster) and the local Twilio as real processes, for end-to-end
-tests and benchmarks. Workers are stopped by signalling their main process only (django-q2 1.11
-hangs when the whole group gets SIGTERM); a kill -9 takes the whole group, like a crashed host."""
+tests and benchmarks. Each process leads its own group and is stopped the way platforms stop it:
+SIGTERM to the whole group; a kill -9 takes the whole group, like a crashed host."""
 
 import os
 import signal
@@ -15,8 +15,73 @@ from pathlib import Path
 from twilio_sim.control import SimControl
 
 ROOT = Path(__file__).resolve().parents[2]
+# Real-looking production values: with DEBUG off, every process refuses to start on the
+# development defaults or on .env.example's placeholders.
+SECRET_KEY = "live-stack-iPybao03rjWaM_F6uaeFdFAlB7TCjae7uqPr8SZbObsKElNsUkfXXJu3DYFF5rX2"
 ACCOUNT_SID = "AC" + "1" * 32
-AUTH_TOKEN = "live-stack-auth-token"
+AUTH_TOKEN = "adf37a08bbc36b0ae8369485eacb6b31"
+
+
+def production_env(**settings: str) -> dict[str, str]:
+    """This environment as a production process sees it (DEBUG off), plus `settings`."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))},
+        # The Procfile's `python` is this interpreter.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": SECRET_KEY,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "REDIS_URL": "",
+        # Plain HTTP on the loopback: no TLS to redirect to.
+        "SECURE_SSL_REDIRECT": "false",
+        "LOG_LEVEL": "WARNING",
+        **settings,
+    }
+
+
+def live_members(pgid: int) -> list[int]:
+    """The processes of group `pgid` that have not ended (a zombie waiting to be reaped holds
+    nothing and counts as ended)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, group = stat.read_text().rpartition(")")[2].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(group) == pgid and state != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, whatever session or group it moved to."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
+
+
+def wait_until_gone(process: subprocess.Popen, timeout: float) -> list[int]:
+    """Waits up to `timeout` s for every process of `process`'s group to end; returns those left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        process.poll()  # reaps the group's leader
+        left = live_members(process.pid)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
 
 
 def free_port() -> int:
@@ -42,22 +107,14 @@ class LiveStack:
         self.log_dir = Path(log_dir)
         self.worker_count = workers
         self.web_workers = web_workers
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))},
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DEBUG": "false",
-            "SECRET_KEY": "live-stack-secret",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "Q_CLUSTER_NAME": f"live-{uuid.uuid4().hex[:8]}",
-            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "PUBLIC_BASE_URL": self.web_url,
-            "TWILIO_API_BASE_URL": self.sim_url,
-            "LOG_LEVEL": "WARNING",
+        self.env = production_env(
+            DATABASE_URL=database_url,
+            REDIS_URL=redis_url,
+            Q_CLUSTER_NAME=f"live-{uuid.uuid4().hex[:8]}",
+            PUBLIC_BASE_URL=self.web_url,
+            TWILIO_API_BASE_URL=self.sim_url,
             **(env or {}),
-        }
+        )
         self.sim = SimControl(self.sim_url)
         self.processes = {}
 
@@ -118,18 +175,18 @@ class LiveStack:
         return result.stdout
 
     def stop(self):
+        """SIGTERM to each process's whole group, as a platform stops it; returns the names of
+        those with a process left after 15 s (then killed)."""
         for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+            if live_members(process.pid):
+                os.killpg(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
         stuck = []
         for name, process in self.processes.items():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            if wait_until_gone(process, max(0.1, deadline - time.monotonic())):
                 stuck.append(name)
                 os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            process.wait()
         return stuck
 
     def __enter__(self):

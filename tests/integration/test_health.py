@@ -1,12 +1,20 @@
+import json
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django_q.models import Task
 from model_bakery import baker
 
 from calls.models import CallLog, Lease
+from tests.e2e.live_stack import ROOT, free_port, production_env
 from tests.recipes import make_call
+
+TOKEN = "healthz-token-0123456789abcdef"
+CHECKS = {"database", "broker", "cluster", "cleanup", "oldest_unsettled_call"}
 
 
 @pytest.fixture
@@ -16,18 +24,20 @@ def healthy(db):
     baker.make(Task, id="t1", name="cleanup", func="x", started=now, stopped=now, success=True)
 
 
+@pytest.fixture
+def client(client, settings):
+    """A client allowed the details: the bearer of HEALTHZ_TOKEN."""
+    settings.HEALTHZ_TOKEN = TOKEN
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
+    return client
+
+
 def test_all_well_is_200_with_each_check(client, healthy):
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.json()
     assert body["ok"] is True
-    assert set(body["checks"]) == {
-        "database",
-        "broker",
-        "cluster",
-        "cleanup",
-        "oldest_unsettled_call",
-    }
+    assert set(body["checks"]) == CHECKS
     assert body["checks"]["broker"]["name"] == "ORM"
     assert body["checks"]["cleanup"]["age_seconds"] == 0
 
@@ -81,3 +91,79 @@ def test_a_broker_that_is_down_is_503(client, healthy, monkeypatch):
         "name": "ORM",
         "error": "broker unreachable",
     }
+
+
+def terse(checks):
+    return {name: {"ok": ok} for name, ok in checks.items()}
+
+
+def test_a_stranger_learns_only_which_check_failed(client, healthy):
+    del client.defaults["HTTP_AUTHORIZATION"]
+    Task.objects.update(stopped=timezone.now() - timedelta(minutes=10))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {
+        "ok": False,
+        "checks": terse(
+            {"database": True, "broker": True, "cluster": False, "cleanup": True}
+            | {"oldest_unsettled_call": True}
+        ),
+    }
+
+
+@pytest.mark.parametrize("authorization", ["Bearer wrong-token", f"Basic {TOKEN}", "Bearer"])
+def test_a_wrong_token_gets_no_details(client, healthy, authorization):
+    client.defaults["HTTP_AUTHORIZATION"] = authorization
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == terse(dict.fromkeys(CHECKS, True))
+
+
+def test_without_a_healthz_token_no_bearer_gets_details(client, healthy, settings):
+    settings.HEALTHZ_TOKEN = ""
+    client.defaults["HTTP_AUTHORIZATION"] = "Bearer "
+    assert client.get("/healthz").json()["checks"] == terse(dict.fromkeys(CHECKS, True))
+
+
+@pytest.mark.parametrize(("is_staff", "details"), [(True, True), (False, False)])
+def test_a_staff_session_gets_the_details(client, healthy, is_staff, details):
+    del client.defaults["HTTP_AUTHORIZATION"]
+    user = get_user_model().objects.create_user("operator", is_staff=is_staff)
+    client.force_login(user)
+    checks = client.get("/healthz").json()["checks"]
+    assert ("age_seconds" in checks["cleanup"]) is details
+
+
+UNREACHABLE = """
+import json, django
+django.setup()
+from django.test import Client
+stranger = Client().get("/healthz")
+session = Client(headers={"cookie": "sessionid=abc"}).get("/healthz")
+bearer = Client(headers={"authorization": "Bearer %s"}).get("/healthz")
+print(json.dumps([[r.status_code, r.content.decode()] for r in (stranger, session, bearer)]))
+"""
+
+
+def test_with_the_database_unreachable_a_stranger_sees_no_host_port_name_or_user():
+    port = free_port()  # nothing listens there
+    env = production_env(
+        DATABASE_URL=f"postgres://secret_user:pw@127.0.0.1:{port}/secret_db_name",
+        ALLOWED_HOSTS="testserver",
+        HEALTHZ_TOKEN=TOKEN,
+        SECURE_SSL_REDIRECT="true",  # /healthz is exempt: platforms probe it over plain HTTP
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", UNREACHABLE % TOKEN],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (stranger, session, bearer) = json.loads(result.stdout.splitlines()[-1])
+    terse_body = {"ok": False, "checks": {"database": {"ok": False}}}
+    assert stranger[0] == session[0] == 503
+    assert json.loads(stranger[1]) == json.loads(session[1]) == terse_body
+    for secret in (str(port), "127.0.0.1", "secret_db_name", "secret_user"):
+        assert secret not in stranger[1] + session[1]
+    # The details carry the driver's own words: what a stranger must not see.
+    assert bearer[0] == 503
+    assert str(port) in json.loads(bearer[1])["checks"]["database"]["error"]

@@ -1,31 +1,62 @@
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from django.core.checks import Error
 
-from config.checks import production_settings
+from config.checks import production_secret_problems
+from tests.e2e.live_stack import ACCOUNT_SID, AUTH_TOKEN, SECRET_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
+SECRETS = ("SECRET_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
+SECURITY_SWITCHES = (
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "TRUST_X_FORWARDED_PROTO",
+    "PUBLIC_BASE_URL",
+    "ALLOWED_HOSTS",
+)
+
+
+def environment(**env):
+    """This environment with DEBUG off and none of the settings under test, plus `env`."""
+    unset = ("REDIS_URL", "DEBUG", "DATABASE_URL", "TWILIO_AUTH_TOKEN_PREVIOUS", *SECRETS)
+    unset += SECURITY_SWITCHES
+    environ = {k: v for k, v in os.environ.items() if k not in unset}
+    return {**environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env}
+
+
+def run(command, **env):
+    return subprocess.run(
+        command, cwd=ROOT, env=environment(**env), capture_output=True, text=True, timeout=60
+    )
 
 
 def run_python(code, **env):
-    environment = {
-        k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DEBUG", "DATABASE_URL")
-    }
-    environment.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
-    result = subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run([sys.executable, "-c", f"import django; django.setup(); {code}"], **env)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+def example_values():
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    pairs = (line.partition("=") for line in lines if "=" in line and not line.startswith("#"))
+    return {name: value for name, _, value in pairs}
+
+
+REAL = {
+    "SECRET_KEY": SECRET_KEY,
+    "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+    "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+    "PUBLIC_BASE_URL": "https://calls.example.com",
+    "ALLOWED_HOSTS": "calls.example.com",
+}
 
 
 BROKER = "from django_q.brokers import get_broker; print(type(get_broker()).__name__)"
@@ -37,6 +68,12 @@ def test_without_redis_url_the_orm_broker_is_used():
 
 def test_with_redis_url_the_redis_broker_is_used():
     assert run_python(BROKER, REDIS_URL="redis://127.0.0.1:6379/0") == "Redis"
+
+
+def test_the_worker_command_is_the_one_that_stops_on_group_sigterm():
+    from django.core.management import get_commands
+
+    assert get_commands()["qcluster"] == "calls"
 
 
 def test_the_cluster_settings_keep_retry_above_timeout():
@@ -51,65 +88,188 @@ def test_the_cluster_settings_keep_retry_above_timeout():
     assert q["ALT_CLUSTERS"] == {}
 
 
-def test_production_names_each_missing_setting(settings):
-    settings.MISSING_PRODUCTION_SETTINGS = ["SECRET_KEY", "TWILIO_AUTH_TOKEN"]
-    errors = production_settings(None)
-    assert [e.msg for e in errors] == ["SECRET_KEY is not set.", "TWILIO_AUTH_TOKEN is not set."]
-    assert all(isinstance(e, Error) for e in errors)
+def test_the_example_lists_every_setting_the_settings_read():
+    source = (ROOT / "config" / "settings.py").read_text()
+    read = set(re.findall(r'env(?:\.\w+)?\("([A-Z_0-9]+)"', source))
+    assert len(read) > 30
+    assert read - set(example_values()) == set()
+
+
+@pytest.fixture
+def production(settings):
+    settings.DEBUG = False
+    for name, value in REAL.items():
+        setattr(settings, name, value)
+    settings.TWILIO_AUTH_TOKEN_PREVIOUS = ""
+    return settings
+
+
+def test_real_values_have_no_problem(production):
+    assert production_secret_problems() == []
+
+
+def test_development_defaults_are_refused_naming_each(production):
+    production.SECRET_KEY = production.DEV_SECRET_KEY
+    production.TWILIO_ACCOUNT_SID = production.DEV_TWILIO_ACCOUNT_SID
+    production.TWILIO_AUTH_TOKEN = production.DEV_TWILIO_AUTH_TOKEN
+    assert production_secret_problems() == [
+        "SECRET_KEY is not set.",
+        "TWILIO_ACCOUNT_SID is not set.",
+        "TWILIO_AUTH_TOKEN is not set.",
+    ]
+
+
+@pytest.mark.parametrize("name", SECRETS)
+def test_each_placeholder_of_the_example_is_refused(production, name):
+    setattr(production, name, example_values()[name])
+    assert production_secret_problems() == [f"{name} is the placeholder from .env.example."]
+
+
+@pytest.mark.parametrize("token", ["dev-auth-token", "your-auth-token"])
+def test_a_previous_token_that_is_public_is_refused(production, token):
+    production.TWILIO_AUTH_TOKEN_PREVIOUS = token
+    assert production_secret_problems() == [
+        "TWILIO_AUTH_TOKEN_PREVIOUS is a development or placeholder token."
+    ]
 
 
 @pytest.mark.parametrize(
-    ("env", "missing"),
+    "key", ["x" * 49, "ab" * 30, "change-me", "django-insecure-too-short-for-production"]
+)
+def test_a_short_or_plain_secret_key_is_refused(production, key):
+    production.SECRET_KEY = key
+    (problem,) = production_secret_problems()
+    assert problem.startswith(f"SECRET_KEY is too short or too plain ({len(key)} characters")
+
+
+def test_an_account_sid_that_is_not_one_is_refused(production):
+    production.TWILIO_ACCOUNT_SID = "AC123"
+    assert production_secret_problems() == [
+        "TWILIO_ACCOUNT_SID is not an account SID (AC and 32 hex digits)."
+    ]
+
+
+def test_development_needs_no_secrets(production):
+    production.DEBUG = True
+    production.SECRET_KEY = production.DEV_SECRET_KEY
+    assert production_secret_problems() == []
+
+
+@pytest.mark.parametrize(
+    "secret_key", [None, "change-me-to-50-or-more-random-characters"], ids=["unset", "example"]
+)
+def test_the_worker_refuses_to_start_naming_secret_key(secret_key):
+    env = {"SECRET_KEY": example_values()["SECRET_KEY"]} if secret_key else {}
+    result = run([sys.executable, "manage.py", "qcluster"], **env)
+    assert result.returncode != 0
+    assert "Refusing to start in production (DEBUG off): SECRET_KEY is " in result.stderr
+    assert "TWILIO_ACCOUNT_SID is not set." in result.stderr
+    assert "TWILIO_AUTH_TOKEN is not set." in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["shell", "-c", "print('ran')"], ["runserver"], ["demo"]])
+def test_every_other_command_refuses_on_a_development_secret(command):
+    result = run([sys.executable, "manage.py", *command], **{**REAL, "SECRET_KEY": ""})
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set." in result.stderr
+    assert "ran" not in result.stdout
+
+
+def test_a_command_starts_with_real_values():
+    result = run([sys.executable, "manage.py", "shell", "-c", "print('ran')"], **REAL)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("ran")
+
+
+@pytest.mark.parametrize(
+    "command",
     [
-        ({}, ["SECRET_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL"]),
-        (
-            {"SECRET_KEY": "s", "TWILIO_ACCOUNT_SID": "AC1", "PUBLIC_BASE_URL": "https://x"},
-            ["TWILIO_AUTH_TOKEN"],
-        ),
-        ({"DEBUG": "true"}, []),
+        ["makemigrations", "--check", "--dry-run"],
+        ["showmigrations", "calls"],
+        ["sqlmigrate", "calls", "0001"],
+        ["collectstatic", "--dry-run", "--noinput"],
     ],
 )
-def test_production_settings_are_required_unless_debug(env, missing):
-    code = "from django.conf import settings; print(','.join(settings.MISSING_PRODUCTION_SETTINGS))"
-    blank = {
-        n: "" for n in ("SECRET_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL")
-    }
-    assert run_python(code, **{**blank, **env}) == ",".join(missing)
+def test_schema_and_build_commands_run_without_secrets(command):
+    result = run([sys.executable, "manage.py", *command])
+    assert result.returncode == 0, result.stderr
 
 
-def production_env():
-    environment = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "DATABASE_URL")}
-    for name in ("SECRET_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL"):
-        environment[name] = ""
-    return environment
-
-
-def run(command, environment):
-    return subprocess.run(
-        command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
-    )
-
-
-def test_the_deploy_check_fails_in_production_without_settings():
+def test_migrate_runs_without_secrets(tmp_path):
     result = run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "ERROR"],
-        production_env(),
-    )
-    assert result.returncode != 0
-    assert "TWILIO_AUTH_TOKEN is not set." in result.stderr
-
-
-def test_the_web_entry_point_refuses_to_start_without_settings():
-    result = run([sys.executable, "-c", "import config.wsgi"], production_env())
-    assert result.returncode != 0
-    assert (
-        "Production (DEBUG off) needs these settings: SECRET_KEY, TWILIO_ACCOUNT_SID, "
-        "TWILIO_AUTH_TOKEN, PUBLIC_BASE_URL." in result.stderr
-    )
-
-
-def test_schema_commands_work_in_a_bare_checkout():
-    result = run(
-        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"], production_env()
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_web_entry_point_refuses_to_start_on_development_secrets():
+    result = run([sys.executable, "-c", "import config.wsgi"])
+    assert result.returncode != 0
+    assert (
+        "Refusing to start in production (DEBUG off): SECRET_KEY is not set. "
+        "TWILIO_ACCOUNT_SID is not set. TWILIO_AUTH_TOKEN is not set." in result.stderr
+    )
+
+
+def test_the_deploy_check_reports_each_development_secret_without_crashing():
+    result = run([sys.executable, "manage.py", "check", "--deploy"])
+    assert result.returncode != 0
+    for name in ("SECRET_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
+        assert f"(config.E001) {name} is not set." in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_deploy_check_is_clean_in_production_with_real_values():
+    result = run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], **REAL
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "System check identified no issues (0 silenced)."
+
+
+def test_production_is_https_only_by_default():
+    code = (
+        "from django.conf import settings as s; print(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS,"
+        " s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD, s.SESSION_COOKIE_SECURE,"
+        " s.CSRF_COOKIE_SECURE, s.SECURE_PROXY_SSL_HEADER)"
+    )
+    assert run_python(code, **REAL) == "True 31536000 True True True True None"
+    assert run_python(code, DEBUG="true") == "False 0 False False False False None"
+
+
+def test_each_https_setting_can_be_turned_off_and_the_deploy_check_stays_clean():
+    off = {
+        "SECURE_SSL_REDIRECT": "false",
+        "SECURE_HSTS_SECONDS": "0",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "false",
+        "SECURE_HSTS_PRELOAD": "false",
+        "SESSION_COOKIE_SECURE": "false",
+        "CSRF_COOKIE_SECURE": "false",
+    }
+    command = [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
+    result = run(command, **REAL, **off)
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_the_forwarded_proto_is_trusted_only_when_a_setting_says_a_proxy_sets_it():
+    code = "from django.conf import settings as s; print(s.SECURE_PROXY_SSL_HEADER)"
+    trusted = run_python(code, **REAL, TRUST_X_FORWARDED_PROTO="true")
+    assert trusted == "('HTTP_X_FORWARDED_PROTO', 'https')"
+    assert run_python(code, **REAL) == "None"
+
+
+@pytest.mark.parametrize(
+    ("env", "error"),
+    [
+        ({"PUBLIC_BASE_URL": "http://calls.example.com"}, "config.E002"),
+        ({"ALLOWED_HOSTS": "other.example.com"}, "config.E003"),
+    ],
+)
+def test_the_deploy_check_refuses_a_public_url_twilio_cannot_sign_for(env, error):
+    result = run([sys.executable, "manage.py", "check", "--deploy"], **{**REAL, **env})
+    assert result.returncode != 0
+    assert f"({error})" in result.stderr
+    assert "PUBLIC_BASE_URL" in result.stderr

@@ -2,6 +2,7 @@ import sys
 import time
 from collections import Counter
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
@@ -45,7 +46,7 @@ class Command(BaseCommand):
             raise CommandError(f"{len(refused)} demo calls were refused: {refused[0].refused}")
         self.stdout.write(
             f"Queued {calls} calls for {business.name} (at most 5 at once); "
-            f"watch them at http://127.0.0.1:8000/admin/calls/calllog/"
+            f"watch them at {settings.PUBLIC_BASE_URL}/admin/calls/calllog/"
         )
         requests = CallRequest.objects.filter(campaign=campaign)
         deadline = time.monotonic() + timeout
@@ -76,8 +77,18 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"All {calls} calls reached a final state."))
 
     def _table(self, campaign):
-        self.stdout.write(f"{'number':<14} {'outcome':<12} {'duration':>8}  {'error'}")
-        for call in CallLog.objects.filter(request__campaign=campaign).order_by("to_number", "id"):
+        self.stdout.write(f"{'number':<14} {'outcome':<12} {'duration':>8}  {'reason'}")
+        calls = CallLog.objects.filter(request__campaign=campaign).select_related("request")
+        for call in calls.order_by("to_number", "id"):
             duration = f"{call.duration_seconds} s" if call.duration_seconds is not None else "-"
-            error = f"{call.error_code} {call.error_message}".strip()
-            self.stdout.write(f"{call.to_number:<14} {call.status:<12} {duration:>8}  {error}")
+            self.stdout.write(
+                f"{call.to_number:<14} {call.status:<12} {duration:>8}  {_reason(call)}".rstrip()
+            )
+
+
+def _reason(call: CallLog) -> str:
+    """Why a call did not complete: Twilio's error, and what became of its request."""
+    if call.status == CallLog.Status.COMPLETED:
+        return ""
+    why = call.request.last_error if call.request else ""
+    return f"{call.error_code} {why or call.error_message}".strip()
