@@ -95,6 +95,15 @@ def call_answer(request, public_id):
         CallLog.objects.select_related("request__campaign__business"), public_id=public_id
     )
     campaign = call.request.campaign if call.request else None
+    if (
+        call.is_terminal
+        or call.hang_up_requested_at
+        or (campaign and campaign.status == campaign.Status.CANCELED)
+    ):
+        # Ended, asked to hang up, or its campaign canceled: the callee hears nothing more.
+        response = VoiceResponse()
+        response.hangup()
+        return twiml(response)
     if campaign:
         return HttpResponse(campaign_twiml(campaign, call), content_type="text/xml")
     response = VoiceResponse()

@@ -155,6 +155,12 @@ TWILIO_MAX_CONCURRENT_CALLS = env.int("TWILIO_MAX_CONCURRENT_CALLS", default=Non
 DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="US")
 CALL_RING_TIMEOUT_SECONDS = env.int("CALL_RING_TIMEOUT_SECONDS", default=30)
 CALL_TIME_LIMIT_SECONDS = env.int("CALL_TIME_LIMIT_SECONDS", default=3600)
+# Wall-clock seconds one dispatch task works before handing back what it did not send; with the
+# HTTP timeout it must stay well inside the task timeout (Q_CLUSTER["timeout"], a system check).
+DISPATCH_BUDGET_SECONDS = env.float("DISPATCH_BUDGET_SECONDS", default=30.0)
+# Twilio's call list is eventually consistent: a call missing from it is taken as never placed
+# only when a second look this many seconds after the first misses it too.
+TWILIO_LIST_LAG_SECONDS = env.int("TWILIO_LIST_LAG_SECONDS", default=60)
 
 # The cleanup
 ORPHAN_CALL_SECONDS = env.int("ORPHAN_CALL_SECONDS", default=120)
