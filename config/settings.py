@@ -37,6 +37,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -128,6 +129,11 @@ RECONCILE_AFTER_SECONDS = env.int("RECONCILE_AFTER_SECONDS", default=600)
 STUCK_CALL_SECONDS = env.int(
     "STUCK_CALL_SECONDS", default=CALL_RING_TIMEOUT_SECONDS + CALL_TIME_LIMIT_SECONDS + 300
 )
+
+# Fault points (calls/faults.py): the end-to-end tests name the steps at which a process kills
+# itself, once; FAULT_DIR holds the markers that make each fire once. Never set in production.
+FAULT_POINTS = env.list("FAULT_POINTS", default=[])
+FAULT_DIR = env("FAULT_DIR", default="")
 
 # django-q2: docs/architecture.md ("The task queue") says why each value is what it is.
 REDIS_URL = env("REDIS_URL", default="")

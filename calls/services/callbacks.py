@@ -5,6 +5,7 @@ import logging
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from calls.faults import fault_point
 from calls.models import Business, CallEvent, CallLog
 from calls.phone import to_e164
 from calls.services.status import StatusReport, call_sid_store, call_status_apply
@@ -40,6 +41,7 @@ def call_callback_record(
             applied=applied,
             params=params,
         )
+        fault_point(f"callback-{report.status}")
     return applied
 
 

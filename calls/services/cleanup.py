@@ -12,6 +12,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
+from calls.faults import fault_point
 from calls.models import Business, CallLog, CallRequest, Lease
 from calls.services.status import Retry, call_fail
 from calls.services.task_queue import task_queue_after_commit
@@ -108,6 +109,7 @@ def cleanup_fail_never_sent() -> int:
                 ended_by=CallLog.EndedBy.CLEANUP,
                 retry=Retry.RELEASE,
             )
+            fault_point("cleanup")
     return failed
 
 

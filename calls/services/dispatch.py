@@ -10,6 +10,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from calls import twilio_client
+from calls.faults import fault_point
 from calls.models import Business, CallLog, CallRequest, Campaign, DialingControl
 from calls.services.dial_tokens import dial_token_release, dial_token_take
 from calls.services.pauses import business_pause
@@ -120,6 +121,7 @@ def _claim(business: Business, live, free: int) -> list[int]:
             from_number=business.phone_number,
             to_number=request.to_number,
         )
+        fault_point("claim")
         live_numbers.add(request.to_number)
         if request.campaign_id:
             campaign_room[request.campaign_id] -= 1
@@ -159,12 +161,14 @@ def call_place(*, call_id: int) -> None:
                 )
         return
     token = dial_token_take()
+    fault_point("dial-token")
     # Stamped only if still pending and unstamped: a call the cleanup settled is never sent.
     if not CallLog.objects.filter(
         pk=call_id, status=Status.PENDING, dial_started_at__isnull=True
     ).update(dial_started_at=timezone.now(), updated_at=timezone.now()):
         dial_token_release(token=token, sent=False)
         return
+    fault_point("dial-stamped")
     base = settings.PUBLIC_BASE_URL
     try:
         sid = twilio_client.call_create(
@@ -179,6 +183,7 @@ def call_place(*, call_id: int) -> None:
         dial_token_release(token=token, sent=True)
         call_create_failed(call=call, error=error)
         return
+    fault_point("create-returned")
     dial_token_release(token=token, sent=True)
     with transaction.atomic():
         call_sid_store(call=call, sid=sid)

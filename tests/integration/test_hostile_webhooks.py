@@ -1,0 +1,165 @@
+"""Generated hostile bodies, signed as Twilio signs, to every webhook: never a 5xx.
+
+Each body mixes well-formed values (so that many get past the form and reach the database) with
+extreme ones for every field the service reads: integers past any column, digits int() reads but
+Twilio never writes, NUL and other control characters, very long text, unknown and repeated
+fields, bytes that are not UTF-8, and content types Twilio never sends. It is signed over what
+Django decodes, so it passes the signature check and reaches the parser and the database.
+"""
+
+from urllib.parse import quote, quote_from_bytes
+
+import pytest
+from django.db import transaction
+from django.test import RequestFactory
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from calls.models import CallEvent, CallLog
+from tests.recipes import make_call, sid, sign
+
+SID = sid("d")
+FORM_ENCODED = "application/x-www-form-urlencoded"
+ODD_CONTENT_TYPES = [
+    "application/x-www-form-urlencoded; charset=UTF-8",
+    "application/x-www-form-urlencoded; charset=utf-16",
+    "application/x-www-form-urlencoded; charset=bogus",
+    "multipart/form-data; boundary=b; charset=raw-unicode-escape",
+    "text/plain; charset=rot13",
+]
+
+integers = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.sampled_from(["0", "32767", "32768", "2147483647", "2147483648", str(2**63), "-1"]),
+    st.text(st.characters(categories=["Nd"]), min_size=1, max_size=12),  # '１２', '٣', ...
+    st.sampled_from(["1_000", "5.0", " 5", "+5", "0x1f", "1e9", "5\n", "\u00a05", "0" * 30]),
+)
+unprintable = st.characters(categories=["Cc", "Cf", "Zl", "Zp", "Zs", "Co"])
+text = st.one_of(
+    st.text(max_size=40),
+    st.text(unprintable, max_size=10),
+    # Past every cap (the longest is 1,000 characters) without costing seconds to parse.
+    st.builds(lambda c, n: c * n, st.characters(), st.integers(1, 3000)),
+)
+printable = st.text(st.characters(codec="ascii", categories=["L", "N", "P"]), max_size=30)
+# What Twilio sends, field by field: most of each body is this, so it reaches the database.
+WELL_FORMED = {
+    "CallSid": st.sampled_from([SID, sid("e")]),
+    "CallStatus": st.sampled_from(["queued", "ringing", "in-progress", "completed", "failed"]),
+    "SequenceNumber": st.integers(0, 10).map(str),
+    "CallDuration": st.integers(0, 100).map(str),
+    "SipResponseCode": st.sampled_from(["200", "486", "603"]),
+    "AnsweredBy": st.sampled_from(["human", "machine_start", "unknown"]),
+    "ErrorCode": st.sampled_from(["", "31005", "32009"]),
+    "ErrorMessage": printable,
+    "From": st.sampled_from(["+14155550199", "anonymous", "client:alice"]),
+    "To": st.sampled_from(["+14155550100", "+14155550999"]),
+    "AccountSid": st.just("AC" + "0" * 32),
+    "Direction": st.sampled_from(["inbound", "outbound-api"]),
+    "Timestamp": st.just("Tue, 01 Dec 2026 10:00:00 +0000"),
+    "CallbackSource": st.just("call-progress-events"),
+}
+NUMERIC = ("SequenceNumber", "CallDuration", "SipResponseCode")
+
+
+def hostile(name):
+    return st.one_of(integers if name in NUMERIC else text, st.sampled_from(["", "\x00"]))
+
+
+@st.composite
+def bodies(draw):
+    """(form-encoded body bytes, content type): a Twilio body with a few fields made hostile,
+    some left out, some unknown ones added, one perhaps sent twice, and bytes not UTF-8."""
+    made_hostile = draw(st.sets(st.sampled_from(list(WELL_FORMED)), max_size=3))
+    pairs = [
+        (name, draw(hostile(name) if name in made_hostile else WELL_FORMED[name]))
+        for name in WELL_FORMED
+        if name in made_hostile or draw(st.integers(0, 9))
+    ]
+    pairs += draw(st.lists(st.tuples(text, text), max_size=3))  # fields Twilio may add one day
+    if pairs and draw(st.booleans()):
+        pairs.append((draw(st.sampled_from(pairs))[0], draw(text)))  # a field sent twice
+    pairs = draw(st.permutations(pairs))
+    parts = [f"{quote(name)}={quote(value)}".encode() for name, value in pairs]
+    parts += draw(st.lists(st.binary(max_size=8).map(quote_from_bytes).map(str.encode), max_size=1))
+    content_type = draw(st.one_of(st.just(FORM_ENCODED), st.sampled_from(ODD_CONTENT_TYPES)))
+    return b"&".join(parts), content_type
+
+
+@pytest.fixture
+def calls(business):
+    inbound = make_call(business, direction="inbound", call_sid=SID, status="ringing")
+    return [inbound, make_call(business, number="+14155550123")]
+
+
+def paths(calls):
+    inbound, outbound = calls
+    return [
+        "/twilio/voice/status",
+        "/twilio/voice/incoming",
+        f"/twilio/calls/{inbound.public_id}/status",
+        f"/twilio/calls/{outbound.public_id}/status",
+        f"/twilio/calls/{outbound.public_id}/answer",
+    ]
+
+
+def post_signed(client, path, body, content_type):
+    decoded = RequestFactory().generic("POST", path, body, content_type=content_type)
+    try:
+        signature = sign(path, decoded.POST)
+    except Exception:  # what Twilio could not have signed either: refused, whatever it carries
+        signature = "not-signable"
+    return client.generic(
+        "POST", path, body, content_type=content_type, HTTP_X_TWILIO_SIGNATURE=signature
+    )
+
+
+def check_hostile_body(client, calls, path_index, body, content_type):
+    path = paths(calls)[path_index]
+    with transaction.atomic():  # each example starts from the same rows
+        response = post_signed(client, path, body, content_type)
+        assert response.status_code < 500, (response.status_code, response.content[:300])
+        for event in CallEvent.objects.all():
+            assert all(k.isprintable() and v.isprintable() for k, v in event.params.items())
+        transaction.set_rollback(True)
+
+
+HOSTILE = dict(
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,  # the rows are restored after each example
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+
+
+@settings(max_examples=300, **HOSTILE)
+@given(path_index=st.integers(0, 4), body=bodies())
+def test_a_signed_hostile_body_never_gets_a_5xx(client, calls, path_index, body):
+    check_hostile_body(client, calls, path_index, *body)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@settings(max_examples=10_000, **HOSTILE)
+@given(path_index=st.integers(0, 4), body=bodies())
+def test_ten_thousand_signed_hostile_bodies_never_get_a_5xx(client, calls, path_index, body):
+    check_hostile_body(client, calls, path_index, *body)
+
+
+def test_the_generated_bodies_reach_the_database(client, calls):
+    """The property means something only if bodies get past the signature and the form."""
+    applied = []
+
+    @settings(max_examples=200, **HOSTILE)
+    @given(body=bodies())
+    def post(body):
+        response = post_signed(client, "/twilio/voice/status", *body)
+        applied.append(response.status_code)
+
+    with transaction.atomic():
+        post()
+        assert CallLog.objects.filter(call_sid=SID).exists()
+        transaction.set_rollback(True)
+    assert applied.count(204) >= 10, sorted(set(applied))
