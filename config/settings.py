@@ -158,6 +158,9 @@ Q_CLUSTER = {
     "ALT_CLUSTERS": {},
     "log_level": env("DJANGO_Q_LOG_LEVEL", default="WARNING"),
 }
+# The cleanup's lease: past the longest run (the task timeout), short of a period and its lateness
+# (60 + 30 s), so a run killed holding it delays the cleanup by one period at most.
+CLEANUP_LEASE_SECONDS = env.int("CLEANUP_LEASE_SECONDS", default=Q_CLUSTER["timeout"] + 5)
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
