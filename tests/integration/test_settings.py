@@ -51,6 +51,14 @@ def test_the_cluster_settings_keep_retry_above_timeout():
     assert q["ALT_CLUSTERS"] == {}
 
 
+def test_a_cleanup_killed_holding_its_lease_holds_back_one_run_at_most():
+    from django.conf import settings
+
+    # Longer than any run (django-q2 kills a task at its timeout), so runs never overlap; shorter
+    # than a period and the scheduler's lateness (60 + 30 s), so the run after next always runs.
+    assert settings.Q_CLUSTER["timeout"] < settings.CLEANUP_LEASE_SECONDS < 60 + 30
+
+
 def test_production_names_each_missing_setting(settings):
     settings.MISSING_PRODUCTION_SETTINGS = ["SECRET_KEY", "TWILIO_AUTH_TOKEN"]
     errors = production_settings(None)
