@@ -15,8 +15,9 @@ class DatabaseUnavailableMiddleware:
     database (refused connection, a connection the server closed, a deadlock or a lock timeout:
     OperationalError; a connection already closed: InterfaceError), instead of a 500.
 
-    A 5xx tells Twilio its request was not taken; Twilio's debugger and a fallback URL treat a
-    503 as the outage it is. Nothing was stored: the transaction that met the error rolled back.
+    A 5xx tells Twilio the request was not taken (its debugger shows error 11200), and a 503 says
+    why: an outage, not a bug. A webhook does its writes in one transaction, so nothing of the
+    request was stored.
     """
 
     def __init__(self, get_response):
