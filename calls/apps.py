@@ -7,6 +7,7 @@ class CallsConfig(AppConfig):
     verbose_name = "Calls"
 
     def ready(self):
+        from calls.faults import fault_points_check
         from config.checks import (
             dispatch_budget,
             production_secrets_check,
@@ -16,3 +17,4 @@ class CallsConfig(AppConfig):
         checks.register(production_secrets_check, checks.Tags.security, deploy=True)
         checks.register(public_base_url_check, checks.Tags.security, deploy=True)
         checks.register(dispatch_budget)
+        checks.register(fault_points_check)

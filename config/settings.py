@@ -36,6 +36,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -175,6 +176,11 @@ HEALTHZ_TOKEN = env("HEALTHZ_TOKEN", default="")
 # `make run`'s admin password, kept out of git and the same across runs.
 DEV_ADMIN_PASSWORD_FILE = BASE_DIR / env("DEV_ADMIN_PASSWORD_FILE", default=".run/admin-password")
 
+# Fault points (calls/faults.py): the end-to-end tests name the steps at which a process kills
+# itself, once; FAULT_DIR holds the markers that make each fire once. Never set in production.
+FAULT_POINTS = env.list("FAULT_POINTS", default=[])
+FAULT_DIR = env("FAULT_DIR", default="")
+
 # django-q2: docs/architecture.md ("The task queue") says why each value is what it is.
 REDIS_URL = env("REDIS_URL", default="")
 Q_WORKERS = env.int("Q_WORKERS", default=2)
@@ -198,6 +204,9 @@ Q_CLUSTER = {
     "ALT_CLUSTERS": {},
     "log_level": env("DJANGO_Q_LOG_LEVEL", default="WARNING"),
 }
+# The cleanup's lease: past the longest run (the task timeout), short of a period and its lateness
+# (60 + 30 s), so a run killed holding it delays the cleanup by one period at most.
+CLEANUP_LEASE_SECONDS = env.int("CLEANUP_LEASE_SECONDS", default=Q_CLUSTER["timeout"] + 5)
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:

@@ -6,6 +6,7 @@ import logging
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from calls.faults import fault_point
 from calls.models import Business, CallEvent, CallLog
 from calls.phone import to_e164
 from calls.services.status import (
@@ -48,6 +49,7 @@ def call_callback_record(
             applied=applied,
             params=params,
         )
+        fault_point(f"callback-{report.status}")
     return applied
 
 

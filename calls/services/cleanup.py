@@ -12,6 +12,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
+from calls.faults import fault_point
 from calls.models import Business, CallLog, CallRequest, Lease
 from calls.services.retention import RetentionResult, retention_prune
 from calls.services.status import Retry, call_fail
@@ -57,7 +58,9 @@ class CleanupResult:
 
 def cleanup_run() -> CleanupResult:
     """Every step, in order, under the cleanup lease (see calls.tasks.cleanup_orphaned_calls)."""
-    holder = lease_take(name=CLEANUP_LEASE, seconds=300)
+    # A run cannot outlive django-q2's task timeout, so a run killed holding the lease holds
+    # back the next run at most, never the one after it.
+    holder = lease_take(name=CLEANUP_LEASE, seconds=settings.CLEANUP_LEASE_SECONDS)
     if holder is None:
         logger.info("Cleanup skipped: another run holds the lease.")
         return CleanupResult(skipped=True)
@@ -118,6 +121,7 @@ def cleanup_fail_never_sent() -> int:
                 retry=Retry.RELEASE,
                 where=never_sent,
             )
+            fault_point("cleanup")
     return failed
 
 

@@ -10,6 +10,7 @@ from django.db.models import Count, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from calls.faults import fault_point
 from calls.models import Business, CallLog, CallRequest, Campaign, DialingControl
 from calls.services.placing import (
     Placed,
@@ -165,6 +166,7 @@ def _claim(business: Business, live, free: int) -> list[int]:
             from_number=business.phone_number,
             to_number=request.to_number,
         )
+        fault_point("claim")
         live_numbers.add(request.to_number)
         if request.campaign_id:
             campaign_room[request.campaign_id] -= 1

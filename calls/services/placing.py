@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from calls import twilio_client
+from calls.faults import fault_point
 from calls.models import CallLog, CallRequest, Campaign, DialingControl
 from calls.services.dial_tokens import dial_token_release, dial_token_take
 from calls.services.pauses import business_pause, dialing_set
@@ -51,12 +52,14 @@ def call_place(*, call_id: int, deadline: float | None = None) -> Placed:
     if token is None:
         call_claim_release(call_id=call_id)
         return Placed.RELEASED
+    fault_point("dial-token")
     # Stamped only if still pending and unstamped: a call the cleanup settled is never sent.
     if not CallLog.objects.filter(
         pk=call_id, status=Status.PENDING, dial_started_at__isnull=True
     ).update(dial_started_at=timezone.now(), updated_at=timezone.now()):
         dial_token_release(token=token, sent=False)
         return Placed.SETTLED
+    fault_point("dial-stamped")
     base = settings.PUBLIC_BASE_URL
     try:
         sid = twilio_client.call_create(
@@ -71,6 +74,7 @@ def call_place(*, call_id: int, deadline: float | None = None) -> Placed:
         dial_token_release(token=token, sent=True)
         call_create_failed(call=call, error=error)
         return Placed.THROTTLED if error.kind is ErrorKind.NOT_PLACED else Placed.SETTLED
+    fault_point("create-returned")
     dial_token_release(token=token, sent=True)
     with transaction.atomic():
         call_sid_store(call=call, sid=sid)
@@ -88,8 +92,10 @@ def call_create_failed(*, call: CallLog, error: TwilioError) -> None:
     message = f"Twilio refused the call ({error.kind.value}, {error.code}): {error.message}"
     with transaction.atomic():
         if error.kind is ErrorKind.UNKNOWN:
-            # The call may exist: keep its slot; its callback or the cleanup will settle it.
-            CallLog.objects.filter(pk=call.pk, status=Status.PENDING).update(
+            # The call may exist: keep its slot; its callback or the cleanup will settle it. Its
+            # callbacks may have come first and moved it on: the create's error is kept for the
+            # operator all the same, unless Twilio already gave the call an error of its own.
+            CallLog.objects.filter(pk=call.pk, error_code="").update(
                 error_code=error.code, error_message=message, updated_at=timezone.now()
             )
             logger.warning("Create for call %s has an unknown outcome: %s", call.pk, error)

@@ -5,28 +5,16 @@ import time
 from collections import Counter
 
 import pytest
-from django.db import connection
-from django_q.models import Schedule
 
 from calls.models import Business, CallLog, CallRequest, DialingControl
-from calls.schedule import cleanup_schedule_ensure
-from tests.e2e.live_stack import LiveStack, database_url
-from tests.e2e.test_end_to_end import FINAL, SETTINGS
+from tests.e2e.queue_checks import FINAL
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def stack(tmp_path):
-    cleanup_schedule_ensure(Schedule)  # flushed by earlier transactional tests
-    stack = LiveStack(
-        database_url=database_url(connection.settings_dict), env=SETTINGS, log_dir=tmp_path
-    )
-    stack.start()
-    stack.sim.configure(ring_seconds=0.3, call_seconds=1.0, cps=50, list_delay=0.5)
-    yield stack
-    assert stack.stop() == [], "a process did not stop on SIGTERM"
-    connection.close()
+def stack(stack_for):
+    return stack_for("orm")
 
 
 def wait_for(predicate, timeout, what):
