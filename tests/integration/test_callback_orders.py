@@ -143,7 +143,9 @@ def test_every_order_and_duplication_of_callbacks_ends_as_the_in_order_run(busin
     assert {s["error_code"] for s in states if s["status"] == "failed"} == {"", "31005"}
 
 
+# Once per CI run (on PostgreSQL, the production database); the 300 above run on both.
 @pytest.mark.slow
+@pytest.mark.postgres
 @pytest.mark.timeout(900)  # about 3.5 minutes of one core; more when the machine is shared
 def test_ten_thousand_orders_of_callbacks_end_as_the_in_order_run(business):
     check_every_order_ends_as_in_order(business, examples=10_000)
