@@ -340,7 +340,7 @@ class CallLog(models.Model):
             models.Index(
                 fields=["ended_at"], condition=Q(lead__isnull=True), name="calllog_leadless_idx"
             ),
-            # Retention: ended calls past the retention period, oldest first.
+            # Retention (oldest first); the dashboard and /metrics (calls ended since a time).
             models.Index(
                 fields=["ended_at"], condition=Q(ended_at__isnull=False), name="calllog_ended_idx"
             ),
@@ -415,5 +415,6 @@ class CallEvent(models.Model):
 
 # Kept in modules of their own, imported here so that Django registers them with this app.
 from calls.audit import NumberErasure, OperatorAction, OperatorActionRow  # noqa: E402,F401
-from calls.coordination import DialToken, Lease  # noqa: E402,F401
+from calls.coordination import DialToken, EndedCallTally, Lease  # noqa: E402,F401
+from calls.preferences import OperatorPreference  # noqa: E402,F401
 from calls.tenancy import Membership  # noqa: E402,F401
