@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Q
+from django.db.models import Avg, Count, Min, Q
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
@@ -143,3 +143,54 @@ def outcomes_per_minute(businesses, *, hours: int = 24, bin_minutes: int = 10) -
         if 0 <= index < n_bins:
             series.counts[index][status] += n
     return series
+
+
+@dataclass
+class CampaignKpis:
+    """A campaign's progress and results, counted from its requests and their calls."""
+
+    requests: dict
+    attempts: int
+    ended: int
+    answered: int
+    average_talk_seconds: float | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.requests.values())
+
+    @property
+    def settled(self) -> int:
+        open_ = sum(self.requests.get(s, 0) for s in CallRequest.OPEN_STATUSES)
+        return self.total - open_
+
+    @property
+    def reached(self) -> int:
+        return self.requests.get(CallRequest.Status.DONE, 0)
+
+    @property
+    def answer_rate(self) -> float | None:
+        return self.answered / self.ended if self.ended else None
+
+    @property
+    def attempts_per_reached(self) -> float | None:
+        return self.attempts / self.reached if self.reached else None
+
+
+def campaign_kpis(campaign) -> CampaignKpis:
+    """Two grouped queries over the campaign's requests and their calls (foreign-key indexes)."""
+    requests = dict(campaign.requests.values_list("status").annotate(n=Count("pk")).order_by())
+    completed = Q(status=Status.COMPLETED)
+    figures = CallLog.objects.filter(request__campaign=campaign).aggregate(
+        attempts=Count("pk"),
+        ended=Count("pk", filter=Q(ended_at__isnull=False)),
+        answered=Count("pk", filter=completed),
+        talk=Avg("duration_seconds", filter=completed),
+    )
+    return CampaignKpis(
+        requests=requests,
+        attempts=figures["attempts"],
+        ended=figures["ended"],
+        answered=figures["answered"],
+        average_talk_seconds=figures["talk"],
+    )
