@@ -38,7 +38,7 @@ def _nice_max(value: float) -> float:
 
 def outcomes_chart(series, outcomes) -> SafeString:
     """Stacked bars: calls ended per minute (averaged over each bin), by outcome, over the day."""
-    width, height, left, bottom, top = 760, 220, 44, 24, 10
+    width, height, left, bottom, top = 760, 240, 44, 24, 28
     plot_w, plot_h = width - left - 8, height - bottom - top
     per_minute = {o: series.per_minute(o) for o in outcomes}
     n = len(series.counts)
@@ -74,8 +74,8 @@ def outcomes_chart(series, outcomes) -> SafeString:
                 f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle">{at:%H:%M}</text>'
             )
     legend = "".join(
-        f'<rect x="{left + 8 + k * 110}" y="{top}" width="10" height="10" '
-        f'fill="{OUTCOME_COLOURS[o]}"/><text x="{left + 22 + k * 110}" y="{top + 9}">'
+        f'<rect x="{left + 8 + k * 110}" y="4" width="10" height="10" '
+        f'fill="{OUTCOME_COLOURS[o]}"/><text x="{left + 22 + k * 110}" y="13">'
         f"{escape(o)}</text>"
         for k, o in enumerate(outcomes)
     )
