@@ -213,7 +213,7 @@ class CallRequest(models.Model):
 
     class Meta:
         indexes = [
-            # Dispatch: a business's due queued requests, oldest due first.
+            # Dispatch (a business's due queued requests, oldest first); the dashboard, /metrics.
             models.Index(
                 fields=["business", "next_attempt_at", "id"],
                 condition=Q(status="queued"),
@@ -328,7 +328,7 @@ class CallLog(models.Model):
                 condition=Q(status="pending", call_sid__isnull=True),
                 name="calllog_orphan_idx",
             ),
-            # Dispatch and cleanup (b): a business's live calls; the account-wide live count.
+            # Dispatch, cleanup (b), the dashboard, /metrics: live calls per business and in all.
             models.Index(
                 fields=["business", "updated_at"],
                 condition=Q(
