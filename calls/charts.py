@@ -1,6 +1,7 @@
 """The dashboard's charts, drawn on the server as SVG: no JavaScript library, nothing fetched from
 elsewhere, so the admin works offline and the charts read the same in every browser."""
 
+import math
 from datetime import timedelta
 
 from django.utils import timezone
@@ -28,11 +29,11 @@ def _svg(width: int, height: int, title: str, body: list[str]) -> SafeString:
 
 def _nice_max(value: float) -> float:
     """The smallest of 1, 2, 5 × 10^n at or above `value` (an axis's top)."""
-    step = 1.0
+    step = 10.0 ** math.floor(math.log10(value)) if value > 0 else 1.0
     while True:
         for factor in (1, 2, 5):
-            if value <= factor * step:
-                return factor * step
+            if value <= factor * step * (1 + 1e-9):
+                return round(factor * step, 12)
         step *= 10
 
 
