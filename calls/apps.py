@@ -7,7 +7,14 @@ class CallsConfig(AppConfig):
     verbose_name = "Calls"
 
     def ready(self):
-        from config.checks import production_secrets_check, public_base_url_check
+        from calls.faults import fault_points_check
+        from config.checks import (
+            dispatch_budget,
+            production_secrets_check,
+            public_base_url_check,
+        )
 
         checks.register(production_secrets_check, checks.Tags.security, deploy=True)
         checks.register(public_base_url_check, checks.Tags.security, deploy=True)
+        checks.register(dispatch_budget)
+        checks.register(fault_points_check)

@@ -206,6 +206,8 @@ class CallRequest(models.Model):
     max_attempts = models.PositiveSmallIntegerField(default=3)
     next_attempt_at = models.DateTimeField()
     last_error = models.TextField(blank=True)
+    # Creates Twilio throttled in a row (reset when one goes through); each doubles the wait.
+    throttled_count = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -243,6 +245,10 @@ class CallRequest(models.Model):
 
     def __str__(self):
         return f"{self.to_number} ({self.status})"
+
+
+# CallLog's live statuses (pending first) as index and constraint conditions spell them.
+LIVE_CONDITION = ["pending", "queued", "initiated", "ringing", "in-progress"]
 
 
 class CallLog(models.Model):
@@ -306,6 +312,7 @@ class CallLog(models.Model):
     answered_by = models.CharField(max_length=32, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
+    sip_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
     ended_by = models.CharField(max_length=16, choices=EndedBy, blank=True)
     hang_up_requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -315,6 +322,16 @@ class CallLog(models.Model):
         related_name="+",
         help_text="The operator who asked to hang up; the call then ends by their hand.",
     )
+    # A hang-up was asked for: retried until Twilio confirms the call ended.
+    hang_up_requested_at = models.DateTimeField(null=True, blank=True)
+    # When the cleanup may next nudge a task about this call, and how many nudges it has had:
+    # a reconcile or an unconfirmed hang-up while it is live, the lead task once it has ended.
+    nudge_due_at = models.DateTimeField(null=True, blank=True)
+    nudge_count = models.PositiveSmallIntegerField(default=0)
+    # First time Twilio's (eventually consistent) list did not show this unconfirmed call.
+    unlisted_since = models.DateTimeField(null=True, blank=True)
+    # Why this call has no lead (and the cleanup no longer nudges the lead task for it).
+    no_lead_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     answered_at = models.DateTimeField(null=True, blank=True)
@@ -331,9 +348,7 @@ class CallLog(models.Model):
             # Dispatch, cleanup (b), the dashboard, /metrics: live calls per business and in all.
             models.Index(
                 fields=["business", "updated_at"],
-                condition=Q(
-                    status__in=["pending", "queued", "initiated", "ringing", "in-progress"]
-                ),
+                condition=Q(status__in=LIVE_CONDITION),
                 name="calllog_live_idx",
             ),
             # Cleanup (c): recently ended calls that still have no lead.
@@ -344,23 +359,30 @@ class CallLog(models.Model):
             models.Index(
                 fields=["ended_at"], condition=Q(ended_at__isnull=False), name="calllog_ended_idx"
             ),
+            # Cleanup (b): live calls with a SID, by their last word from Twilio (silent calls).
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(status__in=LIVE_CONDITION[1:], call_sid__isnull=False),
+                name="calllog_silent_idx",
+            ),
+            # Cleanup: live calls whose hang-up Twilio has not confirmed, by when to ask again.
+            models.Index(
+                fields=["nudge_due_at"],
+                condition=Q(status__in=LIVE_CONDITION, hang_up_requested_at__isnull=False),
+                name="calllog_hang_up_idx",
+            ),
         ]
         constraints = [
             # An active request has exactly one live attempt.
             models.UniqueConstraint(
                 fields=["request"],
-                condition=Q(
-                    status__in=["pending", "queued", "initiated", "ringing", "in-progress"]
-                ),
+                condition=Q(status__in=LIVE_CONDITION),
                 name="one_live_call_per_request",
             ),
             # A business never rings one number twice at once, however many dispatchers race.
             models.UniqueConstraint(
                 fields=["business", "to_number"],
-                condition=Q(
-                    direction="outbound",
-                    status__in=["pending", "queued", "initiated", "ringing", "in-progress"],
-                ),
+                condition=Q(direction="outbound", status__in=LIVE_CONDITION),
                 name="one_live_outbound_call_per_number",
             ),
         ]

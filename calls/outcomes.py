@@ -1,8 +1,9 @@
 """Why a call ended as it did, in words an operator reads at 3 a.m.: what Twilio or the service
-said (`error_message`), else Twilio's error code, else what the status itself means, with the
-SIP code the carrier answered when a callback carried one."""
+said (`error_message`, which holds the SIP code's reason since the callbacks record it), else
+Twilio's error code, else the SIP code's reason, else what the status itself means."""
 
 from calls.models import CallLog
+from calls.services.call_facts import sip_reason
 
 Status = CallLog.Status
 UNSUCCESSFUL = (Status.FAILED, Status.BUSY, Status.NO_ANSWER, Status.CANCELED)
@@ -17,16 +18,13 @@ STATUS_REASONS = {
 }
 
 
-def outcome_reason(call: CallLog, sip_code: int | None = None) -> str:
-    """The reason to show for `call`; '' for a call that is live or completed without trouble.
-    `sip_code` is the last SIP response code a callback reported for it, when known."""
+def outcome_reason(call: CallLog) -> str:
+    """The reason to show for `call`; '' for a call that is live or completed without trouble."""
     if call.error_message:
         return call.error_message
     if call.error_code:
         return f"Twilio error {call.error_code} (twilio.com/docs/api/errors/{call.error_code})."
     if call.status not in UNSUCCESSFUL:
         return ""
-    reason = STATUS_REASONS[call.status]
-    if sip_code and sip_code >= 300:
-        reason = f"{reason[:-1]}; the carrier answered SIP {sip_code}."
-    return reason
+    reason = sip_reason(status=call.status, code=call.sip_response_code)
+    return reason or STATUS_REASONS[call.status]

@@ -26,7 +26,7 @@ def reconcile_call(call_id):
 
 
 def hang_up_call(call_id):
-    from calls.services.operator_actions import call_hang_up
+    from calls.services.hang_ups import call_hang_up
 
     call_hang_up(call_id=call_id)
 

@@ -5,40 +5,96 @@ Every failure becomes a `TwilioError` whose `kind` says what it proves about the
 
 import enum
 import functools
+import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from django.conf import settings
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
 
 
 class ErrorKind(enum.Enum):
-    REFUSED_NUMBER = "refused number"  # this call can never be placed: do not retry it
-    REFUSED_BUSINESS = "refused business"  # nothing for this caller can be placed until fixed
-    NOT_PLACED = "not placed"  # nothing was placed: try again later
+    """What a failed request proves, sorted by whose fault it is."""
+
+    REFUSED_NUMBER = "refused number"  # the number's fault: this request fails, nobody pauses
+    REFUSED_BUSINESS = "refused business"  # the business's setup: pause it, keep its requests
+    REFUSED_ACCOUNT = "refused account"  # the account's: pause all dialing, keep every request
+    NOT_PLACED = "not placed"  # throttled or never connected: nothing placed, retry in seconds
     UNKNOWN = "unknown"  # the call may exist: never create it again blindly
 
 
-REFUSED_NUMBER_CODES = {21211, 21214, 21217}
-REFUSED_BUSINESS_CODES = {20003, 21210, 21215, 21216}
-NOT_PLACED_CODES = {20429}
+# Whose fault a refusal is, by Twilio's error code. A 4xx whose code is not here is the
+# business's (never the number's: one unknown code must not fail every request it meets), a 401
+# or 403 the account's, a 429 a throttle, a 5xx unknown (see `error_kind`).
+ERROR_KINDS = {
+    # The number's fault: only this request fails.
+    21211: ErrorKind.REFUSED_NUMBER,  # Invalid 'To' phone number
+    21214: ErrorKind.REFUSED_NUMBER,  # 'To' phone number cannot be reached
+    21215: ErrorKind.REFUSED_NUMBER,  # Geo permissions do not allow calling this destination
+    21216: ErrorKind.REFUSED_NUMBER,  # Call blocked by Twilio (high-risk or regulated destination)
+    21217: ErrorKind.REFUSED_NUMBER,  # Phone number does not appear to be valid
+    21219: ErrorKind.REFUSED_NUMBER,  # 'To' number not verified (a trial account's limit)
+    21401: ErrorKind.REFUSED_NUMBER,  # Invalid phone number
+    13223: ErrorKind.REFUSED_NUMBER,  # Dial: invalid phone number format
+    13224: ErrorKind.REFUSED_NUMBER,  # Dial: Twilio does not support calling this number
+    13225: ErrorKind.REFUSED_NUMBER,  # Dial: forbidden phone number
+    13226: ErrorKind.REFUSED_NUMBER,  # Dial: invalid country code
+    13227: ErrorKind.REFUSED_NUMBER,  # Dial: no international authorization (geo permissions)
+    # The business's fault: its calls cannot be placed until someone fixes its setup.
+    21205: ErrorKind.REFUSED_BUSINESS,  # Invalid URL (the answer URL the service sent)
+    21210: ErrorKind.REFUSED_BUSINESS,  # 'From' phone number not verified
+    21212: ErrorKind.REFUSED_BUSINESS,  # Invalid 'From' (caller ID) phone number
+    21213: ErrorKind.REFUSED_BUSINESS,  # 'From' (caller ID) phone number is required
+    21218: ErrorKind.REFUSED_BUSINESS,  # Invalid ApplicationSid
+    # The account's fault: nothing can be placed until its credentials or standing are fixed.
+    20003: ErrorKind.REFUSED_ACCOUNT,  # Authenticate: permission denied (credentials)
+    20005: ErrorKind.REFUSED_ACCOUNT,  # Account not active (suspended, out of funds)
+    10001: ErrorKind.REFUSED_ACCOUNT,  # Account is not active
+    # Not placed: Twilio never processed the request, so it is always safe to send again.
+    20429: ErrorKind.NOT_PLACED,  # Too Many Requests
+}
+
+# The longest Retry-After honoured; beyond it the request waits this long and asks again.
+RETRY_AFTER_LIMIT_SECONDS = 600
+
+
+def error_kind(*, code: int | None, status: int) -> ErrorKind:
+    """Whose fault a Twilio error response is; see ERROR_KINDS."""
+    if code in ERROR_KINDS:
+        return ERROR_KINDS[code]
+    if status in (401, 403):
+        return ErrorKind.REFUSED_ACCOUNT
+    if status == 429:
+        return ErrorKind.NOT_PLACED
+    if status >= 500:
+        return ErrorKind.UNKNOWN
+    return ErrorKind.REFUSED_BUSINESS
 
 
 class TwilioError(Exception):
-    def __init__(self, *, kind: ErrorKind, code: str, message: str):
+    def __init__(
+        self, *, kind: ErrorKind, code: str, message: str, retry_after: float | None = None
+    ):
         super().__init__(f"{code}: {message}")
         self.kind = kind
         self.code = code
         self.message = message
+        # Seconds Twilio asked the client to wait (its Retry-After header), when it said.
+        self.retry_after = retry_after
 
     @property
     def permanent(self) -> bool:
-        return self.kind in (ErrorKind.REFUSED_NUMBER, ErrorKind.REFUSED_BUSINESS)
+        return self.kind in (
+            ErrorKind.REFUSED_NUMBER,
+            ErrorKind.REFUSED_BUSINESS,
+            ErrorKind.REFUSED_ACCOUNT,
+        )
 
 
 @dataclass(frozen=True)
@@ -52,27 +108,50 @@ class TwilioCall:
     answered_by: str
 
 
-class RedirectingHttpClient(TwilioHttpClient):
-    """Sends every request to TWILIO_API_BASE_URL, whatever host (region, edge) twilio chose."""
+class ServiceHttpClient(TwilioHttpClient):
+    """twilio-python's HTTP client, keeping what its exceptions drop: the Retry-After header.
 
-    def __init__(self, base_url: str, **kwargs):
+    With a base URL, every request goes there, whatever host (region, edge) twilio chose.
+    """
+
+    def __init__(self, base_url: str = "", **kwargs):
         super().__init__(**kwargs)
-        self.base = urlsplit(base_url)
+        self.base = urlsplit(base_url) if base_url else None
+        # Per thread: one client serves every thread of a process.
+        self.seen = threading.local()
 
     def request(self, method, url, *args, **kwargs):
-        parts = urlsplit(url)
-        url = urlunsplit(
-            (self.base.scheme, self.base.netloc, self.base.path + parts.path, parts.query, "")
-        )
-        return super().request(method, url, *args, **kwargs)
+        if self.base:
+            parts = urlsplit(url)
+            url = urlunsplit(
+                (self.base.scheme, self.base.netloc, self.base.path + parts.path, parts.query, "")
+            )
+        self.seen.retry_after = None
+        response = super().request(method, url, *args, **kwargs)
+        self.seen.retry_after = _seconds((response.headers or {}).get("Retry-After"))
+        return response
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """Retry-After in seconds: delta-seconds or an HTTP date, as RFC 9110 allows."""
+    if not retry_after:
+        return None
+    try:
+        seconds = float(retry_after)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(retry_after)
+        except (TypeError, ValueError):
+            return None
+        if moment.tzinfo is None:
+            return None
+        seconds = (moment - datetime.now(UTC)).total_seconds()
+    return min(max(seconds, 0.0), RETRY_AFTER_LIMIT_SECONDS)
 
 
 @functools.cache
 def _client(account_sid: str, auth_token: str, base_url: str, timeout: float) -> Client:
-    if base_url:
-        http_client = RedirectingHttpClient(base_url, timeout=timeout)
-    else:
-        http_client = TwilioHttpClient(timeout=timeout)
+    http_client = ServiceHttpClient(base_url, timeout=timeout)
     return Client(account_sid, auth_token, http_client=http_client)
 
 
@@ -85,22 +164,12 @@ def client() -> Client:
     )
 
 
-def _error_from(error: Exception) -> TwilioError:
-    if isinstance(error, TwilioRestException):
+def _error_from(error: Exception, retry_after: float | None = None) -> TwilioError:
+    if isinstance(error, TwilioRestException | TwilioServiceException):
         code = error.code or error.status
-        message = error.msg or str(error)
-        if code in REFUSED_NUMBER_CODES:
-            kind = ErrorKind.REFUSED_NUMBER
-        elif code in REFUSED_BUSINESS_CODES or error.status in (401, 403):
-            kind = ErrorKind.REFUSED_BUSINESS
-        elif code in NOT_PLACED_CODES or error.status == 429:
-            kind = ErrorKind.NOT_PLACED
-        elif error.status >= 500:
-            kind = ErrorKind.UNKNOWN
-        else:
-            # Any other 4xx is a refusal of this one request: retrying it changes nothing.
-            kind = ErrorKind.REFUSED_NUMBER
-        return TwilioError(kind=kind, code=str(code), message=message)
+        message = getattr(error, "msg", None) or getattr(error, "detail", None) or str(error)
+        kind = error_kind(code=code, status=error.status)
+        return TwilioError(kind=kind, code=str(code), message=message, retry_after=retry_after)
     if isinstance(error, requests.ConnectTimeout):
         return TwilioError(kind=ErrorKind.NOT_PLACED, code="connect-timeout", message=str(error))
     if isinstance(error, requests.ConnectionError) and _never_connected(error):
@@ -133,8 +202,9 @@ def _twilio(operation):
     """Runs one REST request, turning whatever goes wrong into a TwilioError."""
     try:
         return operation()
-    except (TwilioRestException, requests.RequestException) as error:
-        raise _error_from(error) from error
+    except (TwilioRestException, TwilioServiceException, requests.RequestException) as error:
+        seen = client().http_client.seen
+        raise _error_from(error, getattr(seen, "retry_after", None)) from error
 
 
 def call_create(
@@ -166,5 +236,6 @@ def call_list(*, to: str, from_: str, limit: int = 50) -> list[TwilioCall]:
     return [_call(instance) for instance in instances]
 
 
-def call_hang_up(*, sid: str) -> None:
-    _twilio(lambda: client().calls(sid).update(status="completed"))
+def call_hang_up(*, sid: str) -> TwilioCall:
+    """Ends the call (canceled if it was not answered yet); returns it as Twilio then saw it."""
+    return _call(_twilio(lambda: client().calls(sid).update(status="completed")))

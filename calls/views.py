@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
-from calls.forms import IncomingCallForm, StatusCallbackForm
+from calls.forms import IncomingCallForm, StatusCallbackForm, audit_params
 from calls.health import health_checks, health_details_allowed
 from calls.models import CallLog
 from calls.scripts import campaign_twiml
@@ -18,15 +18,22 @@ from calls.services.status import StatusReport
 
 logger = logging.getLogger(__name__)
 
+FORM_ENCODED = "application/x-www-form-urlencoded"
+
 
 def twilio_webhook(view):
-    """POST only, and only with a valid X-Twilio-Signature over PUBLIC_BASE_URL + the path,
-    made with the auth token or, during a rotation, the previous one."""
+    """POST only, form-encoded, and only with a valid X-Twilio-Signature over PUBLIC_BASE_URL +
+    the path, made with the auth token or, during a rotation, the previous one."""
 
     @csrf_exempt
     @require_POST
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
+        if request.content_type != FORM_ENCODED:
+            # Twilio posts form-encoded UTF-8. Other bodies are refused before they are parsed:
+            # a multipart body declaring another charset decodes to text (lone surrogates) that
+            # the signature check itself cannot encode.
+            return HttpResponseBadRequest(f"Expected {FORM_ENCODED}.")
         url = settings.PUBLIC_BASE_URL + request.get_full_path()
         signature = request.headers.get("X-Twilio-Signature", "")
         tokens = [settings.TWILIO_AUTH_TOKEN, settings.TWILIO_AUTH_TOKEN_PREVIOUS]
@@ -72,7 +79,7 @@ def _record_callback(request, call: CallLog | None) -> HttpResponse:
         sid=sid,
         report=_status_report(form),
         sip_response_code=form.cleaned_data["SipResponseCode"],
-        params=request.POST.dict(),
+        params=audit_params(request.POST),
     )
     return HttpResponse(status=204)
 
@@ -95,6 +102,15 @@ def call_answer(request, public_id):
         CallLog.objects.select_related("request__campaign__business"), public_id=public_id
     )
     campaign = call.request.campaign if call.request else None
+    if (
+        call.is_terminal
+        or call.hang_up_requested_at
+        or (campaign and campaign.status == campaign.Status.CANCELED)
+    ):
+        # Ended, asked to hang up, or its campaign canceled: the callee hears nothing more.
+        response = VoiceResponse()
+        response.hangup()
+        return twiml(response)
     if campaign:
         return HttpResponse(campaign_twiml(campaign, call), content_type="text/xml")
     response = VoiceResponse()

@@ -134,3 +134,20 @@ def _example_values() -> dict[str, str]:
         return {}
     pairs = (line.partition("=") for line in lines if "=" in line and not line.startswith("#"))
     return {name.strip(): value.strip() for name, _, value in pairs}
+
+
+def dispatch_budget(app_configs, **kwargs):
+    """A dispatch works for its budget, then may wait on one more create (the HTTP timeout): both
+    must fit well inside django-q2's task timeout, or the worker is killed mid-batch."""
+    used = settings.DISPATCH_BUDGET_SECONDS + settings.TWILIO_HTTP_TIMEOUT_SECONDS + 5
+    timeout = settings.Q_CLUSTER["timeout"]
+    if used <= timeout:
+        return []
+    return [
+        Error(
+            f"DISPATCH_BUDGET_SECONDS + TWILIO_HTTP_TIMEOUT_SECONDS + 5 s ({used:g} s) exceeds "
+            f"the task timeout ({timeout} s).",
+            hint="Lower DISPATCH_BUDGET_SECONDS or TWILIO_HTTP_TIMEOUT_SECONDS.",
+            id="config.E004",
+        )
+    ]

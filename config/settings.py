@@ -37,6 +37,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -163,6 +164,12 @@ TWILIO_MAX_CONCURRENT_CALLS = env.int("TWILIO_MAX_CONCURRENT_CALLS", default=Non
 DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="US")
 CALL_RING_TIMEOUT_SECONDS = env.int("CALL_RING_TIMEOUT_SECONDS", default=30)
 CALL_TIME_LIMIT_SECONDS = env.int("CALL_TIME_LIMIT_SECONDS", default=3600)
+# Wall-clock seconds one dispatch task works before handing back what it did not send; with the
+# HTTP timeout it must stay well inside the task timeout (Q_CLUSTER["timeout"], a system check).
+DISPATCH_BUDGET_SECONDS = env.float("DISPATCH_BUDGET_SECONDS", default=30.0)
+# Twilio's call list is eventually consistent: a call missing from it is taken as never placed
+# only when a second look this many seconds after the first misses it too.
+TWILIO_LIST_LAG_SECONDS = env.int("TWILIO_LIST_LAG_SECONDS", default=60)
 
 # The cleanup
 ORPHAN_CALL_SECONDS = env.int("ORPHAN_CALL_SECONDS", default=120)
@@ -176,6 +183,11 @@ HEALTHZ_TOKEN = env("HEALTHZ_TOKEN", default="")
 
 # `make run`'s admin password, kept out of git and the same across runs.
 DEV_ADMIN_PASSWORD_FILE = BASE_DIR / env("DEV_ADMIN_PASSWORD_FILE", default=".run/admin-password")
+
+# Fault points (calls/faults.py): the end-to-end tests name the steps at which a process kills
+# itself, once; FAULT_DIR holds the markers that make each fire once. Never set in production.
+FAULT_POINTS = env.list("FAULT_POINTS", default=[])
+FAULT_DIR = env("FAULT_DIR", default="")
 
 # django-q2: docs/architecture.md ("The task queue") says why each value is what it is.
 REDIS_URL = env("REDIS_URL", default="")
@@ -200,6 +212,9 @@ Q_CLUSTER = {
     "ALT_CLUSTERS": {},
     "log_level": env("DJANGO_Q_LOG_LEVEL", default="WARNING"),
 }
+# The cleanup's lease: past the longest run (the task timeout), short of a period and its lateness
+# (60 + 30 s), so a run killed holding it delays the cleanup by one period at most.
+CLEANUP_LEASE_SECONDS = env.int("CLEANUP_LEASE_SECONDS", default=Q_CLUSTER["timeout"] + 5)
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:

@@ -26,6 +26,11 @@ def lead_from_call(*, call_sid: str) -> Lead | None:
         logger.info(
             "Call %s has no callable number (%r): no lead made.", call_sid, call.other_party
         )
+        # It never will have one: the cleanup stops nudging a call that says why.
+        CallLog.objects.filter(pk=call.pk, lead__isnull=True).update(
+            no_lead_reason=f"No lead: the other party's number ({call.other_party!r}) cannot be "
+            "called back (withheld or not a phone number)."
+        )
         return None
     source = Lead.Source.OUTBOUND_CALL if call.direction == "outbound" else Lead.Source.INBOUND_CALL
     # get_or_create retries the read when a racing task inserted the row first (the unique

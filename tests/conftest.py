@@ -6,7 +6,7 @@ from django_q.utils import get_func_repr
 
 from calls import twilio_client
 from calls.models import Business
-from tests.recipes import make_member, sign
+from tests.recipes import make_member, sign, twilio_call
 
 
 def pytest_collection_modifyitems(config, items):
@@ -104,6 +104,9 @@ class FakeTwilio:
         self.next_sid = 0
         self.calls = {}
         self.listing = []
+        # What Twilio answers a hang-up with: the call as it then is, or an error to raise.
+        self.hang_up_status = "completed"
+        self.hang_up_error = None
 
     def call_create(self, **kwargs):
         self.created.append(kwargs)
@@ -116,7 +119,9 @@ class FakeTwilio:
         self.fetched.append(sid)
         if sid not in self.calls:
             raise twilio_client.TwilioError(
-                kind=twilio_client.ErrorKind.REFUSED_NUMBER, code="20404", message="Not found"
+                kind=twilio_client.error_kind(code=20404, status=404),
+                code="20404",
+                message="Not found",
             )
         return self.calls[sid]
 
@@ -125,6 +130,9 @@ class FakeTwilio:
 
     def call_hang_up(self, *, sid):
         self.hung_up.append(sid)
+        if self.hang_up_error:
+            raise self.hang_up_error
+        return twilio_call(sid, self.hang_up_status)
 
 
 @pytest.fixture

@@ -128,6 +128,13 @@ def parser():
         help="the next N creates answer 429 (code 20429), not placed",
     )
     add(
+        "--retry-after",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="a 429 carries Retry-After: SECONDS (0: no header)",
+    )
+    add(
         "--create-500",
         type=int,
         default=0,
@@ -192,6 +199,7 @@ def main(argv=None):
         drop_terminal_callback=args.drop_terminal_callback,
         reorder_callbacks=args.reorder_callbacks,
         create_429=args.create_429,
+        retry_after=args.retry_after,
         create_500=args.create_500,
         create_500_placed=args.create_500_placed,
         create_hang=args.create_hang,

@@ -17,6 +17,36 @@ SUBRESOURCES = {
 }
 
 
+# What Twilio answers when it refuses a create, by error code: (HTTP status, message). A code not
+# listed answers 400 with a generic message.
+REFUSALS = {
+    20003: (401, "Authenticate"),
+    20005: (401, "Account not active"),
+    21205: (400, "Url is not a valid URL: {url}"),
+    21210: (
+        400,
+        "The source phone number provided, {from_}, is not yet verified for your account.",
+    ),
+    21211: (400, "Invalid 'To' Phone Number: {to}"),
+    21212: (400, "Invalid 'From' Phone Number: {from_}"),
+    21214: (400, "'To' phone number cannot be reached"),
+    21215: (
+        400,
+        "Account not authorized to call {to}. Perhaps you need to enable some international "
+        "permissions: https://www.twilio.com/console/voice/calls/geo-permissions/low-risk",
+    ),
+    21216: (400, "Call blocked by Twilio"),
+    21217: (400, "Phone number does not appear to be valid"),
+    21218: (400, "Invalid ApplicationSid"),
+}
+
+
+def refusal(code, *, to, from_, url):
+    """(status, body) of a create Twilio refuses with `code`."""
+    status, message = REFUSALS.get(code, (400, f"Error {code}"))
+    return status, twilio_error(status, code, message.format(to=to, from_=from_, url=url))
+
+
 def twilio_error(status, code, message):
     return {
         "code": code,

@@ -10,7 +10,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from twilio_sim.resources import call_page, call_resource, twilio_error
+from twilio_sim.resources import call_page, call_resource, refusal, twilio_error
 from twilio_sim.settings import SimSettings
 from twilio_sim.switchboard import DEFAULT_TIME_LIMIT, DEFAULT_TIMEOUT, PROGRESS_EVENTS, Switchboard
 
@@ -63,16 +63,18 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a hanging create outlived its timeout)
 
-    def _json(self, status, payload):
+    def _json(self, status, payload, headers=None):
         data = json.dumps(payload).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
-    def _error(self, status, code, message):
-        self._json(status, twilio_error(status, code, message))
+    def _error(self, status, code, message, headers=None):
+        self._json(status, twilio_error(status, code, message), headers)
 
     # --- Twilio's REST API
 
@@ -135,9 +137,14 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         ]
         events = tuple(event for event in PROGRESS_EVENTS if event in requested) or ("completed",)
 
+        code = self.switchboard.refusal_code(to, from_)
+        if code is not None:
+            return self._json(*refusal(code, to=to, from_=from_, url=first("Url")))
         fault = self.switchboard.take_create_fault(to)
         if fault == "create_429":
-            return self._error(429, 20429, "Too Many Requests")
+            retry_after = self.switchboard.settings.retry_after
+            headers = {"Retry-After": f"{retry_after:g}"} if retry_after else None
+            return self._error(429, 20429, "Too Many Requests", headers)
         if fault == "create_500":
             return self._error(500, 20500, "An internal server error has occurred")
         call = None

@@ -15,7 +15,8 @@ CALLBACK_FAULTS = (
 )
 # "The next N creates" counters; each may also be set per destination number.
 CREATE_FAULTS = ("create_429", "create_500", "create_500_placed", "create_hang")
-NUMBER_KEYS = ("outcome", *CALLBACK_FAULTS, *CREATE_FAULTS)
+# "refuse": every create to or from the number is refused with that Twilio error code.
+NUMBER_KEYS = ("outcome", "refuse", *CALLBACK_FAULTS, *CREATE_FAULTS)
 
 
 @dataclasses.dataclass
@@ -39,6 +40,7 @@ class SimSettings:
     create_500: int = 0
     create_500_placed: int = 0
     create_hang: int = 0
+    retry_after: float = 0.0
     hang_seconds: float = 15.0
     hang_places_call: bool = True
     callback_timeout: float = 5.0
@@ -97,5 +99,7 @@ def _merged_numbers(current, changes):
             )
         if "outcome" in entry and entry["outcome"] not in OUTCOMES:
             raise ValueError(f"unknown outcome {entry['outcome']!r}; known: {list(OUTCOMES)}")
+        if entry.get("refuse") is not None and not isinstance(entry["refuse"], int):
+            raise ValueError("refuse must be a Twilio error code (an integer) or null")
         numbers[number] = {**numbers.get(number, {}), **entry}
     return numbers

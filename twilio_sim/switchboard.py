@@ -170,6 +170,16 @@ class Switchboard:
         with self._lock:
             self._create_requests.append((time.monotonic(), from_))
 
+    def refusal_code(self, to, from_):
+        """The Twilio error code a create to or from these numbers is refused with, if any."""
+        with self._lock:
+            for number in (to, from_):
+                code = self.settings.numbers.get(number, {}).get("refuse")
+                if code is not None:
+                    self._create_faults_served["refused"] += 1
+                    return code
+            return None
+
     def take_create_fault(self, to):
         """The fault this create must suffer, if any: a per-number counter first, then the run's."""
         with self._lock:

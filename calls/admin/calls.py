@@ -2,7 +2,7 @@
 on them through actions."""
 
 from django.contrib import admin
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 from django.utils.html import format_html
 
 from calls.admin.exports import CsvExport
@@ -59,12 +59,6 @@ def ended_by_whom(call: CallLog) -> str:
     return call.get_ended_by_display()
 
 
-def last_sip_code():
-    """The SIP code of the call's last callback that carried one."""
-    events = CallEvent.objects.filter(call=OuterRef("pk"), sip_response_code__isnull=False)
-    return Subquery(events.order_by("-id").values("sip_response_code")[:1])
-
-
 @admin.register(CallLog)
 class CallLogAdmin(NumberSearch, CsvExport, ScopedAdmin):
     # What an operator needs fits 1280 px: when, whose, to whom, how it ended, why, how long.
@@ -96,7 +90,7 @@ class CallLogAdmin(NumberSearch, CsvExport, ScopedAdmin):
         ("ended_at", "ended_at"),
         ("ended_by", lambda c: ended_by_whom(c)),
         ("error_code", "error_code"),
-        ("reason", lambda c: outcome_reason(c, c.sip_code)),
+        ("reason", outcome_reason),
         ("call_sid", "call_sid"),
         ("request_id", "request_id"),
     ]
@@ -118,7 +112,13 @@ class CallLogAdmin(NumberSearch, CsvExport, ScopedAdmin):
         "error_code",
         "error_message",
         "outcome",
+        "sip_response_code",
         "ended",
+        "hang_up_requested_at",
+        "nudge_due_at",
+        "nudge_count",
+        "unlisted_since",
+        "no_lead_reason",
         "created_at",
         "updated_at",
         "answered_at",
@@ -127,9 +127,6 @@ class CallLogAdmin(NumberSearch, CsvExport, ScopedAdmin):
     ]
     inlines = [CallEventInline]
     actions = ["hang_up", "retry_now", "reconcile"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(sip_code=last_sip_code())
 
     @admin.display(description="business", ordering="business__name")
     def business_name(self, call):
@@ -143,7 +140,7 @@ class CallLogAdmin(NumberSearch, CsvExport, ScopedAdmin):
 
     @admin.display(description="reason")
     def outcome(self, call):
-        reason = outcome_reason(call, getattr(call, "sip_code", None))
+        reason = outcome_reason(call)
         if len(reason) <= 90:
             return reason or "-"
         return format_html('<span title="{}">{}…</span>', reason, reason[:88])
@@ -249,6 +246,7 @@ class CallRequestAdmin(NumberSearch, CsvExport, ScopedAdmin):
         "status",
         "attempts",
         "max_attempts",
+        "throttled_count",
         "next_attempt_at",
         "last_error",
         "created_at",

@@ -4,11 +4,14 @@ Lock order, everywhere: Business → DialingControl → Campaign → CallRequest
 that locks rows of two of these takes them in that order, so two transactions never wait on each
 other in a cycle.
 
-Imports run one way: `task_queue` ← `status` ← (`callbacks`, `enqueue`, `pauses`,
-`dial_tokens`) ← `dispatch`, `reconcile`, `operator_actions`, `cleanup`; `retention` ← `cleanup`.
-`action_log` (recording what operators did) and `erasure` (removing a person's number) stand
-apart: they import models only. Callers import from the module that owns a function; the two
-names below stay here because other code and operators queue calls through them.
+Imports run one way, from the bottom layer up:
+1. `task_queue`, `call_facts`, `dial_tokens`, and `action_log`, `erasure`, `retention` (these
+   three import models only);
+2. `status` (the call status machine), `enqueue`, `pauses`;
+3. `callbacks`, `reconcile`, `placing`, `operator_actions`, `campaign_numbers`;
+4. `hang_ups` (over reconcile), `dispatch` (over placing), `cleanup` (over retention).
+Callers import from the module that owns a function; the two names below stay here because
+other code and operators queue calls through them.
 """
 
 from calls.services.enqueue import EnqueueRefused, enqueue_outbound_call

@@ -1,15 +1,22 @@
 """What Twilio's webhooks report: status callbacks and inbound calls."""
 
+import dataclasses
 import logging
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from calls.faults import fault_point
 from calls.models import Business, CallEvent, CallLog
 from calls.phone import to_e164
-from calls.services.status import StatusReport, call_sid_store, call_status_apply
+from calls.services.status import (
+    StatusReport,
+    call_sid_store,
+    call_status_apply,
+    calls_hang_up_request,
+)
 from calls.services.task_queue import task_queue_after_commit
-from calls.tasks import create_lead_from_call, hang_up_call
+from calls.tasks import create_lead_from_call
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +28,8 @@ def call_callback_record(
     *, call: CallLog, sid: str, report: StatusReport, sip_response_code: int | None, params: dict
 ) -> bool:
     """Applies one status callback about `call` and keeps it as a CallEvent."""
+    if report.sip_response_code is None:
+        report = dataclasses.replace(report, sip_response_code=sip_response_code)
     with transaction.atomic():
         if not call.call_sid:
             call_sid_store(call=call, sid=sid)
@@ -31,7 +40,7 @@ def call_callback_record(
             # The service gave up on this call, yet Twilio says it is live: hang it up so the
             # cap holds in reality, not just in the database.
             logger.warning("Call %s was settled as %s but is %s", sid, call.status, report.status)
-            task_queue_after_commit(hang_up_call, call.pk)
+            calls_hang_up_request(call_ids=[call.pk])
         CallEvent.objects.create(
             call=call,
             status=report.status,
@@ -40,6 +49,7 @@ def call_callback_record(
             applied=applied,
             params=params,
         )
+        fault_point(f"callback-{report.status}")
     return applied
 
 

@@ -12,11 +12,12 @@ from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
+from calls.faults import fault_point
 from calls.models import Business, CallLog, CallRequest, Lease
 from calls.services.retention import RetentionResult, retention_prune
 from calls.services.status import Retry, call_fail
 from calls.services.task_queue import task_queue_after_commit
-from calls.tasks import create_lead_from_call, dispatch, reconcile_call
+from calls.tasks import create_lead_from_call, dispatch, hang_up_call, reconcile_call
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def lease_release(*, name: str, holder: str, succeeded: bool) -> None:
 @dataclass
 class CleanupResult:
     failed: int = 0
+    hanging_up: int = 0
     reconciling: int = 0
     dispatched: int = 0
     leads: int = 0
@@ -56,7 +58,9 @@ class CleanupResult:
 
 def cleanup_run() -> CleanupResult:
     """Every step, in order, under the cleanup lease (see calls.tasks.cleanup_orphaned_calls)."""
-    holder = lease_take(name=CLEANUP_LEASE, seconds=300)
+    # A run cannot outlive django-q2's task timeout, so a run killed holding the lease holds
+    # back the next run at most, never the one after it.
+    holder = lease_take(name=CLEANUP_LEASE, seconds=settings.CLEANUP_LEASE_SECONDS)
     if holder is None:
         logger.info("Cleanup skipped: another run holds the lease.")
         return CleanupResult(skipped=True)
@@ -64,6 +68,7 @@ def cleanup_run() -> CleanupResult:
     try:
         result = CleanupResult(
             failed=cleanup_fail_never_sent(),
+            hanging_up=cleanup_retry_hang_ups(),
             reconciling=cleanup_queue_reconciles(),
             dispatched=cleanup_nudge_dispatch(),
             leads=cleanup_nudge_leads(),
@@ -76,31 +81,35 @@ def cleanup_run() -> CleanupResult:
     return result
 
 
-def orphans(now: datetime):
+def orphan_condition(now: datetime) -> Q:
     """Pending outbound calls with no SID, older than ORPHAN_CALL_SECONDS counted from the dial
     stamp when the create was sent, else from the row's creation."""
     cutoff = now - timedelta(seconds=settings.ORPHAN_CALL_SECONDS)
-    return CallLog.objects.filter(
-        status=CallLog.Status.PENDING, call_sid__isnull=True, direction=CallLog.Direction.OUTBOUND
-    ).filter(
+    return Q(
+        status=CallLog.Status.PENDING,
+        call_sid__isnull=True,
+        direction=CallLog.Direction.OUTBOUND,
+    ) & (
         Q(dial_started_at__isnull=True, created_at__lt=cutoff)
         | Q(dial_started_at__isnull=False, dial_started_at__lt=cutoff)
     )
 
 
+def orphans(now: datetime):
+    return CallLog.objects.filter(orphan_condition(now))
+
+
 def cleanup_fail_never_sent() -> int:
     """Fails orphans whose create was never sent (no dial stamp); returns how many it failed.
 
-    Each UPDATE repeats the whole condition, so a callback that lands between the read and the
-    write wins and the call is left alone.
+    The UPDATE repeats the whole condition, so a callback or a dispatch that lands between the
+    read and the write wins and the call is left alone.
     """
     now = timezone.now()
-    never_sent = orphans(now).filter(dial_started_at__isnull=True)
+    never_sent = Q(dial_started_at__isnull=True) & orphan_condition(now)
     failed = 0
-    for call in never_sent.order_by("created_at")[:1000]:
+    for call in orphans(now).filter(dial_started_at__isnull=True).order_by("created_at")[:1000]:
         with transaction.atomic():
-            if not orphans(now).filter(pk=call.pk, dial_started_at__isnull=True).exists():
-                continue
             failed += call_fail(
                 call=call,
                 code="never-sent",
@@ -110,25 +119,65 @@ def cleanup_fail_never_sent() -> int:
                 ),
                 ended_by=CallLog.EndedBy.CLEANUP,
                 retry=Retry.RELEASE,
+                where=never_sent,
             )
+            fault_point("cleanup")
     return failed
 
 
+# Nudges about one call are spaced: 1 minute, doubling with each, up to 15 minutes, so a Twilio
+# outage of half an hour costs each call about six tasks, not thirty.
+NUDGE_FIRST_SECONDS = 60
+NUDGE_MAX_SECONDS = 900
+# The lead task is nudged this many times at most; then the call says why it has no lead.
+LEAD_NUDGE_LIMIT = 5
+
+
+def nudge_due(now: datetime) -> Q:
+    return Q(nudge_due_at__isnull=True) | Q(nudge_due_at__lte=now)
+
+
+def _nudge(task, calls: list[tuple], now: datetime, key=lambda call: call[0]) -> int:
+    """Queues `task` for each (pk, nudge_count, ...) and sets when it may be nudged next, by its
+    own count. The UPDATE repeats the count it read, so a call nudged since is not nudged twice.
+    Returns how many it queued."""
+    queued = 0
+    with transaction.atomic():
+        for call in calls:
+            pk, count = call[0], call[1]
+            delay = min(NUDGE_FIRST_SECONDS * 2 ** min(count, 16), NUDGE_MAX_SECONDS)
+            if CallLog.objects.filter(pk=pk, nudge_count=count).update(
+                nudge_due_at=now + timedelta(seconds=delay), nudge_count=count + 1
+            ):
+                task_queue_after_commit(task, key(call))
+                queued += 1
+    return queued
+
+
+def cleanup_retry_hang_ups() -> int:
+    """Asks Twilio again to hang up live calls whose hang-up it has not confirmed."""
+    now = timezone.now()
+    calls = CallLog.objects.filter(
+        status__in=CallLog.LIVE_STATUSES,
+        hang_up_requested_at__isnull=False,
+        nudge_due_at__lte=now,
+    )
+    return _nudge(hang_up_call, list(calls.values_list("pk", "nudge_count")[:500]), now)
+
+
 def cleanup_queue_reconciles() -> int:
-    """Asks reconcile_call to look up sent-but-unconfirmed calls and calls gone silent."""
+    """Asks reconcile_call to look up sent-but-unconfirmed calls and calls gone silent, each no
+    sooner than its nudge is due."""
     now = timezone.now()
     silent = CallLog.objects.filter(
-        status__in=CallLog.LIVE_STATUSES,
+        status__in=[s for s in CallLog.LIVE_STATUSES if s != CallLog.Status.PENDING],
         call_sid__isnull=False,
         updated_at__lt=now - timedelta(seconds=settings.RECONCILE_AFTER_SECONDS),
     )
     unconfirmed = orphans(now).filter(dial_started_at__isnull=False)
-    call_ids = list(unconfirmed.values_list("pk", flat=True)[:500])
-    call_ids += list(silent.values_list("pk", flat=True)[:500])
-    with transaction.atomic():
-        for call_id in call_ids:
-            task_queue_after_commit(reconcile_call, call_id)
-    return len(call_ids)
+    calls = list(unconfirmed.filter(nudge_due(now)).values_list("pk", "nudge_count")[:500])
+    calls += list(silent.filter(nudge_due(now)).values_list("pk", "nudge_count")[:500])
+    return _nudge(reconcile_call, calls, now)
 
 
 def cleanup_nudge_dispatch() -> int:
@@ -165,18 +214,27 @@ def cleanup_nudge_dispatch() -> int:
 
 
 def cleanup_nudge_leads() -> int:
-    """Queues the lead task for calls that ended in the last day and still have no lead."""
+    """Queues the lead task for calls that ended in the last day and still have no lead, spaced
+    like every nudge; after LEAD_NUDGE_LIMIT the call records why it has none and is left."""
+    now = timezone.now()
     calls = CallLog.objects.filter(
+        nudge_due(now),
         lead__isnull=True,
+        no_lead_reason="",
         call_sid__isnull=False,
-        ended_at__gte=timezone.now() - timedelta(hours=24),
+        ended_at__gte=now - timedelta(hours=24),
         status__in=CallLog.TERMINAL_STATUSES,
     )
-    sids = list(calls.values_list("call_sid", flat=True)[:1000])
-    with transaction.atomic():
-        for sid in sids:
-            task_queue_after_commit(create_lead_from_call, sid)
-    return len(sids)
+    due = list(calls.values_list("pk", "nudge_count", "call_sid")[:1000])
+    spent = [pk for pk, count, _ in due if count >= LEAD_NUDGE_LIMIT]
+    CallLog.objects.filter(pk__in=spent, lead__isnull=True, no_lead_reason="").update(
+        no_lead_reason=(
+            f"The lead task did not make a lead in {LEAD_NUDGE_LIMIT} tries; see its failures "
+            "in the task queue's admin."
+        )
+    )
+    due = [call for call in due if call[1] < LEAD_NUDGE_LIMIT]
+    return _nudge(create_lead_from_call, due, now, key=lambda call: call[2])
 
 
 def cleanup_prune_task_results() -> int:

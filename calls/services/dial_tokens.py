@@ -10,8 +10,9 @@ from django.utils import timezone
 from calls.models import DialToken
 
 
-def dial_token_take() -> int:
-    """Blocks until this worker may send one create; returns the token to release after it.
+def dial_token_take(*, deadline: float | None = None) -> int | None:
+    """Blocks until this worker may send one create; returns the token to release after it, or
+    None when `deadline` (time.monotonic()) passes first.
 
     A token is held while its create is in flight and becomes free one second after the create
     returned, so creates on one token reach Twilio more than a second apart: at most
@@ -30,6 +31,8 @@ def dial_token_take() -> int:
         # Compare-and-set: of two workers taking the same token, one wins and the other retries.
         if pk and DialToken.objects.filter(pk=pk, free_at__lte=Now()).update(free_at=Now() + hold):
             return pk
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
         if pk is None:
             next_free = DialToken.objects.filter(pk__lte=rate).order_by("free_at").first()
             wait = (next_free.free_at - timezone.now()).total_seconds()

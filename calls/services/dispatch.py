@@ -1,7 +1,8 @@
 """Dispatch: claim what a business may dial now, then send each create to Twilio at no more than
-TWILIO_CALLS_PER_SECOND and settle what its outcome proves."""
+TWILIO_CALLS_PER_SECOND (placing), within a wall-clock budget."""
 
 import logging
+import time
 
 from django.conf import settings
 from django.db import transaction
@@ -9,35 +10,80 @@ from django.db.models import Count, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from calls import twilio_client
+from calls.faults import fault_point
 from calls.models import Business, CallLog, CallRequest, Campaign, DialingControl
-from calls.services.dial_tokens import dial_token_release, dial_token_take
-from calls.services.pauses import business_pause
-from calls.services.status import Retry, call_fail, call_sid_store
+from calls.services.placing import (
+    Placed,
+    call_claim_release,
+    call_place,
+    requests_throttled_due,
+)
 from calls.services.task_queue import task_queue_after_commit
 from calls.tasks import dispatch
-from calls.twilio_client import ErrorKind, TwilioError
 
 logger = logging.getLogger(__name__)
 
-Status = CallLog.Status
-EndedBy = CallLog.EndedBy
-
 
 def dispatch_claim_limit() -> int:
-    # A dispatch waits for a calls-per-second token per call; claiming at most ~30 s worth keeps
-    # it far inside the task timeout, and the next dispatch takes the rest.
-    return max(1, settings.TWILIO_CALLS_PER_SECOND * 30)
+    # A dispatch waits for a calls-per-second token per call: one claim is at most its budget's
+    # worth of tokens, so what it claims it can also send.
+    return max(1, int(settings.TWILIO_CALLS_PER_SECOND * settings.DISPATCH_BUDGET_SECONDS))
 
 
 def business_dispatch(*, business_id: int) -> list[int]:
-    """Claims what the business may dial now and places those calls; returns their CallLog ids."""
-    call_ids = business_claim(business_id=business_id)
-    for call_id in call_ids:
-        call_place(call_id=call_id)
-    if len(call_ids) >= dispatch_claim_limit():
-        task_queue_after_commit(dispatch, business_id)
-    return call_ids
+    """Claims what the business may dial now and places those calls, again and again within
+    DISPATCH_BUDGET_SECONDS of wall-clock time; returns the ids of the calls it claimed.
+
+    The budget keeps a dispatch well inside django-q2's task timeout however slow the creates
+    are. A claim it did not send by then is handed back (call_claim_release) before it returns,
+    and it queues itself again for the rest. While its business has a throttled request due
+    within the budget it waits for it (a throttle is Twilio asking the whole account to slow
+    down, so a worker holding off is the pacing it wants); a later one gets another dispatch.
+    """
+    budget = settings.DISPATCH_BUDGET_SECONDS
+    deadline = time.monotonic() + budget
+    claimed = []
+    while True:
+        call_ids = business_claim(business_id=business_id)
+        claimed += call_ids
+        outcomes = _place_all(call_ids, deadline)
+        if Placed.RELEASED in outcomes and time.monotonic() >= deadline:
+            task_queue_after_commit(dispatch, business_id)  # out of time: the rest next time
+            return claimed
+        if len(call_ids) >= dispatch_claim_limit():
+            if time.monotonic() < deadline:
+                continue
+            task_queue_after_commit(dispatch, business_id)
+            return claimed
+        if call_ids and Placed.THROTTLED not in outcomes:
+            return claimed
+        due = requests_throttled_due(business_id=business_id)
+        if due is None:
+            return claimed
+        wait = (due - timezone.now()).total_seconds()
+        if wait <= 0:
+            return claimed  # due yet not claimed: something else holds it (a full cap, a pause)
+        if wait > deadline - time.monotonic():
+            if wait <= budget:
+                task_queue_after_commit(dispatch, business_id)
+            return claimed
+        time.sleep(wait)
+
+
+def _place_all(call_ids: list[int], deadline: float) -> set[Placed]:
+    """Places each claimed call; any it did not reach by the deadline, or that an error left
+    unsent, is handed back before it returns."""
+    outcomes = set()
+    unsent = list(call_ids)
+    try:
+        while unsent and time.monotonic() < deadline:
+            outcomes.add(call_place(call_id=unsent[0], deadline=deadline))
+            unsent.pop(0)
+    finally:
+        for call_id in unsent:
+            call_claim_release(call_id=call_id)
+            outcomes.add(Placed.RELEASED)
+    return outcomes
 
 
 def business_claim(*, business_id: int) -> list[int]:
@@ -120,6 +166,7 @@ def _claim(business: Business, live, free: int) -> list[int]:
             from_number=business.phone_number,
             to_number=request.to_number,
         )
+        fault_point("claim")
         live_numbers.add(request.to_number)
         if request.campaign_id:
             campaign_room[request.campaign_id] -= 1
@@ -141,66 +188,3 @@ def _campaigns_finish(business: Business) -> None:
     Campaign.objects.filter(business=business, status=Campaign.Status.RUNNING).exclude(
         requests__status__in=CallRequest.OPEN_STATUSES
     ).filter(requests__isnull=False).status_move(Campaign.Status.DONE, ended_at=now)
-
-
-def call_place(*, call_id: int) -> None:
-    """Sends the create request for one claimed call and settles what its outcome proves."""
-    call = CallLog.objects.select_related("business").get(pk=call_id)
-    if not call.business.can_dial or DialingControl.get().paused:
-        # Paused since the claim (e.g. Twilio refused the business's previous call).
-        with transaction.atomic():
-            if CallLog.objects.filter(pk=call_id, dial_started_at__isnull=True).exists():
-                call_fail(
-                    call=call,
-                    code="not-sent",
-                    message="Not sent: dialing was paused before the call was placed.",
-                    ended_by=EndedBy.DISPATCH,
-                    retry=Retry.RELEASE,
-                )
-        return
-    token = dial_token_take()
-    # Stamped only if still pending and unstamped: a call the cleanup settled is never sent.
-    if not CallLog.objects.filter(
-        pk=call_id, status=Status.PENDING, dial_started_at__isnull=True
-    ).update(dial_started_at=timezone.now(), updated_at=timezone.now()):
-        dial_token_release(token=token, sent=False)
-        return
-    base = settings.PUBLIC_BASE_URL
-    try:
-        sid = twilio_client.call_create(
-            to=call.to_number,
-            from_=call.from_number,
-            url=f"{base}/twilio/calls/{call.public_id}/answer",
-            status_callback=f"{base}/twilio/calls/{call.public_id}/status",
-            timeout=settings.CALL_RING_TIMEOUT_SECONDS,
-            time_limit=settings.CALL_TIME_LIMIT_SECONDS,
-        )
-    except TwilioError as error:
-        dial_token_release(token=token, sent=True)
-        call_create_failed(call=call, error=error)
-        return
-    dial_token_release(token=token, sent=True)
-    with transaction.atomic():
-        call_sid_store(call=call, sid=sid)
-
-
-def call_create_failed(*, call: CallLog, error: TwilioError) -> None:
-    message = f"Twilio refused the call ({error.kind.value}): {error.message}"
-    with transaction.atomic():
-        if error.kind is ErrorKind.UNKNOWN:
-            # The call may exist: keep its slot; its callback or the cleanup will settle it.
-            CallLog.objects.filter(pk=call.pk, status=Status.PENDING).update(
-                error_code=error.code, error_message=message, updated_at=timezone.now()
-            )
-            logger.warning("Create for call %s has an unknown outcome: %s", call.pk, error)
-            return
-        if error.kind is ErrorKind.REFUSED_BUSINESS:
-            business_pause(business_id=call.business_id, reason=message)
-        retry = {
-            ErrorKind.REFUSED_NUMBER: Retry.NEVER,
-            ErrorKind.REFUSED_BUSINESS: Retry.RELEASE,
-            ErrorKind.NOT_PLACED: Retry.UNCOUNTED,
-        }[error.kind]
-        call_fail(
-            call=call, code=error.code, message=message, ended_by=EndedBy.DISPATCH, retry=retry
-        )

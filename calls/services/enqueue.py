@@ -13,7 +13,17 @@ from calls.tasks import dispatch
 
 
 class EnqueueRefused(Exception):
-    pass
+    """A number that may not be queued now; `code` says why, for interfaces that map it (an API
+    answers each code its own way), and the message says it to a person."""
+
+    INACTIVE = "business-inactive"
+    PAUSED = "business-paused"
+    CAMPAIGN_CLOSED = "campaign-closed"
+    ALREADY_OPEN = "already-open"
+
+    def __init__(self, message: str, *, code: str):
+        super().__init__(message)
+        self.code = code
 
 
 def enqueue_outbound_call(
@@ -30,11 +40,16 @@ def _request_create(*, business, to_number, lead, campaign) -> CallRequest:
     with transaction.atomic():
         business = Business.objects.select_for_update().get(pk=business.pk)
         if not business.is_active:
-            raise EnqueueRefused(f"{business.name} is inactive.")
+            raise EnqueueRefused(f"{business.name} is inactive.", code=EnqueueRefused.INACTIVE)
         if business.paused_reason:
-            raise EnqueueRefused(f"{business.name} is paused: {business.paused_reason}")
+            raise EnqueueRefused(
+                f"{business.name} is paused: {business.paused_reason}", code=EnqueueRefused.PAUSED
+            )
         if campaign and campaign.status in Campaign.CLOSED_STATUSES:
-            raise EnqueueRefused(f"Campaign {campaign.name!r} is {campaign.status}.")
+            raise EnqueueRefused(
+                f"Campaign {campaign.name!r} is {campaign.status}.",
+                code=EnqueueRefused.CAMPAIGN_CLOSED,
+            )
         open_requests = CallRequest.objects.filter(
             business=business,
             campaign=campaign,
@@ -43,7 +58,9 @@ def _request_create(*, business, to_number, lead, campaign) -> CallRequest:
         )
         if open_requests.exists():
             where = f"in campaign {campaign.name!r}" if campaign else "for this business"
-            raise EnqueueRefused(f"{number} is already queued or live {where}.")
+            raise EnqueueRefused(
+                f"{number} is already queued or live {where}.", code=EnqueueRefused.ALREADY_OPEN
+            )
         request = CallRequest.objects.create(
             business=business,
             campaign=campaign,

@@ -9,13 +9,11 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from calls import twilio_client
 from calls.models import Business, CallLog, CallRequest, Campaign
 from calls.services.pauses import business_resume
-from calls.services.status import StatusReport, call_status_apply, request_lock
+from calls.services.status import calls_hang_up_request, request_lock
 from calls.services.task_queue import task_queue_after_commit
-from calls.tasks import dispatch, hang_up_call, reconcile_call
-from calls.twilio_client import TwilioError
+from calls.tasks import dispatch, reconcile_call
 
 logger = logging.getLogger(__name__)
 
@@ -58,51 +56,37 @@ class ActionResult:
 
 
 def calls_hang_up(*, call_ids, actor=None) -> ActionResult:
-    """Queues a hang-up for each selected call that is still live."""
-    return _queue_for_live_calls(hang_up_call, call_ids, hang_up_requested_by=actor)
+    """Asks for a hang-up of each selected call that is still live (see hang_ups)."""
+    call_ids = list(call_ids)
+    with transaction.atomic():
+        live = list(
+            CallLog.objects.select_for_update()
+            .filter(pk__in=call_ids, status__in=CallLog.LIVE_STATUSES)
+            .values_list("pk", flat=True)
+        )
+        calls_hang_up_request(call_ids=live, actor=actor)
+    return _live_result(call_ids, live)
 
 
 def calls_reconcile(*, call_ids) -> ActionResult:
     """Queues a reconcile with Twilio for each selected call that is still live."""
-    return _queue_for_live_calls(reconcile_call, call_ids)
-
-
-def _queue_for_live_calls(task, call_ids, **changes) -> ActionResult:
     call_ids = list(call_ids)
     with transaction.atomic():
-        rows = CallLog.objects.select_for_update().filter(
-            pk__in=call_ids, status__in=CallLog.LIVE_STATUSES
+        live = list(
+            CallLog.objects.filter(pk__in=call_ids, status__in=CallLog.LIVE_STATUSES).values_list(
+                "pk", flat=True
+            )
         )
-        live = list(rows.values_list("pk", flat=True))
-        if changes:
-            # Conditional on still live: a call that ended meanwhile keeps who ended it.
-            rows.filter(pk__in=live).update(**changes, updated_at=timezone.now())
         for call_id in live:
-            task_queue_after_commit(task, call_id)
+            task_queue_after_commit(reconcile_call, call_id)
+    return _live_result(call_ids, live)
+
+
+def _live_result(call_ids, live) -> ActionResult:
     result = ActionResult(changed=len(live))
     if len(call_ids) > len(live):
         result.unchanged["had already ended"] = len(call_ids) - len(live)
     return result
-
-
-def call_hang_up(*, call_id: int) -> None:
-    """Ends a live call: asks Twilio to hang up, or cancels one that was never sent."""
-    call = CallLog.objects.get(pk=call_id)
-    if call.call_sid:
-        try:
-            twilio_client.call_hang_up(sid=call.call_sid)
-        except TwilioError as error:
-            logger.warning("Hang-up of %s failed: %s", call.call_sid, error)
-        return
-    with transaction.atomic():
-        # Only a call whose create was never sent can be canceled here; a sent one may exist.
-        if CallLog.objects.filter(pk=call.pk, dial_started_at__isnull=True).exists():
-            report = StatusReport(
-                status=CallLog.Status.CANCELED,
-                error_code="canceled",
-                error_message="Canceled by an operator.",
-            )
-            call_status_apply(call=call, report=report, ended_by=CallLog.EndedBy.OPERATOR)
 
 
 def requests_retry_now(*, request_ids) -> ActionResult:
@@ -160,10 +144,11 @@ def campaign_set_status(
                 CallRequest.Status.CANCELED, last_error="The campaign was canceled."
             )
             if hang_up:
+                # A call whose create is in flight is among them: hung up once its SID is known.
                 live = CallLog.objects.filter(
                     request__campaign=campaign, status__in=CallLog.LIVE_STATUSES
                 )
-                _calls_hang_up_queue(live, actor)
+                calls_hang_up_request(call_ids=live.values_list("pk", flat=True), actor=actor)
         task_queue_after_commit(dispatch, business_id)
     return ActionResult(changed=1)
 
@@ -176,17 +161,6 @@ def campaigns_set_status(
         for pk in campaign_ids
     ]
     return sum(results, ActionResult())
-
-
-def _calls_hang_up_queue(live, actor) -> int:
-    """Marks who asked and queues a hang-up for each of `live` (inside the caller's transaction)."""
-    call_ids = list(live.values_list("pk", flat=True))
-    CallLog.objects.filter(pk__in=call_ids, status__in=CallLog.LIVE_STATUSES).update(
-        hang_up_requested_by=actor, updated_at=timezone.now()
-    )
-    for call_id in call_ids:
-        task_queue_after_commit(hang_up_call, call_id)
-    return len(call_ids)
 
 
 def businesses_resume(*, business_ids) -> ActionResult:
@@ -208,9 +182,10 @@ def business_deactivate(*, business_id: int, actor=None) -> ActionResult:
             return ActionResult.refused("was inactive already")
         Business.objects.filter(pk=business.pk).update(is_active=False, updated_at=timezone.now())
         live = CallLog.objects.filter(business=business, status__in=CallLog.LIVE_STATUSES)
-        hung_up = _calls_hang_up_queue(live, actor)
+        hung_up = list(live.values_list("pk", flat=True))
+        calls_hang_up_request(call_ids=hung_up, actor=actor)
     logger.warning(
-        "Business %s deactivated by %s; %s live calls hung up", business_id, actor, hung_up
+        "Business %s deactivated by %s; %s live calls hung up", business_id, actor, len(hung_up)
     )
     return ActionResult(changed=1)
 

@@ -5,6 +5,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from calls import twilio_client
@@ -22,6 +24,8 @@ def call_reconcile(*, call_id: int) -> None:
     call = CallLog.objects.filter(pk=call_id).first()
     if call is None or call.is_terminal:
         return
+    if not call.call_sid and call.dial_started_at is None:
+        return  # never sent: nothing to ask Twilio (the cleanup fails it as never sent)
     age = timezone.now() - (call.dial_started_at or call.created_at)
     stuck = age > timedelta(seconds=settings.STUCK_CALL_SECONDS)
     try:
@@ -36,8 +40,7 @@ def call_reconcile(*, call_id: int) -> None:
                     ended_by=EndedBy.RECONCILE,
                 )
         return
-    if found is not None and found.status not in CallLog.RANK:
-        logger.warning("Twilio reports status %r for call %s: left as is", found.status, call.pk)
+    if found is None and not call.call_sid and not _missed_twice(call):
         return
     with transaction.atomic():
         if found is None:
@@ -49,22 +52,50 @@ def call_reconcile(*, call_id: int) -> None:
                 retry=Retry.UNCOUNTED,
             )
             return
-        if not call.call_sid:
-            call_sid_store(call=call, sid=found.sid)
-        report = StatusReport(
-            status=found.status, duration_seconds=found.duration, answered_by=found.answered_by
-        )
-        applied = call_status_apply(call=call, report=report, ended_by=EndedBy.RECONCILE)
-        CallEvent.objects.create(
-            call=call,
-            source=CallEvent.Source.RECONCILE,
-            status=found.status,
-            applied=applied,
-            params={"sid": found.sid, "status": found.status, "duration": found.duration},
-        )
-        if not applied:
-            # Heard from Twilio: the silence clock starts again.
-            CallLog.objects.filter(pk=call.pk).update(updated_at=timezone.now())
+        call_twilio_state_apply(call=call, found=found)
+
+
+def _missed_twice(call: CallLog) -> bool:
+    """Twilio's list is eventually consistent: a call it placed may be missing from it for a
+    while. A call is taken as never placed only when a second look, TWILIO_LIST_LAG_SECONDS after
+    the first miss, misses it too; until then the cleanup looks again once that time has come."""
+    now = timezone.now()
+    lag = timedelta(seconds=settings.TWILIO_LIST_LAG_SECONDS)
+    if call.unlisted_since is not None and now - call.unlisted_since >= lag:
+        return True
+    CallLog.objects.filter(pk=call.pk).update(
+        unlisted_since=Coalesce(F("unlisted_since"), now), nudge_due_at=now + lag
+    )
+    logger.info("Call %s is not in Twilio's list yet; looking again in %s", call.pk, lag)
+    return False
+
+
+def call_twilio_state_apply(*, call: CallLog, found: twilio_client.TwilioCall) -> bool:
+    """Settles a call by what Twilio's REST API says of it (a fetch, a list, a hang-up's answer)
+    through the same status code as its callbacks, and keeps it as a CallEvent. In a transaction.
+    """
+    if found.status not in CallLog.RANK:
+        logger.warning("Twilio reports status %r for call %s: left as is", found.status, call.pk)
+        return False
+    if not call.call_sid:
+        call_sid_store(call=call, sid=found.sid)
+    report = StatusReport(
+        status=found.status, duration_seconds=found.duration, answered_by=found.answered_by
+    )
+    applied = call_status_apply(call=call, report=report, ended_by=EndedBy.RECONCILE)
+    CallEvent.objects.create(
+        call=call,
+        source=CallEvent.Source.RECONCILE,
+        status=found.status,
+        applied=applied,
+        params={"sid": found.sid, "status": found.status, "duration": found.duration},
+    )
+    # Heard from Twilio: the silence clock and the reconcile nudges start again (a hang-up not
+    # yet confirmed keeps its own due time).
+    live = CallLog.objects.filter(pk=call.pk, status__in=CallLog.LIVE_STATUSES)
+    live.update(updated_at=timezone.now(), nudge_count=0)
+    live.filter(hang_up_requested_at__isnull=True).update(nudge_due_at=None)
+    return applied
 
 
 def _twilio_call_for(call: CallLog) -> twilio_client.TwilioCall | None:

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Q, Value, When
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from calls.models import Business, CallLog, CallRequest, Campaign
+from calls.services.call_facts import facts_fill, facts_moving
 from calls.services.task_queue import task_queue_after_commit
-from calls.tasks import create_lead_from_call, dispatch
+from calls.tasks import create_lead_from_call, dispatch, hang_up_call
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ EndedBy = CallLog.EndedBy
 class Retry(enum.Enum):
     BACKOFF = "backoff"  # the attempt counts; retry after the business's backoff
     UNCOUNTED = "uncounted"  # nothing was placed: retry after backoff, attempt not counted
+    THROTTLED = "throttled"  # Twilio throttled the create: retry after a given delay, uncounted
     RELEASE = "release"  # never sent: back to the queue at once, attempt not counted
     NEVER = "never"  # this number can never be reached: fail the request
 
@@ -39,51 +41,64 @@ class StatusReport:
     answered_by: str = ""
     error_code: str = ""
     error_message: str = ""
+    sip_response_code: int | None = None
 
 
 def call_status_apply(
-    *, call: CallLog, report: StatusReport, ended_by: str = EndedBy.TWILIO, retry=Retry.BACKOFF
+    *,
+    call: CallLog,
+    report: StatusReport,
+    ended_by: str = EndedBy.TWILIO,
+    retry=Retry.BACKOFF,
+    delay: timedelta | None = None,
+    where: Q | None = None,
+    from_twilio: bool = True,
 ) -> bool:
     """Moves a call forward to `report.status`; True when it did.
 
     One conditional UPDATE: only a status of higher rank, and a higher sequence number when both
     carry one, applies, so duplicates, stale and reordered reports are no-ops, and two callbacks
-    racing on two web workers cannot both win. Must run inside a transaction.
+    racing on two web workers cannot both win. `where` adds the caller's own condition (e.g.
+    "never sent"), repeated in that UPDATE so a writer that changed the row since the caller read
+    it wins. What Twilio says (`from_twilio`, a callback or a fetch, as opposed to a conclusion of
+    the service's own) is a fact even when it comes late: a report that cannot move the status
+    still fills the facts the call is missing (see call_facts); and the end of a call an
+    operator asked to hang up is recorded as ended by the operator. A conclusion of the service's
+    own must do neither: it must not land on a call that moved on, and a call the service gave up
+    on yet Twilio still has must stay recognisable as reaped (callbacks._is_reaped_but_live).
+    `delay` is the wait before a throttled retry. Must run inside a transaction.
     """
     terminal = report.status in CallLog.TERMINAL_STATUSES
     if terminal and call.request_id:
         request_lock(request_id=call.request_id)
     now = timezone.now()
-    changes = {"status": report.status, "updated_at": now}
+    changes = {"status": report.status, "updated_at": now, **facts_moving(report, now)}
     if report.sequence_number is not None:
         changes["last_sequence_number"] = report.sequence_number
-    if report.duration_seconds is not None:
-        changes["duration_seconds"] = report.duration_seconds
-    if report.answered_by:
-        changes["answered_by"] = report.answered_by
-    if report.status == Status.IN_PROGRESS:
-        changes["answered_at"] = now
-    if terminal:
-        # A call an operator asked to hang up ends by their hand, whoever reports the end.
+    if terminal and from_twilio:
+        # Twilio reports a call it hung up as completed: the operator who asked ended it.
         ended_by = Case(
             When(hang_up_requested_by__isnull=False, then=Value(EndedBy.OPERATOR)),
             default=Value(ended_by),
         )
-        changes.update(ended_at=now, ended_by=ended_by)
-    if report.error_code or report.error_message:
-        # Otherwise what the create request said (e.g. a 500 for a call that was placed) stays.
-        changes.update(error_code=report.error_code, error_message=report.error_message)
+    if terminal:
+        # Nudges start again from nothing for the lead task (see cleanup).
+        changes.update(ended_at=now, ended_by=ended_by, nudge_due_at=None, nudge_count=0)
     rows = CallLog.objects.filter(pk=call.pk, status__in=CallLog.statuses_before(report.status))
     if report.sequence_number is not None:
         rows = rows.filter(
             Q(last_sequence_number__isnull=True)
             | Q(last_sequence_number__lt=report.sequence_number)
         )
+    if where is not None:
+        rows = rows.filter(where)
     if not rows.update(**changes):
+        if from_twilio:
+            facts_fill(call_id=call.pk, report=report, now=now)
         return False
     if terminal:
         call.refresh_from_db()
-        call_attempt_ended(call=call, retry=retry)
+        call_attempt_ended(call=call, retry=retry, delay=delay)
     return True
 
 
@@ -98,7 +113,9 @@ def request_lock(*, request_id: int) -> None:
     list(CallRequest.objects.select_for_update().filter(pk=request_id).values_list("pk"))
 
 
-def call_attempt_ended(*, call: CallLog, retry: Retry = Retry.BACKOFF) -> None:
+def call_attempt_ended(
+    *, call: CallLog, retry: Retry = Retry.BACKOFF, delay: timedelta | None = None
+) -> None:
     """Settles the request of a call that just reached a terminal status (same transaction)."""
     if call.direction == CallLog.Direction.OUTBOUND:
         # Before the lead task: refilling the freed slot is what a paid-for line waits on.
@@ -122,12 +139,19 @@ def call_attempt_ended(*, call: CallLog, retry: Retry = Retry.BACKOFF) -> None:
         if why_not:
             active.status_move(CallRequest.Status.FAILED, last_error=f"{reason} {why_not}")
             return
-        delay = timedelta(0) if retry is Retry.RELEASE else retry_delay(request.business, attempts)
+        changes = {}
+        if retry is Retry.RELEASE:
+            delay = timedelta(0)
+        elif retry is Retry.THROTTLED:
+            changes["throttled_count"] = F("throttled_count") + 1
+        else:
+            delay = retry_delay(request.business, attempts)
         active.status_move(
             CallRequest.Status.QUEUED,
             attempts=attempts,
-            next_attempt_at=timezone.now() + delay,
+            next_attempt_at=timezone.now() + (delay or timedelta(0)),
             last_error=reason,
+            **changes,
         )
 
 
@@ -166,10 +190,56 @@ def call_sid_store(*, call: CallLog, sid: str) -> None:
         status=Status.QUEUED, updated_at=timezone.now()
     )
     call.refresh_from_db()
+    if call.hang_up_requested_at and call.call_sid == sid and not call.is_terminal:
+        # Asked to hang up while its create was in flight: now there is a SID to hang up.
+        task_queue_after_commit(hang_up_call, call.pk)
 
 
 def call_fail(
-    *, call: CallLog, code: str, message: str, ended_by: str, retry=Retry.BACKOFF
+    *,
+    call: CallLog,
+    code: str,
+    message: str,
+    ended_by: str,
+    retry=Retry.BACKOFF,
+    delay: timedelta | None = None,
+    where: Q | None = None,
 ) -> bool:
+    """Fails a call for a reason the service decided; the report never fills facts late."""
     report = StatusReport(status=Status.FAILED, error_code=code, error_message=message)
-    return call_status_apply(call=call, report=report, ended_by=ended_by, retry=retry)
+    return call_status_apply(
+        call=call,
+        report=report,
+        ended_by=ended_by,
+        retry=retry,
+        delay=delay,
+        where=where,
+        from_twilio=False,
+    )
+
+
+# Until Twilio confirms a hang-up, the cleanup asks again this long after the last try.
+HANG_UP_RETRY_SECONDS = 60
+
+
+def calls_hang_up_request(*, call_ids, actor=None) -> None:
+    """Records that these calls must be hung up (and by whom, for an operator) and queues a
+    hang-up for each. The record stays: the cleanup asks again while the call is live until
+    Twilio confirms it ended, and a call whose create is in flight is hung up once its SID is
+    stored (call_sid_store)."""
+    call_ids = list(call_ids)
+    now = timezone.now()
+    with transaction.atomic():
+        CallLog.objects.filter(pk__in=call_ids, hang_up_requested_at__isnull=True).update(
+            hang_up_requested_at=now
+        )
+        if actor is not None:
+            # Conditional on still live: a call that ended meanwhile keeps who ended it.
+            CallLog.objects.filter(pk__in=call_ids, status__in=CallLog.LIVE_STATUSES).update(
+                hang_up_requested_by=actor
+            )
+        CallLog.objects.filter(pk__in=call_ids).update(
+            nudge_due_at=now + timedelta(seconds=HANG_UP_RETRY_SECONDS)
+        )
+        for call_id in call_ids:
+            task_queue_after_commit(hang_up_call, call_id)

@@ -3,10 +3,12 @@ tests and benchmarks. Each process leads its own group and is stopped the way pl
 SIGTERM to the whole group; a kill -9 takes the whole group, like a crashed host."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -152,6 +154,23 @@ class LiveStack:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
+    def queue_task(self, func: str) -> None:
+        """Queues `func` (a dotted path) on the stack's broker, as the schedule does."""
+        self.manage("shell", "-c", f"from django_q.tasks import async_task; async_task({func!r})")
+
+    def fault_fired_at(self, point: str) -> float | None:
+        """When a process killed itself at `point` (calls/faults.py), or None if none has."""
+        marker = Path(self.env.get("FAULT_DIR", "/nonexistent")) / point
+        return marker.stat().st_mtime if marker.exists() else None
+
+    def wait_for_fault(self, point: str, timeout=60) -> float:
+        deadline = time.monotonic() + timeout
+        while (fired_at := self.fault_fired_at(point)) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing reached fault point {point!r}; see {self.log_dir}")
+            time.sleep(0.05)
+        return fired_at
+
     def _wait_for(self, url, timeout=30):
         deadline = time.monotonic() + timeout
         while True:
@@ -194,3 +213,57 @@ class LiveStack:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster (initdb into a temporary directory, served on a free port)
+    that a test may stop and restart: the shared server on 5432 serves other runs and CI.
+
+    initdb refuses to run as root, so as root every PostgreSQL command runs as `postgres`.
+    """
+
+    def __init__(self):
+        self.bin = self.binaries()
+        self.port = free_port()
+        self.home = Path(tempfile.mkdtemp(prefix="calls-pg-"))  # not under pytest's 0700 tmp
+        self.data = self.home / "data"
+
+    @staticmethod
+    def binaries() -> Path | None:
+        """The newest PostgreSQL server binaries installed, or None."""
+        found = [p.parent for p in Path("/usr/lib/postgresql").glob("*/bin/pg_ctl")]
+        return max(found, key=lambda p: int(p.parent.name), default=None)
+
+    def _run(self, program, *args):
+        as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run(
+            [*as_postgres, str(self.bin / program), *args], check=True, capture_output=True,
+            timeout=120,
+        )  # fmt: skip
+
+    def init(self, *databases):
+        if os.geteuid() == 0:
+            shutil.chown(self.home, "postgres")
+        self._run("initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "--no-sync")
+        self.start()
+        for name in databases:
+            self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
+        return self
+
+    def start(self):
+        options = f"-p {self.port} -k {self.home} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", self.data, "-l", self.home / "server.log", "-o", options, "start")
+
+    def stop(self, mode="immediate"):
+        """`immediate` is a crash: clients cut off at once, recovery from the WAL on start."""
+        self._run("pg_ctl", "-D", self.data, "-m", mode, "stop")
+
+    def url(self, database) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def destroy(self):
+        try:
+            self.stop()
+        except subprocess.CalledProcessError:
+            pass  # already stopped
+        shutil.rmtree(self.home, ignore_errors=True)

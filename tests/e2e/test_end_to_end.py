@@ -9,67 +9,16 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django_q.models import Schedule
 
-from calls.models import Business, CallLog, CallRequest
-from calls.schedule import cleanup_schedule_ensure
-from tests.e2e.live_stack import LiveStack, database_url
+from calls.models import CallLog, CallRequest
+from tests.e2e.queue_checks import (
+    SETTINGS,
+    assert_each_call_has_twilios_outcome,
+    make_business,
+    wait_until_settled,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-REDIS_URL = "redis://127.0.0.1:6379/15"
-SETTINGS = {
-    "TWILIO_CALLS_PER_SECOND": "4",
-    "ORPHAN_CALL_SECONDS": "5",
-    "RECONCILE_AFTER_SECONDS": "8",
-    "CALL_RING_TIMEOUT_SECONDS": "5",
-    "CALL_TIME_LIMIT_SECONDS": "20",
-    "STUCK_CALL_SECONDS": "60",
-    "Q_WORKERS": "2",
-}
-FINAL = {"done", "failed", "canceled"}
-
-
-@pytest.fixture
-def stack_for(tmp_path):
-    stacks = []
-
-    def make(broker, workers=1):
-        cleanup_schedule_ensure(Schedule)  # flushed by earlier transactional tests
-        stack = LiveStack(
-            database_url=database_url(connection.settings_dict),
-            redis_url=REDIS_URL if broker == "redis" else "",
-            workers=workers,
-            env=SETTINGS,
-            log_dir=tmp_path,
-        )
-        stacks.append(stack)
-        stack.start()
-        stack.sim.configure(ring_seconds=0.3, call_seconds=1.0, cps=50, list_delay=0.5)
-        return stack
-
-    yield make
-    for stack in stacks:
-        assert stack.stop() == [], "a process did not stop on SIGTERM"
-    connection.close()
-
-
-def make_business(name, number, cap):
-    return Business.objects.create(
-        name=name, phone_number=number, max_concurrent_calls=cap, max_attempts=1,
-        retry_delay_seconds=1,
-    )  # fmt: skip
-
-
-def wait_until_settled(count, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        statuses = Counter(CallRequest.objects.values_list("status", flat=True))
-        if sum(statuses.values()) == count and set(statuses) <= FINAL:
-            return statuses
-        time.sleep(0.5)
-    raise AssertionError(f"requests not settled in {timeout} s: {statuses}")
 
 
 def assert_limits_held(stack, businesses):
@@ -77,21 +26,6 @@ def assert_limits_held(stack, businesses):
     for business in businesses:
         assert stats["max_live_by_from"][business.phone_number] <= business.max_concurrent_calls
     assert stats["max_creates_per_second"] <= int(SETTINGS["TWILIO_CALLS_PER_SECOND"])
-
-
-def assert_each_call_has_twilios_outcome(stack):
-    records = {c["sid"]: c for c in stack.sim.calls()}
-    placed = Counter(c["to"] for c in records.values())
-    assert [n for n, times in placed.items() if times > 1] == [], "a number was placed twice"
-    calls = {c.call_sid: c for c in CallLog.objects.exclude(call_sid=None)}
-    assert set(calls) == set(records)
-    wrong = {
-        sid: (calls[sid].status, record["status"])
-        for sid, record in records.items()
-        if calls[sid].status != record["status"]
-    }
-    assert wrong == {}
-    return records
 
 
 @pytest.mark.parametrize("broker", ["orm", "redis"])

@@ -57,9 +57,11 @@ def test_the_stack_runs_the_demo_and_stops_on_ctrl_c(tmp_path):
         output = log.read_text()
         assert "[stack] demo finished (0)" in output, output
         assert "All 4 calls reached a final state." in output
-        # Each call that did not complete says why (numbers ending 0002 are busy, 0003 unanswered).
-        assert "+14155550002   busy              0 s  The last attempt ended busy." in output
-        assert "+14155550003   no-answer         0 s  The last attempt ended no answer." in output
+        # Each call that did not complete says why (numbers ending 0002 are busy, 0003 unanswered),
+        # read from the SIP code of its last callback.
+        assert "+14155550002   busy              0 s  The line was busy (SIP 486)." in output
+        unanswered = "Nobody answered before the ring timeout (SIP 487)."
+        assert f"+14155550003   no-answer         0 s  {unanswered}" in output
         password = (tmp_path / "admin-password").read_text().strip()
         assert f"Admin user: admin   password: {password}" in output
         admin = urllib.request.urlopen(f"http://127.0.0.1:{web}/admin/login/", timeout=5)

@@ -6,7 +6,7 @@ from django.contrib.messages import get_messages
 
 from calls.audit import OperatorAction
 from calls.models import Business, CallEvent, CallLog, CallRequest, Campaign
-from calls.services.operator_actions import call_hang_up
+from calls.services.hang_ups import call_hang_up
 from leads.models import Lead
 from tests.recipes import callback, make_call, make_request, sid
 

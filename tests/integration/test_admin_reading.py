@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from calls.models import CallEvent, CallLog, OperatorPreference
+from calls.models import CallLog, OperatorPreference
 from calls.outcomes import outcome_reason
-from tests.recipes import make_call, make_request, sid
+from tests.recipes import callback, make_call, make_request, sid
 
 LIST = "/admin/calls/calllog/"
 
@@ -19,15 +19,14 @@ def listed(response):
 
 @pytest.fixture
 def outcomes(business):
-    """One call per final status (and a live one); the failed one has only a SIP code."""
+    """One call per final status (and a live one), none with a recorded reason; the failed one
+    carries the carrier's SIP code."""
     calls = {}
     for k, status in enumerate(["completed", "busy", "no-answer", "failed", "canceled", "ringing"]):
         calls[status] = make_call(
             business, number=f"+1415555000{k}", status=status, call_sid=sid(k + 1)
         )
-    CallEvent.objects.create(
-        call=calls["failed"], status="failed", sip_response_code=500, applied=True
-    )
+    CallLog.objects.filter(pk=calls["failed"].pk).update(sip_response_code=500)
     return calls
 
 
@@ -49,12 +48,25 @@ def test_every_unsuccessful_call_shows_a_human_reason(admin_client, outcomes):
     assert "The line was busy." in body
     assert "Nobody answered before the ring timeout." in body
     assert "Ended before it was answered." in body
-    # No message from Twilio, only the carrier's SIP code: still a reason, and the code.
-    assert "the carrier answered SIP 500" in body
+    # No message from Twilio, only the carrier's SIP code: the code's reason.
+    assert "The carrier failed to connect the call (SIP 500)." in body
     for status in ("busy", "no-answer", "failed", "canceled"):
         call = CallLog.objects.get(pk=outcomes[status].pk)
         assert outcome_reason(call)
     assert outcome_reason(outcomes["completed"]) == ""
+
+
+def test_a_failed_callback_with_sip_500_shows_its_reason_and_is_an_error(
+    admin_client, business, twilio_post
+):
+    call = make_call(business, status="ringing", call_sid=sid(9))
+    path = f"/twilio/calls/{call.public_id}/status"
+    response = twilio_post(path, callback(sid(9), "failed", 3, SipResponseCode="500"))
+    assert response.status_code == 204
+    listed_calls = listed(admin_client.get(f"{LIST}?has_error=yes"))
+    assert listed_calls == [call]
+    body = admin_client.get(f"{LIST}?has_error=yes").content.decode()
+    assert "The carrier failed to connect the call (SIP 500)." in body
 
 
 def test_a_recorded_message_or_code_is_the_reason(business):

@@ -6,10 +6,11 @@ from model_bakery import baker
 
 from calls import tasks
 from calls.models import Business, CallLog, CallRequest, Campaign, DialingControl
-from calls.services.dispatch import business_claim, call_place
+from calls.services.dispatch import business_claim
 from calls.services.enqueue import enqueue_outbound_call
 from calls.services.operator_actions import campaign_set_status
 from calls.services.pauses import business_pause, business_resume
+from calls.services.placing import Placed, call_place, throttle_delay
 from calls.twilio_client import ErrorKind, TwilioError
 
 
@@ -183,33 +184,151 @@ def test_a_refused_number_fails_the_request_and_is_never_retried(
 
 
 def test_a_refused_business_pauses_it_and_leaves_its_requests_queued(business, fake_twilio):
-    fake_twilio.create_error = twilio_error(ErrorKind.REFUSED_BUSINESS, "20003")
+    fake_twilio.create_error = twilio_error(ErrorKind.REFUSED_BUSINESS, "21210")
     requests = enqueue(business, *NUMBERS[:4])
     tasks.dispatch(business.pk)
     business.refresh_from_db()
-    assert "20003" in business.paused_reason
+    assert "21210" in business.paused_reason
+    assert not DialingControl.get().paused  # one business's setup pauses no one else
     # The other claimed calls are not sent once the business is paused.
     assert len(fake_twilio.created) == 1
     for request in requests:
         request.refresh_from_db()
     assert [r.status for r in requests] == ["queued"] * 4
     assert [r.attempts for r in requests] == [0] * 4
-    failed = CallLog.objects.filter(status="failed").order_by("error_code")
-    assert list(failed.values_list("error_code", flat=True)) == ["20003", "not-sent", "not-sent"]
+    # The claims never sent are handed back as if never made: no attempt row to misread.
+    assert list(CallLog.objects.values_list("status", "error_code")) == [("failed", "21210")]
     fake_twilio.create_error = None
     business_resume(business_id=business.pk)
     tasks.dispatch(business.pk)
     assert len(fake_twilio.created) == 4
 
 
-def test_not_placed_goes_back_to_queued_after_backoff_without_counting(business, fake_twilio):
+def test_a_refused_account_pauses_all_dialing_and_leaves_every_request_queued(
+    business, fake_twilio
+):
+    other = baker.make("calls.Business", phone_number="+14155550200")
+    fake_twilio.create_error = twilio_error(ErrorKind.REFUSED_ACCOUNT, "20003")
+    requests = enqueue(business, *NUMBERS[:2]) + enqueue(other, NUMBERS[2])
+    tasks.dispatch(business.pk)
+    tasks.dispatch(other.pk)
+    control = DialingControl.get()
+    assert control.paused and "20003" in control.reason
+    business.refresh_from_db()
+    assert business.paused_reason == ""  # not this business's fault
+    assert len(fake_twilio.created) == 1
+    for request in requests:
+        request.refresh_from_db()
+    assert [(r.status, r.attempts) for r in requests] == [("queued", 0)] * 3
+
+
+def test_a_refused_number_pauses_no_one_and_the_next_request_is_dialed(business, fake_twilio):
+    fake_twilio.create_error = twilio_error(ErrorKind.REFUSED_NUMBER, "21215")
+    first, second = enqueue(business, *NUMBERS[:2])
+    business_claim(business_id=business.pk)  # both claimed; the first create is refused
+    (first_call,) = CallLog.objects.filter(to_number=NUMBERS[0])
+    call_place(call_id=first_call.pk)
+    fake_twilio.create_error = None
+    call_place(call_id=CallLog.objects.get(to_number=NUMBERS[1]).pk)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    business.refresh_from_db()
+    assert (first.status, second.status) == ("failed", "active")
+    assert business.paused_reason == ""
+    assert not DialingControl.get().paused
+
+
+def test_not_placed_goes_back_to_queued_within_seconds_without_counting(business, fake_twilio):
     fake_twilio.create_error = twilio_error(ErrorKind.NOT_PLACED, "20429")
+    (request,) = enqueue(business, NUMBERS[0])
+    (call_id,) = business_claim(business_id=business.pk)
+    assert call_place(call_id=call_id) is Placed.THROTTLED
+    request.refresh_from_db()
+    assert (request.status, request.attempts, request.throttled_count) == ("queued", 0, 1)
+    wait = (request.next_attempt_at - timezone.now()).total_seconds()
+    assert 0 < wait <= 1.2
+    assert "20429" in request.last_error
+    # The next throttle in a row waits about twice as long; a create that goes through resets it.
+    CallRequest.objects.filter(pk=request.pk).update(next_attempt_at=timezone.now())
+    (call_id,) = business_claim(business_id=business.pk)
+    call_place(call_id=call_id)
+    request.refresh_from_db()
+    assert 1.5 <= (request.next_attempt_at - timezone.now()).total_seconds() <= 2.4
+    fake_twilio.create_error = None
+    CallRequest.objects.filter(pk=request.pk).update(next_attempt_at=timezone.now())
+    (call_id,) = business_claim(business_id=business.pk)
+    assert call_place(call_id=call_id) is Placed.SENT
+    request.refresh_from_db()
+    assert (request.status, request.attempts, request.throttled_count) == ("active", 1, 0)
+
+
+def test_a_throttle_honours_twilios_retry_after(business, fake_twilio):
+    fake_twilio.create_error = TwilioError(
+        kind=ErrorKind.NOT_PLACED, code="20429", message="Too Many Requests", retry_after=7
+    )
+    (request,) = enqueue(business, NUMBERS[0])
+    (call_id,) = business_claim(business_id=business.pk)
+    call_place(call_id=call_id)
+    request.refresh_from_db()
+    assert 6 <= (request.next_attempt_at - timezone.now()).total_seconds() <= 7
+
+
+@pytest.mark.parametrize(
+    ("throttled", "retry_after", "low", "high"),
+    [(0, None, 0.8, 1.2), (3, None, 6.4, 9.6), (6, None, 51.2, 60), (20, None, 60, 60),
+     (0, 30, 30, 30), (6, 5, 51.2, 60)],
+)  # fmt: skip
+def test_the_throttle_wait_doubles_to_a_cap_and_never_undercuts_retry_after(
+    throttled, retry_after, low, high
+):
+    for _ in range(20):
+        seconds = throttle_delay(throttled=throttled, retry_after=retry_after).total_seconds()
+        assert low <= seconds <= high
+
+
+def test_a_dispatch_waits_for_its_throttled_request_within_its_budget(
+    business, fake_twilio, settings, monkeypatch
+):
+    settings.DISPATCH_BUDGET_SECONDS = 5
+    answers = [twilio_error(ErrorKind.NOT_PLACED, "20429")]
+    real_create = fake_twilio.call_create
+
+    def throttled_once(**kwargs):
+        if answers:
+            fake_twilio.created.append(kwargs)
+            raise answers.pop()
+        return real_create(**kwargs)
+
+    monkeypatch.setattr("calls.twilio_client.call_create", throttled_once)
     (request,) = enqueue(business, NUMBERS[0])
     tasks.dispatch(business.pk)
     request.refresh_from_db()
-    assert (request.status, request.attempts) == ("queued", 0)
-    assert request.next_attempt_at > timezone.now() + timedelta(seconds=200)
-    assert "20429" in request.last_error
+    assert (request.status, request.attempts, request.throttled_count) == ("active", 1, 0)
+    assert len(fake_twilio.created) == 2
+    statuses = list(CallLog.objects.order_by("pk").values_list("status", "error_code"))
+    assert statuses == [("failed", "20429"), ("queued", "")]
+
+
+def test_a_dispatch_hands_back_what_it_could_not_send_within_its_budget(
+    business, fake_twilio, settings, queue, django_capture_on_commit_callbacks
+):
+    settings.TWILIO_CALLS_PER_SECOND = 1
+    settings.DISPATCH_BUDGET_SECONDS = 0.5
+    business.max_concurrent_calls = 3
+    business.save()
+    requests = enqueue(business, *NUMBERS[:3])
+    queue()  # forget the enqueue's own nudge
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.dispatch(business.pk)
+    # One token a second: one create fits in half a second; the other claim is handed back.
+    assert len(fake_twilio.created) == 1
+    for request in requests:
+        request.refresh_from_db()
+    assert sorted((r.status, r.attempts) for r in requests) == [
+        ("active", 1), ("queued", 0), ("queued", 0)
+    ]  # fmt: skip
+    assert CallLog.objects.count() == 1  # the unsent claim left no attempt behind
+    assert queue() == [("calls.tasks.dispatch", (business.pk,))]  # the rest, next time
 
 
 def test_an_unknown_outcome_holds_the_slot_and_is_not_retried(business, fake_twilio):

@@ -3,7 +3,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from model_bakery import baker
 
-from calls.models import CallRequest, Campaign
+from calls.models import Business, CallRequest, Campaign
 from calls.services.enqueue import enqueue_outbound_call, enqueue_outbound_calls
 
 
@@ -105,3 +105,17 @@ def test_a_bulk_enqueue_queues_one_dispatch_for_the_lot(
         results = enqueue_outbound_calls(business=business, numbers=[*numbers, "bad"])
     assert sum(1 for r in results if r.request) == 40
     assert queue() == [("calls.tasks.dispatch", (business.pk,))]
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [({"is_active": False}, "business-inactive"), ({"paused_reason": "21210"}, "business-paused")],
+)
+def test_a_refusal_says_why_in_a_code_an_interface_can_map(business, change, code):
+    from calls.services import EnqueueRefused, enqueue_outbound_call
+
+    Business.objects.filter(pk=business.pk).update(**change)
+    with pytest.raises(EnqueueRefused) as refused:
+        enqueue_outbound_call(business=business, to_number="+14155550123")
+    assert refused.value.code == code
+    assert not CallRequest.objects.exists()

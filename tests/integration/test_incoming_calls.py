@@ -1,3 +1,5 @@
+import pytest
+
 from calls.models import CallLog
 
 SID = "CA" + "b" * 32
@@ -75,3 +77,28 @@ def test_a_to_number_written_another_way_still_finds_the_business(twilio_post, b
     response = twilio_post(URL, incoming("+1 (415) 555-0100"))
     assert "Acme Plumbing" in response.content.decode()
     assert CallLog.objects.get().business == business
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("To", "+１４１５５５５０１００"),  # full-width: phonenumbers would read it as the business
+        ("From", "+14155550199\x00"),
+        ("From", "+1415\x1b[2J5550199"),
+        ("From", "client:" + "a" * 60),
+        ("To", ""),
+    ],
+)
+def test_an_incoming_call_with_a_malformed_address_gets_400_and_records_nothing(
+    twilio_post, business, queue, field, value
+):
+    params = {**incoming(business.phone_number), field: value}
+    assert twilio_post(URL, params).status_code == 400
+    assert not CallLog.objects.exists()
+    assert queue() == []
+
+
+def test_a_caller_id_twilio_writes_as_a_word_is_recorded(twilio_post, business):
+    response = twilio_post(URL, {**incoming(business.phone_number), "From": "anonymous"})
+    assert response.status_code == 200
+    assert CallLog.objects.get().from_number == "anonymous"

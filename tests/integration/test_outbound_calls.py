@@ -8,11 +8,12 @@ from calls import tasks
 from calls.models import CallEvent, CallLog, CallRequest, Campaign
 from calls.services.dispatch import business_claim, call_place
 from calls.services.enqueue import enqueue_outbound_call
-from calls.services.operator_actions import call_hang_up, campaign_set_status, request_retry_now
+from calls.services.hang_ups import call_hang_up
+from calls.services.operator_actions import campaign_set_status, request_retry_now
 from calls.services.pauses import business_pause
 from calls.services.status import Retry, call_fail, call_sid_store
 from calls.twilio_client import ErrorKind, TwilioError
-from tests.recipes import callback, make_call, sid
+from tests.recipes import callback, make_call, sid, twilio_call
 
 NUMBER = "+14155551234"
 
@@ -200,12 +201,80 @@ def test_an_operator_hang_up_of_an_unsent_call_cancels_it(business, queue):
     assert request.status == "canceled"
 
 
-def test_an_operator_hang_up_of_a_placed_call_asks_twilio(placed, fake_twilio):
-    _, call = placed
+def test_an_operator_hang_up_of_a_placed_call_asks_twilio_and_settles_what_it_answers(
+    placed, fake_twilio
+):
+    request, call = placed
+    CallLog.objects.filter(pk=call.pk).update(status="in-progress")
     call_hang_up(call_id=call.pk)
     assert fake_twilio.hung_up == [call.call_sid]
     call.refresh_from_db()
-    assert call.status == "queued"  # Twilio's callback will say how it ended
+    request.refresh_from_db()
+    assert (call.status, call.ended_by, request.status) == ("completed", "reconcile", "done")
+    assert CallEvent.objects.get(call=call).source == "reconcile"
+
+
+def test_a_hang_up_twilio_took_but_has_not_finished_waits_for_its_callback(placed, fake_twilio):
+    _, call = placed
+    fake_twilio.hang_up_status = "in-progress"
+    CallLog.objects.filter(pk=call.pk).update(status="in-progress")
+    call_hang_up(call_id=call.pk)
+    call.refresh_from_db()
+    assert call.status == "in-progress"  # its callback, or the cleanup's next ask, settles it
+
+
+def test_a_hang_up_of_a_call_twilio_already_ended_settles_it_as_twilio_knows_it(
+    placed, fake_twilio
+):
+    request, call = placed
+    fake_twilio.hang_up_error = TwilioError(
+        kind=ErrorKind.REFUSED_BUSINESS, code="21220", message="Call is not in-progress."
+    )
+    fake_twilio.calls[call.call_sid] = twilio_call(call.call_sid, "no-answer")
+    call_hang_up(call_id=call.pk)
+    call.refresh_from_db()
+    assert (call.status, call.ended_by) == ("no-answer", "reconcile")
+    assert fake_twilio.fetched == [call.call_sid]
+
+
+def test_a_call_canceled_while_its_create_is_in_flight_is_hung_up_once_its_sid_is_known(
+    business, fake_twilio, queue, django_capture_on_commit_callbacks
+):
+    campaign = Campaign.objects.create(business=business, name="spring")
+    request = enqueue_outbound_call(business=business, to_number=NUMBER, campaign=campaign)
+    (call_id,) = business_claim(business_id=business.pk)
+    call = CallLog.objects.get(pk=call_id)
+    CallLog.objects.filter(pk=call_id).update(dial_started_at=timezone.now())  # create in flight
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_set_status(campaign_id=campaign.pk, status="canceled", hang_up=True)
+    assert ("calls.tasks.hang_up_call", (call_id,)) in queue()
+    call_hang_up(call_id=call_id)  # no SID yet: nothing to hang up, nothing canceled
+    call.refresh_from_db()
+    assert (call.status, fake_twilio.hung_up) == ("pending", [])
+    assert call.hang_up_requested_at is not None
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        call_sid_store(call=call, sid=sid("c"))  # the create returns
+    assert queue().count(("calls.tasks.hang_up_call", (call_id,))) == 2
+    fake_twilio.hang_up_status = "canceled"  # hung up before it was answered
+    call_hang_up(call_id=call_id)
+    assert fake_twilio.hung_up == [sid("c")]
+    request.refresh_from_db()
+    assert request.status == "canceled"
+
+
+def test_the_answer_url_hangs_up_a_call_that_should_end(business, fake_twilio, twilio_post):
+    campaign = Campaign.objects.create(business=business, name="spring")
+    enqueue_outbound_call(business=business, to_number=NUMBER, campaign=campaign)
+    tasks.dispatch(business.pk)
+    call = CallLog.objects.get()
+    campaign_set_status(campaign_id=campaign.pk, status="canceled")
+    response = twilio_post(url(call, "answer"), {"CallSid": call.call_sid})
+    assert response.status_code == 200
+    assert b"<Hangup />" in response.content and b"<Say>" not in response.content
+    Campaign.objects.filter(pk=campaign.pk).update(status="running")
+    CallLog.objects.filter(pk=call.pk).update(status="completed")
+    response = twilio_post(url(call, "answer"), {"CallSid": call.call_sid})
+    assert b"<Hangup />" in response.content
 
 
 def test_retry_now_requeues_a_failed_request_with_one_more_attempt(

@@ -80,26 +80,60 @@ def test_an_adopted_call_that_is_still_live_keeps_its_slot(unconfirmed, fake_twi
     assert request.status == "active"
 
 
-def test_a_sid_already_stored_on_another_call_is_not_adopted(unconfirmed, fake_twilio, business):
+def look_twice(call, settings):
+    """Reconciles the call, then again once Twilio's list has had time to catch up."""
+    tasks.reconcile_call(call.pk)
+    call.refresh_from_db()
+    assert (call.status, call.unlisted_since is not None) == ("pending", True)
+    CallLog.objects.filter(pk=call.pk).update(
+        unlisted_since=timezone.now() - timedelta(seconds=settings.TWILIO_LIST_LAG_SECONDS)
+    )
+    tasks.reconcile_call(call.pk)
+    call.refresh_from_db()
+
+
+def test_a_sid_already_stored_on_another_call_is_not_adopted(
+    unconfirmed, fake_twilio, business, settings
+):
     _, call = unconfirmed
     age(call, 200)
     known = sid("6")
     make_call(business, number=NUMBER, call_sid=known, status="busy")
     fake_twilio.listing = [twilio_call(known, status="busy", created=call.dial_started_at)]
-    tasks.reconcile_call(call.pk)
-    call.refresh_from_db()
+    look_twice(call, settings)
     assert (call.status, call.call_sid, call.error_code) == ("failed", None, "not-found")
 
 
-def test_an_orphan_twilio_never_placed_is_failed_and_its_request_requeued(unconfirmed, fake_twilio):
+def test_an_orphan_twilio_never_placed_is_failed_and_its_request_requeued(
+    unconfirmed, fake_twilio, settings
+):
     request, call = unconfirmed
     age(call, 200)
-    tasks.reconcile_call(call.pk)
-    call.refresh_from_db()
+    look_twice(call, settings)
     request.refresh_from_db()
     assert (call.status, call.error_code, call.ended_by) == ("failed", "not-found", "reconcile")
     assert "no record of this call" in call.error_message
     assert (request.status, request.attempts) == ("queued", 0)
+
+
+def test_one_miss_in_twilios_list_is_never_taken_as_never_placed(
+    unconfirmed, fake_twilio, settings
+):
+    request, call = unconfirmed
+    age(call, 200)
+    tasks.reconcile_call(call.pk)
+    tasks.reconcile_call(call.pk)  # a second look too soon after the first proves nothing more
+    call.refresh_from_db()
+    assert (call.status, call.call_sid) == ("pending", None)
+    lag = timedelta(seconds=settings.TWILIO_LIST_LAG_SECONDS)
+    assert call.nudge_due_at >= timezone.now() + lag - timedelta(seconds=5)
+    # The list catches up: the call Twilio did place is adopted, never dialed again.
+    fake_twilio.listing = [twilio_call(sid("5"), status="ringing", created=call.dial_started_at)]
+    tasks.reconcile_call(call.pk)
+    call.refresh_from_db()
+    request.refresh_from_db()
+    assert (call.status, call.call_sid, request.status) == ("ringing", sid("5"), "active")
+    assert len(fake_twilio.created) == 1
 
 
 def test_a_silent_call_with_a_sid_is_fetched_and_settled(business, fake_twilio, settings):
@@ -179,3 +213,47 @@ def test_the_cleanup_dispatches_businesses_with_a_free_slot_and_a_due_request(
     with django_capture_on_commit_callbacks(execute=True):
         assert cleanup_nudge_dispatch() == 1
     assert queue() == [("calls.tasks.dispatch", (business.pk,))]
+
+
+@pytest.fixture
+def lagging_twilio(settings):
+    """The local Twilio over real HTTP, listing a new call only a second after it was made."""
+    from tests.integration.test_twilio_client import SID, TOKEN
+    from twilio_sim.control import SimControl
+    from twilio_sim.server import Simulator
+
+    with Simulator(account_sid=SID, auth_token=TOKEN, port=0, list_delay=1.0) as sim:
+        settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = SID, TOKEN
+        settings.TWILIO_API_BASE_URL = sim.base_url
+        settings.TWILIO_LIST_LAG_SECONDS = 1.5
+        control = SimControl(sim.base_url)
+        control.configure(ring_seconds=30)
+        yield control
+
+
+@pytest.mark.parametrize("placed", [True, False])
+def test_a_5xx_create_is_judged_never_placed_only_after_the_list_had_time_to_catch_up(
+    business, lagging_twilio, placed
+):
+    import time
+
+    lagging_twilio.configure(**{"create_500_placed" if placed else "create_500": 1}, cps=50)
+    request = enqueue_outbound_call(business=business, to_number=NUMBER)
+    tasks.dispatch(business.pk)
+    call = CallLog.objects.get(request=request)
+    assert (call.status, call.call_sid, call.error_code) == ("pending", None, "20500")
+    tasks.reconcile_call(call.pk)  # Twilio's list does not show the call yet
+    call.refresh_from_db()
+    assert (call.status, call.call_sid) == ("pending", None)
+    time.sleep(1.6)  # past the list's delay and the service's lag
+    tasks.reconcile_call(call.pk)
+    call.refresh_from_db()
+    request.refresh_from_db()
+    records = lagging_twilio.calls()
+    if placed:
+        (record,) = records
+        assert (call.call_sid, call.status, request.status) == (record["sid"], "ringing", "active")
+        assert record["status"] == "ringing"  # adopted as Twilio lists it, not placed again
+    else:
+        assert records == []
+        assert (call.status, call.error_code, request.status) == ("failed", "not-found", "queued")

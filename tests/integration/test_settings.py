@@ -133,6 +133,14 @@ def test_a_previous_token_that_is_public_is_refused(production, token):
     ]
 
 
+def test_a_cleanup_killed_holding_its_lease_holds_back_one_run_at_most():
+    from django.conf import settings
+
+    # Longer than any run (django-q2 kills a task at its timeout), so runs never overlap; shorter
+    # than a period and the scheduler's lateness (60 + 30 s), so the run after next always runs.
+    assert settings.Q_CLUSTER["timeout"] < settings.CLEANUP_LEASE_SECONDS < 60 + 30
+
+
 @pytest.mark.parametrize(
     "key", ["x" * 49, "ab" * 30, "change-me", "django-insecure-too-short-for-production"]
 )

@@ -59,9 +59,11 @@ def test_it_refuses_a_forged_or_unsigned_callback(twilio_post, inbound_call, que
     assert queue() == []
 
 
-def test_it_refuses_a_callback_whose_parameters_were_changed_after_signing(client, inbound_call):
+def test_it_refuses_a_callback_whose_parameters_were_changed_after_signing(
+    twilio_post, inbound_call
+):
     signature = sign(STATUS_URL, callback("no-answer", 1))
-    response = client.post(STATUS_URL, callback("completed", 1), HTTP_X_TWILIO_SIGNATURE=signature)
+    response = twilio_post(STATUS_URL, callback("completed", 1), signature=signature)
     assert response.status_code == 403
     inbound_call.refresh_from_db()
     assert inbound_call.status == "ringing"
@@ -125,10 +127,88 @@ def test_a_terminal_status_is_final(twilio_post, inbound_call):
         {"CallSid": SID, "CallStatus": "completed", "SequenceNumber": "-1"},
         {"CallSid": SID, "CallStatus": "completed", "CallDuration": "1e400"},
         {"CallSid": SID, "CallStatus": "pending"},
+        # Past PostgreSQL's integer (a 500 there before), or past smallint for a SIP code.
+        {"CallSid": SID, "CallStatus": "completed", "SequenceNumber": "2147483648"},
+        {"CallSid": SID, "CallStatus": "completed", "CallDuration": "9" * 30},
+        {"CallSid": SID, "CallStatus": "completed", "SipResponseCode": "32768"},
+        # Numbers int() reads but Twilio never writes: full-width, Arabic-Indic, grouped, decimal.
+        {"CallSid": SID, "CallStatus": "completed", "SequenceNumber": "１２"},
+        {"CallSid": SID, "CallStatus": "completed", "SipResponseCode": "٤٨٦"},
+        {"CallSid": SID, "CallStatus": "completed", "CallDuration": "1_000"},
+        {"CallSid": SID, "CallStatus": "completed", "CallDuration": "5.0"},
+        # Identifiers the service stores as they are: control characters, or too long.
+        {"CallSid": SID, "CallStatus": "completed", "AnsweredBy": "human\x00"},
+        {"CallSid": SID, "CallStatus": "completed", "ErrorCode": "\x1b[31m31000"},
+        {"CallSid": SID, "CallStatus": "completed", "AnsweredBy": "m" * 33},
     ],
 )
 def test_a_malformed_callback_gets_400_and_changes_nothing(twilio_post, inbound_call, params):
     response = twilio_post(STATUS_URL, params)
+    assert response.status_code == 400
+    inbound_call.refresh_from_db()
+    assert inbound_call.status == "ringing"
+    assert not CallEvent.objects.exists()
+
+
+def test_numbers_at_the_edge_of_their_columns_are_stored(twilio_post, inbound_call):
+    response = twilio_post(
+        STATUS_URL,
+        callback("completed", 2**31 - 1, CallDuration=str(2**31 - 1), SipResponseCode="32767"),
+    )
+    assert response.status_code == 204
+    inbound_call.refresh_from_db()
+    assert (inbound_call.last_sequence_number, inbound_call.duration_seconds) == (2**31 - 1,) * 2
+    assert CallEvent.objects.get().sip_response_code == 32767
+
+
+def test_an_error_message_with_control_characters_is_kept_escaped_and_capped(
+    twilio_post, inbound_call
+):
+    message = "Carrier said:\x00 no\nroute \x1b[0m" + "x" * 2000
+    response = twilio_post(
+        STATUS_URL, callback("failed", 4, ErrorCode="32009", ErrorMessage=message)
+    )
+    assert response.status_code == 204
+    inbound_call.refresh_from_db()
+    assert inbound_call.status == "failed"
+    assert inbound_call.error_code == "32009"
+    assert inbound_call.error_message.startswith("Carrier said:\\x00 no\\nroute \\x1b[0mxxx")
+    assert len(inbound_call.error_message) == 1000
+    assert inbound_call.error_message.endswith("…")
+
+
+def test_the_raw_parameters_are_kept_with_unprintable_characters_escaped(twilio_post, inbound_call):
+    extra = {"Caller\x00Name": "Ann\x00\u202e", "StirVerstat": "TN-Validation-Passed-A\x7f"}
+    extra.update({f"Extra{n}": "y" * 3000 for n in range(120)})
+    response = twilio_post(STATUS_URL, callback("completed", 5, **extra))
+    assert response.status_code == 204
+    params = CallEvent.objects.get().params
+    assert params["Caller\\x00Name"] == "Ann\\x00\\u202e"
+    assert params["StirVerstat"] == "TN-Validation-Passed-A\\x7f"
+    assert params["CallStatus"] == "completed"
+    assert len(params["Extra0"]) == 1000
+    assert len(params) == 101  # the first hundred, and how many more there were
+    assert params["…"] == "26 more parameters not kept"
+
+
+@pytest.mark.parametrize(
+    "content_type, body",
+    [
+        ("multipart/form-data; boundary=b; charset=raw-unicode-escape",
+         b'--b\r\nContent-Disposition: form-data; name="CallSid"\r\n\r\n\\ud800\r\n--b--\r\n'),
+        ("multipart/form-data; boundary=b; charset=rot13",
+         b'--b\r\nContent-Disposition: form-data; name="CallSid"\r\n\r\nx\r\n--b--\r\n'),
+        ("application/json", b'{"CallSid": "x"}'),
+        ("application/x-www-form-urlencoded; charset=utf-16", b"CallSid=x"),
+    ],
+)  # fmt: skip
+def test_a_body_twilio_would_not_send_gets_400_before_it_is_parsed(
+    client, inbound_call, content_type, body
+):
+    # The first two were a 500 before: the signature check could not encode what they decode to.
+    response = client.generic(
+        "POST", STATUS_URL, body, content_type=content_type, HTTP_X_TWILIO_SIGNATURE="x"
+    )
     assert response.status_code == 400
     inbound_call.refresh_from_db()
     assert inbound_call.status == "ringing"

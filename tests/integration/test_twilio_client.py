@@ -91,6 +91,37 @@ def test_create_faults_are_classified_by_what_they_prove(sim, fault, kind, code)
     assert not raised.value.permanent
 
 
+def test_a_throttle_carries_twilios_retry_after(sim):
+    sim.configure(create_429=2, retry_after=4)
+    with pytest.raises(TwilioError) as raised:
+        create()
+    assert (raised.value.kind, raised.value.retry_after) == (ErrorKind.NOT_PLACED, 4)
+    sim.configure(retry_after=0)
+    with pytest.raises(TwilioError) as raised:
+        create()
+    assert raised.value.retry_after is None
+
+
+@pytest.mark.parametrize(
+    ("refused", "code", "kind"),
+    [
+        ("to", 21215, ErrorKind.REFUSED_NUMBER),
+        ("to", 21216, ErrorKind.REFUSED_NUMBER),
+        ("from", 21210, ErrorKind.REFUSED_BUSINESS),
+        ("from", 21205, ErrorKind.REFUSED_BUSINESS),
+        ("from", 21299, ErrorKind.REFUSED_BUSINESS),  # unknown: never the number's fault
+        ("to", 20005, ErrorKind.REFUSED_ACCOUNT),
+    ],
+)
+def test_a_refusal_is_sorted_by_whose_fault_it_is(sim, refused, code, kind):
+    sim.configure(numbers={("+14155550123" if refused == "to" else FROM): {"refuse": code}})
+    with pytest.raises(TwilioError) as raised:
+        create()
+    assert (raised.value.kind, raised.value.code) == (kind, str(code))
+    assert raised.value.permanent
+    assert sim.calls() == []
+
+
 def test_an_invalid_number_is_a_permanent_refusal_of_the_number(sim):
     with pytest.raises(TwilioError) as raised:
         create(to="12345")
@@ -99,11 +130,11 @@ def test_an_invalid_number_is_a_permanent_refusal_of_the_number(sim):
     assert sim.calls() == []
 
 
-def test_bad_credentials_are_a_refusal_of_the_business(sim, settings):
+def test_bad_credentials_are_a_refusal_of_the_account(sim, settings):
     settings.TWILIO_AUTH_TOKEN = "rotated"
     with pytest.raises(TwilioError) as raised:
         create()
-    assert (raised.value.kind, raised.value.code) == (ErrorKind.REFUSED_BUSINESS, "20003")
+    assert (raised.value.kind, raised.value.code) == (ErrorKind.REFUSED_ACCOUNT, "20003")
 
 
 def test_a_create_that_hangs_past_the_timeout_has_an_unknown_outcome(sim, settings):

@@ -71,3 +71,10 @@ def test_the_retry_delay_doubles_per_attempt_within_its_jitter():
     for attempts, base in [(1, 100), (2, 200), (3, 400)]:
         delay = retry_delay(business, attempts).total_seconds()
         assert base * 0.8 <= delay <= base * 1.2
+
+
+def test_index_and_constraint_conditions_spell_the_live_statuses():
+    from calls.models import LIVE_CONDITION
+
+    assert LIVE_CONDITION == list(CallLog.LIVE_STATUSES)
+    assert LIVE_CONDITION[0] == CallLog.Status.PENDING

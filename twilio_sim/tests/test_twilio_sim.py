@@ -572,6 +572,44 @@ def test_429_on_the_next_creates_places_no_call_then_creates_work_again(api, con
     assert [c["sid"] for c in control.calls()] == [responses[2].json()["sid"]]
 
 
+def test_a_429_carries_retry_after_when_configured(api, control):
+    control.configure(create_429=2, retry_after=3)
+    throttled = api.create("+15551110001")
+    assert (throttled.status_code, throttled.headers["Retry-After"]) == (429, "3")
+    control.configure(retry_after=0)
+    assert "Retry-After" not in api.create("+15551110001").headers
+
+
+@pytest.mark.parametrize(
+    ("refused", "code", "status", "words"),
+    [
+        ("to", 21215, 400, "Account not authorized to call +15551110001"),
+        ("from", 21210, 400, f"The source phone number provided, {FROM}, is not yet verified"),
+        ("from", 21205, 400, "Url is not a valid URL"),
+        ("to", 20003, 401, "Authenticate"),
+        ("to", 21299, 400, "Error 21299"),
+    ],
+)
+def test_a_number_refused_with_a_code_gets_twilios_error_and_places_nothing(
+    api, control, refused, code, status, words
+):
+    number = "+15551110001" if refused == "to" else FROM
+    control.configure(numbers={number: {"refuse": code}})
+    response = api.create("+15551110001")
+    assert response.status_code == status
+    body = response.json()
+    assert (body["code"], body["status"]) == (code, status)
+    assert words in body["message"]
+    assert control.calls() == []
+    assert control.stats()["create_faults"] == {"refused": 1}
+    assert api.create("+15551110011").status_code == (201 if refused == "to" else status)
+
+
+def test_a_refusal_is_not_a_number(control):
+    with pytest.raises(urllib.error.HTTPError):
+        control.configure(numbers={"+15551110001": {"refuse": "soon"}})
+
+
 def test_500_on_create_places_no_call(api, control):
     control.configure(create_500=1)
     response = api.create("+15551110001")
@@ -712,5 +750,6 @@ def test_the_command_line_documents_its_flags():
     )
 
     assert result.returncode == 0
-    for flag in ("--account-sid", "--auth-token", "--cps", "--speed", "--clock", "--mix", "--seed"):
+    flags = ("--account-sid", "--auth-token", "--cps", "--speed", "--clock", "--mix", "--seed")
+    for flag in (*flags, "--retry-after"):
         assert flag in result.stdout
