@@ -29,7 +29,8 @@ run: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The same without the end-to-end tests that start real processes (tests/e2e, marked slow).
+# The same without the tests that start real processes or a browser (tests/e2e, tests/browser:
+# marked slow).
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 

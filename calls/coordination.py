@@ -23,3 +23,16 @@ class DialToken(models.Model):
 
     def __str__(self):
         return f"token {self.pk}"
+
+
+class EndedCallTally(models.Model):
+    """How many calls have ended with one status, counted forward from `counted_until` by
+    /metrics at each scrape: a total that only grows (a Prometheus counter), read without
+    counting the whole history, and untouched when retention deletes old calls."""
+
+    status = models.CharField(max_length=16, unique=True)
+    ended = models.BigIntegerField(default=0)
+    counted_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.status}: {self.ended}"

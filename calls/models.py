@@ -215,7 +215,7 @@ class CallRequest(models.Model):
 
     class Meta:
         indexes = [
-            # Dispatch: a business's due queued requests, oldest due first.
+            # Dispatch (a business's due queued requests, oldest first); the dashboard, /metrics.
             models.Index(
                 fields=["business", "next_attempt_at", "id"],
                 condition=Q(status="queued"),
@@ -345,7 +345,7 @@ class CallLog(models.Model):
                 condition=Q(status="pending", call_sid__isnull=True),
                 name="calllog_orphan_idx",
             ),
-            # Dispatch and cleanup (b): a business's live calls; the account-wide live count.
+            # Dispatch, cleanup (b), the dashboard, /metrics: live calls per business and in all.
             models.Index(
                 fields=["business", "updated_at"],
                 condition=Q(status__in=LIVE_CONDITION),
@@ -355,7 +355,7 @@ class CallLog(models.Model):
             models.Index(
                 fields=["ended_at"], condition=Q(lead__isnull=True), name="calllog_leadless_idx"
             ),
-            # Retention: ended calls past the retention period, oldest first.
+            # Retention (oldest first); the dashboard and /metrics (calls ended since a time).
             models.Index(
                 fields=["ended_at"], condition=Q(ended_at__isnull=False), name="calllog_ended_idx"
             ),
@@ -437,5 +437,6 @@ class CallEvent(models.Model):
 
 # Kept in modules of their own, imported here so that Django registers them with this app.
 from calls.audit import NumberErasure, OperatorAction, OperatorActionRow  # noqa: E402,F401
-from calls.coordination import DialToken, Lease  # noqa: E402,F401
+from calls.coordination import DialToken, EndedCallTally, Lease  # noqa: E402,F401
+from calls.preferences import OperatorPreference  # noqa: E402,F401
 from calls.tenancy import Membership  # noqa: E402,F401

@@ -21,7 +21,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the operators' site: calls/admin_site.py.
+    "calls.admin_site.OperatorsAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -43,6 +44,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Times in the operator's own zone (UTC unless they chose one).
+    "calls.preferences.OperatorTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it answers a locked-out login with its own response.
@@ -55,7 +58,9 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # First, so that calls/templates/admin/base_site.html and index.html override the admin's
+        # own (apps' directories are searched in INSTALLED_APPS order, the admin's before calls).
+        "DIRS": [BASE_DIR / "calls" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -90,6 +95,9 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Times read with seconds and the zone named ("2026-11-03 14:54:07 UTC"), so a callback trail
+# lines up with Twilio's console: config/formats/en/formats.py.
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -240,3 +248,13 @@ AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
+
+# The operator's console (issue 13)
+# /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is not served (404).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# Most rows one CSV export holds; a list with more is refused with the reason (filter it).
+EXPORT_MAX_ROWS = env.int("EXPORT_MAX_ROWS", default=10000)
+# Most numbers one paste or upload gives a campaign (each is validated and queued in the request).
+CAMPAIGN_UPLOAD_MAX_ROWS = env.int("CAMPAIGN_UPLOAD_MAX_ROWS", default=5000)
+# Seconds between the dashboard's refreshes in the browser.
+DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=5)

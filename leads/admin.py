@@ -2,7 +2,9 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from calls.admin.calls import CallLogInline
+from calls.admin.exports import CsvExport
 from calls.admin.scoping import ScopedAdmin, role_action
+from calls.admin.search import NumberSearch
 from calls.services.enqueue import enqueue_outbound_call_try
 from calls.services.erasure import ErasureRefused, number_erase
 from calls.services.operator_actions import ActionResult
@@ -11,7 +13,7 @@ from leads.models import Lead
 
 
 @admin.register(Lead)
-class LeadAdmin(ScopedAdmin):
+class LeadAdmin(NumberSearch, CsvExport, ScopedAdmin):
     add_role = change_role = Role.OPERATOR
     delete_role = Role.MANAGER
     readonly_on_change = ("business",)
@@ -23,6 +25,18 @@ class LeadAdmin(ScopedAdmin):
     readonly_fields = ["last_call_at", "last_call_direction", "operator_actions"]
     inlines = [CallLogInline]
     actions = ["call_selected", "erase_numbers"]
+    export_noun = "lead"
+    export_columns = [
+        ("id", "pk"),
+        ("business", lambda lead: lead.business.name),
+        ("phone_number", "phone_number"),
+        ("name", "name"),
+        ("status", "status"),
+        ("source", "source"),
+        ("last_call_at", "last_call_at"),
+        ("last_call_direction", "last_call_direction"),
+        ("created_at", "created_at"),
+    ]
 
     @role_action(
         role=Role.OPERATOR,

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.db.models import Count, Q
 
 from calls.admin.scoping import SUPERUSER, ScopedAdmin, SuperuserOnly, role_action
+from calls.admin.search import NumberSearch
 from calls.models import Business, CallLog, DialingControl
 from calls.scripts import GUARDED_VERBS
 from calls.services import operator_actions
@@ -14,7 +15,7 @@ from calls.tenancy import Role
 
 
 @admin.register(Business)
-class BusinessAdmin(ScopedAdmin):
+class BusinessAdmin(NumberSearch, ScopedAdmin):
     business_path = "pk"
     add_role = SUPERUSER
     change_role = Role.MANAGER

@@ -2,11 +2,16 @@
 on them through actions."""
 
 from django.contrib import admin
+from django.db.models import Q
+from django.utils.html import format_html
 
-from calls.admin.scoping import ScopedAdmin, ScopedInline, role_action
-from calls.models import CallEvent, CallLog, CallRequest
+from calls.admin.exports import CsvExport
+from calls.admin.scoping import ScopedAdmin, ScopedInline, role_action, user_may
+from calls.admin.search import NumberSearch
+from calls.models import CallEvent, CallLog, CallRequest, Campaign
+from calls.outcomes import ERROR_STATUSES, outcome_reason
 from calls.services import operator_actions
-from calls.tenancy import Role
+from calls.tenancy import Role, scoped
 
 
 class CallEventInline(ScopedInline):
@@ -23,10 +28,28 @@ class HasErrorFilter(admin.SimpleListFilter):
         return [("yes", "Has an error"), ("no", "No error")]
 
     def queryset(self, request, queryset):
+        # Failed, busy and no-answer calls reached nobody, whether or not a reason was recorded.
+        has_error = Q(status__in=ERROR_STATUSES) | ~Q(error_code="") | ~Q(error_message="")
         if self.value() == "yes":
-            return queryset.exclude(error_code="")
+            return queryset.filter(has_error)
         if self.value() == "no":
-            return queryset.filter(error_code="")
+            return queryset.exclude(has_error)
+        return queryset
+
+
+class CampaignFilter(admin.SimpleListFilter):
+    """The calls of one campaign (through their requests); choices are the user's campaigns."""
+
+    title = "campaign"
+    parameter_name = "campaign"
+
+    def lookups(self, request, model_admin):
+        campaigns = scoped(Campaign.objects.all(), request.user).order_by("-created_at")
+        return [(str(pk), name) for pk, name in campaigns.values_list("pk", "name")[:30]]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(request__campaign_id=int(self.value()))
         return queryset
 
 
@@ -37,22 +60,40 @@ def ended_by_whom(call: CallLog) -> str:
 
 
 @admin.register(CallLog)
-class CallLogAdmin(ScopedAdmin):
+class CallLogAdmin(NumberSearch, CsvExport, ScopedAdmin):
+    # What an operator needs fits 1280 px: when, whose, to whom, how it ended, why, how long.
     list_display = [
         "created_at",
-        "business",
-        "direction",
-        "from_number",
+        "business_name",
         "to_number",
         "status",
-        "duration_seconds",
-        "error_code",
+        "duration",
+        "outcome",
         "ended",
     ]
-    list_filter = ["status", "direction", "business", HasErrorFilter, "ended_by"]
+    list_display_links = ["created_at"]
+    list_filter = ["status", "direction", "business", HasErrorFilter, "ended_by", CampaignFilter]
     search_fields = ["call_sid", "from_number", "to_number"]
     date_hierarchy = "created_at"
     list_select_related = ["business", "hang_up_requested_by"]
+    export_noun = "call"
+    export_columns = [
+        ("id", "pk"),
+        ("created_at", "created_at"),
+        ("business", lambda c: c.business.name),
+        ("direction", "direction"),
+        ("from", "from_number"),
+        ("to", "to_number"),
+        ("status", "status"),
+        ("duration_seconds", "duration_seconds"),
+        ("answered_at", "answered_at"),
+        ("ended_at", "ended_at"),
+        ("ended_by", lambda c: ended_by_whom(c)),
+        ("error_code", "error_code"),
+        ("reason", outcome_reason),
+        ("call_sid", "call_sid"),
+        ("request_id", "request_id"),
+    ]
     # What Twilio reports is not for anyone to edit.
     fields = readonly_fields = [
         "public_id",
@@ -70,6 +111,7 @@ class CallLogAdmin(ScopedAdmin):
         "answered_by",
         "error_code",
         "error_message",
+        "outcome",
         "sip_response_code",
         "ended",
         "hang_up_requested_at",
@@ -86,9 +128,42 @@ class CallLogAdmin(ScopedAdmin):
     inlines = [CallEventInline]
     actions = ["hang_up", "retry_now", "reconcile"]
 
+    @admin.display(description="business", ordering="business__name")
+    def business_name(self, call):
+        return call.business.name
+
+    @admin.display(description="duration", ordering="duration_seconds")
+    def duration(self, call):
+        if call.duration_seconds is None:
+            return "-"
+        return f"{call.duration_seconds // 60}:{call.duration_seconds % 60:02d}"
+
+    @admin.display(description="reason")
+    def outcome(self, call):
+        reason = outcome_reason(call)
+        if len(reason) <= 90:
+            return reason or "-"
+        return format_html('<span title="{}">{}…</span>', reason, reason[:88])
+
     @admin.display(description="ended by", ordering="ended_by")
     def ended(self, call):
         return ended_by_whom(call)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        call = self.get_object(request, object_id)
+        extra = {"call_actions": self._call_actions(request, call)} if call else {}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def _call_actions(self, request, call) -> list[tuple[str, str]]:
+        """The actions the user may run on this call, as the buttons of its page."""
+        if not user_may(request.user, Role.OPERATOR, call.business_id):
+            return []
+        buttons = []
+        if call.status in CallLog.LIVE_STATUSES:
+            buttons += [("hang_up", "Hang up"), ("reconcile", "Reconcile with Twilio")]
+        if call.request_id:
+            buttons.append(("retry_now", "Retry now"))
+        return buttons
 
     @role_action(
         role=Role.OPERATOR,
@@ -135,7 +210,7 @@ class CallLogInline(ScopedInline):
 
 
 @admin.register(CallRequest)
-class CallRequestAdmin(ScopedAdmin):
+class CallRequestAdmin(NumberSearch, CsvExport, ScopedAdmin):
     list_display = [
         "to_number",
         "business",
@@ -149,6 +224,20 @@ class CallRequestAdmin(ScopedAdmin):
     list_filter = ["status", "business", "campaign"]
     search_fields = ["to_number"]
     list_select_related = ["business", "campaign"]
+    export_noun = "request"
+    export_columns = [
+        ("id", "pk"),
+        ("created_at", "created_at"),
+        ("business", lambda r: r.business.name),
+        ("campaign", lambda r: r.campaign.name if r.campaign else ""),
+        ("to", "to_number"),
+        ("status", "status"),
+        ("attempts", "attempts"),
+        ("max_attempts", "max_attempts"),
+        ("next_attempt_at", "next_attempt_at"),
+        ("last_error", "last_error"),
+        ("updated_at", "updated_at"),
+    ]
     fields = readonly_fields = [
         "business",
         "campaign",

@@ -3,11 +3,30 @@
 from django.contrib import admin
 from django.db import models
 from django.db.models import Count, Q
+from django.template.loader import render_to_string
+from django.urls import path
 
-from calls.admin.scoping import ScopedAdmin, role_action
-from calls.models import CallRequest, Campaign
+from calls.admin.campaign_numbers import CampaignAddForm, campaign_numbers_view, numbers_result
+from calls.admin.scoping import ScopedAdmin, role_action, user_may
+from calls.dashboard import campaign_kpis
+from calls.models import CallLog, CallRequest, Campaign
+from calls.outcomes import outcome_reason
 from calls.services import operator_actions
+from calls.services.campaign_numbers import campaign_numbers_add
 from calls.tenancy import Role
+
+# The buttons of a campaign's page: (action, label, the statuses it applies to).
+CAMPAIGN_BUTTONS = [
+    ("pause", "Pause", (Campaign.Status.RUNNING, Campaign.Status.STOPPING)),
+    ("resume", "Resume", (Campaign.Status.PAUSED, Campaign.Status.STOPPING)),
+    ("stop", "Stop", (Campaign.Status.RUNNING, Campaign.Status.PAUSED)),
+    (
+        "cancel",
+        "Cancel",
+        (Campaign.Status.RUNNING, Campaign.Status.PAUSED, Campaign.Status.STOPPING),
+    ),
+]
+RECENT_REQUESTS = 50
 
 
 @admin.register(Campaign)
@@ -22,16 +41,101 @@ class CampaignAdmin(ScopedAdmin):
     autocomplete_fields = ["business"]
     # A recording is fetched by Twilio over https only (the allowlist refuses http).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    readonly_fields = ["status", "progress", "created_at", "ended_at", "operator_actions"]
+    readonly_fields = [
+        "status",
+        "progress",
+        "results",
+        "recent_requests",
+        "created_at",
+        "ended_at",
+        "operator_actions",
+    ]
     fieldsets = [
         (None, {"fields": ["business", "name", "status", "concurrency", "progress"]}),
+        ("Results", {"fields": ["results", "recent_requests"]}),
         (
             "Script (what the callee hears)",
             {"fields": ["recording_url", "say_text", "voice", "language", "raw_twiml"]},
         ),
         ("History", {"fields": ["created_at", "ended_at", "operator_actions"]}),
     ]
+    add_fieldsets = [
+        (None, {"fields": ["business", "name", "concurrency"]}),
+        ("Numbers to call", {"fields": ["numbers", "numbers_file"]}),
+        (
+            "Script (what the callee hears)",
+            {"fields": ["recording_url", "say_text", "voice", "language", "raw_twiml"]},
+        ),
+    ]
     actions = ["pause", "resume", "stop", "cancel", "cancel_and_hang_up"]
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = CampaignAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            request.campaign_numbers = campaign_numbers_add(campaign=obj, rows=form.rows)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return numbers_result(request, self, obj, request.campaign_numbers)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.numbers_view)
+        urls = [path("<path:object_id>/numbers/", view, name="calls_campaign_numbers")]
+        return urls + super().get_urls()
+
+    def numbers_view(self, request, object_id):
+        return campaign_numbers_view(request, self, object_id)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        campaign = self.get_object(request, object_id)
+        extra = {}
+        if campaign and user_may(request.user, Role.OPERATOR, campaign.business_id):
+            extra["campaign_actions"] = [
+                (name, label)
+                for name, label, applies in CAMPAIGN_BUTTONS
+                if campaign.status in applies
+            ]
+            extra["may_add_numbers"] = campaign.status not in Campaign.CLOSED_STATUSES
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    @admin.display(description="results")
+    def results(self, campaign):
+        if campaign is None or campaign.pk is None:
+            return "-"
+        context = {"campaign": campaign, "kpis": campaign_kpis(campaign)}
+        return render_to_string("admin/calls/campaign/results.html", context)
+
+    @admin.display(description=f"latest {RECENT_REQUESTS} requests")
+    def recent_requests(self, campaign):
+        if campaign is None or campaign.pk is None:
+            return "-"
+        requests = list(
+            campaign.requests.select_related("lead").order_by("-updated_at", "-id")[
+                :RECENT_REQUESTS
+            ]
+        )
+        last_calls = {}
+        calls = CallLog.objects.filter(request__in=requests).order_by("request_id", "-created_at")
+        for call in calls:
+            last_calls.setdefault(call.request_id, call)
+        rows = [
+            (
+                request,
+                last_calls.get(request.pk),
+                outcome_reason(last_calls[request.pk]) if request.pk in last_calls else "",
+            )
+            for request in requests
+        ]
+        return render_to_string(
+            "admin/calls/campaign/recent.html", {"campaign": campaign, "rows": rows}
+        )
 
     def get_queryset(self, request):
         by_status = {

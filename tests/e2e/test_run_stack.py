@@ -65,7 +65,7 @@ def test_the_stack_runs_the_demo_and_stops_on_ctrl_c(tmp_path):
         password = (tmp_path / "admin-password").read_text().strip()
         assert f"Admin user: admin   password: {password}" in output
         admin = urllib.request.urlopen(f"http://127.0.0.1:{web}/admin/login/", timeout=5)
-        assert b"Django administration" in admin.read()
+        assert b"Log in | Outbound calls" in admin.read()
         css = urllib.request.urlopen(f"http://127.0.0.1:{web}/static/admin/css/base.css", timeout=5)
         assert css.status == 200
         children = subprocess.run(

@@ -82,6 +82,16 @@ def test_the_command_prints_a_line_per_number_and_queues_the_valid_ones(business
     }
 
 
+def test_the_command_keeps_no_new_campaign_when_every_number_is_refused(business, capsys):
+    existing = Campaign.objects.create(business=business, name="old")
+    call_command("enqueue_calls", "--business", str(business.pk), "--campaign", "new", "nope")
+    call_command("enqueue_calls", "--business", str(business.pk), "--campaign", "old", "nope")
+    out = capsys.readouterr().out
+    assert "Campaign 'new' not created: no number was queued." in out
+    # A campaign that was there before stays: only an empty one made by this run goes.
+    assert list(Campaign.objects.all()) == [existing]
+
+
 def test_the_command_refuses_an_unknown_business(db):
     with pytest.raises(CommandError, match="No such business"):
         call_command("enqueue_calls", "--business", "999", "+14155550123")

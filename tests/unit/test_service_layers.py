@@ -8,7 +8,7 @@ SERVICES = Path(__file__).resolve().parents[2] / "calls" / "services"
 LAYERS = [
     {"task_queue", "call_facts", "dial_tokens", "action_log", "erasure", "retention"},
     {"status", "enqueue", "pauses"},
-    {"callbacks", "reconcile", "placing", "operator_actions"},
+    {"callbacks", "reconcile", "placing", "operator_actions", "campaign_numbers"},
     {"hang_ups", "dispatch", "cleanup"},
 ]
 

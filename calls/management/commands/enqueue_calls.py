@@ -23,8 +23,9 @@ class Command(BaseCommand):
             numbers = [*numbers, *self._read(file)]
         if not numbers:
             raise CommandError("Give numbers as arguments or with --file.")
+        created = False
         if campaign:
-            campaign, _ = Campaign.objects.get_or_create(business=business, name=campaign)
+            campaign, created = Campaign.objects.get_or_create(business=business, name=campaign)
         results = enqueue_outbound_calls(business=business, numbers=numbers, campaign=campaign)
         for result in results:
             if result.request:
@@ -33,6 +34,11 @@ class Command(BaseCommand):
                 self.stdout.write(f"{result.number}: refused: {result.refused}")
         queued = sum(1 for r in results if r.request)
         self.stdout.write(f"{queued} queued, {len(results) - queued} refused.")
+        if created and not queued:
+            # A campaign ends when it has requests and none is open: an empty one would run
+            # forever, so one made for numbers that were all refused is not kept.
+            campaign.delete()
+            self.stdout.write(f"Campaign {campaign.name!r} not created: no number was queued.")
 
     def _read(self, path):
         try:

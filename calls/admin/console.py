@@ -1,0 +1,111 @@
+"""The operators' pages beside the model admins: the dashboard (scoped by membership, refreshed in
+the browser every few seconds), resuming a paused business from it, and the time zone setting.
+Views only: they read through calls.dashboard and act through the admin's recorded actions."""
+
+from datetime import timedelta
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+
+from calls.charts import OUTCOME_COLOURS, live_against_caps_chart, outcomes_chart
+from calls.dashboard import OUTCOMES, business_states, dialing_paused, outcomes_per_minute
+from calls.models import Business
+from calls.preferences import operator_time_zone, operator_time_zone_set, time_zone_names
+from calls.tenancy import Role, businesses_for
+
+PARTS = {
+    "live": "admin/calls/dashboard_live.html",
+    "history": "admin/calls/dashboard_history.html",
+}
+
+
+def duration_text(delta: timedelta | None) -> str:
+    if delta is None:
+        return "-"
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def _live_context(request) -> dict:
+    businesses = businesses_for(request.user)
+    states = business_states(businesses)
+    may_resume = set(businesses_for(request.user, Role.OPERATOR).values_list("pk", flat=True))
+    for state in states:
+        state.wait_text = duration_text(state.oldest_due_wait)
+        state.outcome_counts = [(o, state.outcomes.get(o, 0)) for o in OUTCOMES]
+        state.may_resume = bool(state.business.paused_reason) and state.business.pk in may_resume
+    return {
+        "states": states,
+        "all_paused": dialing_paused(),
+        "caps_chart": live_against_caps_chart(states),
+        "outcomes": OUTCOMES,
+    }
+
+
+def _history_context(request) -> dict:
+    series = outcomes_per_minute(businesses_for(request.user))
+    return {
+        "outcomes_chart": outcomes_chart(series, OUTCOMES),
+        "legend": [(o, OUTCOME_COLOURS[o]) for o in OUTCOMES],
+    }
+
+
+def dashboard(request):
+    """Every business the user may see: live calls against the cap, the queue, the last hour,
+    the pause. `?part=live` or `?part=history` is the fragment the page's script refreshes."""
+    part = request.GET.get("part")
+    if part in PARTS:
+        builder = _live_context if part == "live" else _history_context
+        return TemplateResponse(request, PARTS[part], builder(request))
+    context = {
+        **admin.site.each_context(request),
+        "title": "Dashboard",
+        "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS,
+        **_live_context(request),
+        **_history_context(request),
+    }
+    return TemplateResponse(request, "admin/calls/dashboard.html", context)
+
+
+def business_resume(request, business_id: int):
+    """Resumes a paused business through the businesses' own "Resume dialing" action: the same
+    role check, confirmation page, service and action record as in the list of businesses."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    model_admin = admin.site.get_model_admin(Business)
+    actions = model_admin.get_actions(request)
+    if "resume" not in actions:
+        raise PermissionDenied
+    action = actions["resume"][0]
+    response = action(model_admin, request, Business.objects.filter(pk=business_id))
+    return response or redirect("admin:dashboard")
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(
+        help_text="Every time in the admin is shown in this zone, with its name.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [(name, name) for name in time_zone_names()]
+
+
+def preferences(request):
+    form = TimeZoneForm(request.POST or None, initial={"time_zone": operator_time_zone(request)})
+    if request.method == "POST" and form.is_valid():
+        zone = form.cleaned_data["time_zone"]
+        operator_time_zone_set(request, zone)
+        messages.success(request, f"Times are now shown in {zone}.")
+        return redirect("admin:index")
+    context = {**admin.site.each_context(request), "title": "Your time zone", "form": form}
+    return TemplateResponse(request, "admin/calls/preferences.html", context)

@@ -1,0 +1,116 @@
+"""/metrics: the queue in Prometheus' text format, read from the database at scrape time, so every
+web worker on every host answers the same figures (nothing is counted in a process's memory).
+
+Served only to `Authorization: Bearer <METRICS_TOKEN>`; without that setting it does not exist.
+"""
+
+import hmac
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
+from django.http import Http404, HttpResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from calls.dashboard import business_states
+from calls.models import Business, CallLog, EndedCallTally, Lease
+from calls.services.cleanup import CLEANUP_LEASE
+
+# A call's `ended_at` is stamped in the transaction that ends it, which commits a moment later:
+# the tally counts only calls that ended longer ago than this, so none commits behind it.
+TALLY_LAG = timedelta(seconds=60)
+
+
+def ended_call_totals() -> dict[str, int]:
+    """Calls ended so far, by status: the tally moved forward over the calls ended since the
+    last scrape (a range of the ended-calls index), under a lock, so two scrapers racing count
+    each call once."""
+    upto = timezone.now() - TALLY_LAG
+    with transaction.atomic():
+        EndedCallTally.objects.bulk_create(
+            [EndedCallTally(status=s) for s in CallLog.TERMINAL_STATUSES], ignore_conflicts=True
+        )
+        tallies = {t.status: t for t in EndedCallTally.objects.select_for_update()}
+        since = min((t.counted_until for t in tallies.values() if t.counted_until), default=None)
+        ended = CallLog.objects.filter(ended_at__isnull=False, ended_at__lte=upto)
+        if since is not None:
+            ended = ended.filter(ended_at__gt=since)
+        for status, n in ended.values_list("status").annotate(n=Count("pk")).order_by():
+            if status in tallies:
+                tallies[status].ended += n
+        for tally in tallies.values():
+            tally.counted_until = upto if since is None or upto > since else since
+        EndedCallTally.objects.bulk_update(tallies.values(), ["ended", "counted_until"])
+    return {status: tally.ended for status, tally in tallies.items()}
+
+
+def _task_backlog() -> int:
+    from django_q.brokers import get_broker
+
+    return get_broker().queue_size()
+
+
+class QueueCollector:
+    """Everything /metrics reports, read when Prometheus scrapes."""
+
+    def collect(self):
+        labels = ["business_id"]
+        live = GaugeMetricFamily("outbound_calls_live", "Live outbound calls.", labels=labels)
+        queued = GaugeMetricFamily(
+            "outbound_calls_queued", "Call requests waiting to be dialed.", labels=labels
+        )
+        cap = GaugeMetricFamily(
+            "outbound_calls_cap", "Most live outbound calls allowed.", labels=labels
+        )
+        paused = GaugeMetricFamily(
+            "business_paused", "1 while the business is paused or inactive.", labels=labels
+        )
+        for state in business_states(Business.objects.all()):
+            key = [str(state.business.pk)]
+            live.add_metric(key, state.live)
+            queued.add_metric(key, state.queued)
+            cap.add_metric(key, state.cap)
+            paused.add_metric(key, 1 if state.paused else 0)
+        yield from (live, queued, cap, paused)
+        ended = CounterMetricFamily(
+            "calls_ended", "Calls ended, by final status.", labels=["status"]
+        )
+        for status, n in sorted(ended_call_totals().items()):
+            ended.add_metric([status], n)
+        yield ended
+        lease = Lease.objects.filter(name=CLEANUP_LEASE).first()
+        succeeded = lease.last_succeeded_at if lease else None
+        age = GaugeMetricFamily(
+            "cleanup_last_success_age_seconds",
+            "Seconds since the cleanup last succeeded (absent until it has once).",
+        )
+        if succeeded is not None:
+            age.add_metric([], (timezone.now() - succeeded).total_seconds())
+        yield age
+        yield GaugeMetricFamily(
+            "task_queue_backlog", "Tasks waiting in the broker.", value=_task_backlog()
+        )
+
+
+def metrics_allowed(request) -> bool:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        token.strip().encode(), settings.METRICS_TOKEN.encode()
+    )
+
+
+@require_GET
+def metrics(request):
+    if not settings.METRICS_TOKEN:
+        raise Http404("Metrics are off: METRICS_TOKEN is not set.")
+    if not metrics_allowed(request):
+        response = HttpResponse("A bearer token is required.", status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(QueueCollector())
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
