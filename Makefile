@@ -25,14 +25,19 @@ run: install
 	DEBUG=true LOG_LEVEL=$(LOG_LEVEL) $(BIN)/python scripts/stack.py --port $(PORT) --sim-port $(SIM_PORT) \
 		--then "$(BIN)/python manage.py demo --calls 10"
 
-# The suite; DATABASE_URL chooses the database (SQLite when unset).
+# The suite; DATABASE_URL chooses the database (SQLite when unset). Tests run on one process per
+# core (PYTEST_WORKERS=0: in this one); those that start real processes or a browser run one
+# after another on one of them (tests/conftest.py).
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 # The same without the tests that start real processes or a browser (tests/e2e, tests/browser:
 # marked slow).
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -10,6 +10,12 @@ from tests.recipes import make_member, sign, twilio_call
 
 
 def pytest_collection_modifyitems(config, items):
+    # Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`), the tests that start real
+    # processes run one after another on one worker, while the rest share the other workers.
+    for item in items:
+        for kind in ("e2e", "browser"):
+            if f"tests/{kind}/" in item.nodeid:
+                item.add_marker(pytest.mark.xdist_group(kind))
     if connection.vendor == "postgresql":
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL (row locks and racing connections)")
