@@ -1,0 +1,70 @@
+from django.db import models
+
+from calls.phone import validate_e164
+from calls.scripts import validate_guarded_verbs
+
+
+class Business(models.Model):
+    """A tenant: its number is the caller ID of its outbound calls and receives its inbound ones."""
+
+    name = models.CharField(max_length=200)
+    phone_number = models.CharField(max_length=16, unique=True, validators=[validate_e164])
+    max_concurrent_calls = models.PositiveSmallIntegerField(default=3)
+    max_attempts = models.PositiveSmallIntegerField(
+        default=3, help_text="Attempts per call request before it is given up."
+    )
+    retry_delay_seconds = models.PositiveIntegerField(
+        default=300, help_text="Delay before the first retry; it doubles with each attempt."
+    )
+    is_active = models.BooleanField(
+        default=True, help_text="An inactive business dials nothing; it is never deleted."
+    )
+    paused_reason = models.TextField(
+        blank=True,
+        help_text="Set when Twilio refuses this business's calls; no new dials until cleared.",
+    )
+    allowed_recording_hosts = models.TextField(
+        blank=True,
+        help_text="Hosts (one per line) a campaign's recording may be played from, over https.",
+    )
+    extra_twiml_verbs = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_guarded_verbs],
+        help_text="Verbs a superuser's raw TwiML may use besides Say, Play, Pause and Hangup.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "businesses"
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.phone_number})"
+
+    @property
+    def can_dial(self) -> bool:
+        return self.is_active and not self.paused_reason
+
+    @property
+    def recording_hosts(self) -> list[str]:
+        return [h.strip().lower() for h in self.allowed_recording_hosts.split() if h.strip()]
+
+
+class DialingControl(models.Model):
+    """One row: the switch that pauses all dialing, and the lock for the account-wide cap."""
+
+    paused = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "dialing control"
+
+    def __str__(self):
+        return "All dialing paused" if self.paused else "Dialing enabled"
+
+    @classmethod
+    def get(cls) -> "DialingControl":
+        return cls.objects.get_or_create(pk=1)[0]

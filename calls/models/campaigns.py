@@ -1,0 +1,80 @@
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from calls.models.businesses import Business
+from calls.models.status import StatusQuerySet
+from calls.scripts import DEFAULT_SAY, Language, Voice, script_errors
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        PAUSED = "paused"
+        STOPPING = "stopping"
+        DONE = "done"
+        CANCELED = "canceled"
+
+    # Which status may follow which. An operator pauses, resumes, stops and cancels; dispatch ends
+    # a campaign with nothing left (done); retrying one of its requests runs a done one again.
+    TRANSITIONS = {
+        Status.RUNNING: {Status.PAUSED, Status.STOPPING, Status.DONE, Status.CANCELED},
+        Status.PAUSED: {Status.RUNNING, Status.STOPPING, Status.CANCELED},
+        Status.STOPPING: {Status.RUNNING, Status.PAUSED, Status.DONE, Status.CANCELED},
+        Status.DONE: {Status.RUNNING},
+        Status.CANCELED: set(),
+    }
+    # Dispatch claims requests of running campaigns only.
+    DIALING_STATUSES = (Status.RUNNING,)
+    # A failed attempt is retried while its campaign may still run.
+    RETRYING_STATUSES = (Status.RUNNING, Status.PAUSED)
+    # No new requests join these.
+    CLOSED_STATUSES = (Status.DONE, Status.CANCELED)
+
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="campaigns")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status, default=Status.RUNNING)
+    concurrency = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Live calls at most; the business's cap when empty."
+    )
+    say_text = models.TextField(
+        default=DEFAULT_SAY, blank=True, help_text="What the callee hears, read aloud."
+    )
+    voice = models.CharField(max_length=32, choices=Voice, blank=True)
+    language = models.CharField(max_length=8, choices=Language, blank=True)
+    recording_url = models.URLField(
+        blank=True, help_text="Played before the text: https, on one of the business's hosts."
+    )
+    raw_twiml = models.TextField(
+        blank=True,
+        help_text=(
+            "Superusers only: served instead of the script. Say, Play, Pause and Hangup, plus "
+            "the verbs the business is allowed."
+        ),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = StatusQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # enqueue_calls --campaign NAME finds the campaign by name within its business.
+            models.UniqueConstraint(fields=["business", "name"], name="campaign_name_per_business"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        business = Business.objects.filter(pk=self.business_id).first()
+        stored = Campaign.objects.filter(pk=self.pk).values_list("raw_twiml", flat=True).first()
+        # Raw TwiML is checked when written (only superusers can); the answer view checks it
+        # again each time, so a campaign whose stored TwiML fails stays editable meanwhile.
+        errors = script_errors(self, business, raw=self.raw_twiml != stored) if business else {}
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def allows_retries(self) -> bool:
+        return self.status in self.RETRYING_STATUSES

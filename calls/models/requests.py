@@ -1,0 +1,83 @@
+from django.db import models
+from django.db.models import Q
+
+from calls.models.businesses import Business
+from calls.models.campaigns import Campaign
+from calls.models.status import StatusQuerySet
+from calls.phone import validate_e164
+
+
+class CallRequest(models.Model):
+    """A wish to reach one number, which may take several attempts (CallLogs)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        ACTIVE = "active"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELED = "canceled"
+
+    # Which status may follow which. `active` means exactly one live attempt; a closed request
+    # (done, failed, canceled) reopens only when an operator retries it.
+    TRANSITIONS = {
+        Status.QUEUED: {Status.ACTIVE, Status.CANCELED},
+        Status.ACTIVE: {Status.QUEUED, Status.DONE, Status.FAILED, Status.CANCELED},
+        Status.DONE: {Status.QUEUED},
+        Status.FAILED: {Status.QUEUED},
+        Status.CANCELED: {Status.QUEUED},
+    }
+    OPEN_STATUSES = (Status.QUEUED, Status.ACTIVE)
+    CLOSED_STATUSES = (Status.DONE, Status.FAILED, Status.CANCELED)
+
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="requests")
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="requests"
+    )
+    lead = models.ForeignKey(
+        "leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="requests"
+    )
+    to_number = models.CharField(max_length=16, validators=[validate_e164])
+    status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.TextField(blank=True)
+    # Creates Twilio throttled in a row (reset when one goes through); each doubles the wait.
+    throttled_count = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = StatusQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # Dispatch (a business's due queued requests, oldest first); the dashboard, /metrics.
+            models.Index(
+                fields=["business", "next_attempt_at", "id"],
+                condition=Q(status="queued"),
+                name="request_due_idx",
+            ),
+            # Dispatch: live calls per campaign of a business, for campaign concurrency.
+            models.Index(
+                fields=["business", "campaign"],
+                condition=Q(status="active"),
+                name="request_active_idx",
+            ),
+            # Retention: closed requests past the retention period, oldest first.
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(status__in=["done", "failed", "canceled"]),
+                name="request_closed_idx",
+            ),
+        ]
+        constraints = [
+            # A number is queued or live at most once per campaign.
+            models.UniqueConstraint(
+                fields=["campaign", "to_number"],
+                condition=Q(status__in=["queued", "active"]),
+                name="one_open_request_per_campaign_number",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.to_number} ({self.status})"
