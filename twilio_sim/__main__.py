@@ -69,6 +69,24 @@ def parser():
         default=1.0,
         help="length of a short-call (callee hangs up quickly)",
     )
+    add(
+        "--amd-seconds",
+        type=float,
+        default=1.0,
+        help="answering-machine detection time after answer, before the AsyncAmd callback",
+    )
+    add(
+        "--machine-seconds",
+        type=float,
+        default=20.0,
+        help="how long an answering machine records before hanging up by itself",
+    )
+    add(
+        "--update-play-seconds",
+        type=float,
+        default=1.0,
+        help="how long TwiML sent by a call update plays before its <Hangup/> ends the call",
+    )
     add("--speed", type=float, default=1.0, help="clock speed: 10 runs everything 10x faster")
     add(
         "--clock",
@@ -189,6 +207,9 @@ def main(argv=None):
         ring_seconds=args.ring_seconds,
         call_seconds=args.call_seconds,
         short_call_seconds=args.short_call_seconds,
+        amd_seconds=args.amd_seconds,
+        machine_seconds=args.machine_seconds,
+        update_play_seconds=args.update_play_seconds,
         speed=args.speed,
         clock=args.clock,
         mix=args.mix,

@@ -12,7 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from twilio_sim.resources import call_page, call_resource, refusal, twilio_error
 from twilio_sim.settings import SimSettings
-from twilio_sim.switchboard import DEFAULT_TIME_LIMIT, DEFAULT_TIMEOUT, PROGRESS_EVENTS, Switchboard
+from twilio_sim.switchboard import (
+    DEFAULT_TIME_LIMIT,
+    DEFAULT_TIMEOUT,
+    PROGRESS_EVENTS,
+    Switchboard,
+    is_twiml,
+)
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 CALLS_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Calls\.json$")
@@ -161,6 +167,12 @@ class SimRequestHandler(BaseHTTPRequestHandler):
                 timeout=_whole_seconds(first("Timeout"), DEFAULT_TIMEOUT, upper=600),
                 time_limit=_whole_seconds(first("TimeLimit"), DEFAULT_TIME_LIMIT, upper=86400),
                 machine_detection=first("MachineDetection") in ("Enable", "DetectMessageEnd"),
+                machine_detection_mode=first("MachineDetection"),
+                async_amd=first("AsyncAmd").lower() == "true",
+                async_amd_status_callback=first("AsyncAmdStatusCallback") or None,
+                async_amd_status_callback_method=(
+                    first("AsyncAmdStatusCallbackMethod") or "POST"
+                ).upper(),
             )
         if fault == "create_hang":
             time.sleep(self.switchboard.settings.hang_seconds)
@@ -172,12 +184,17 @@ class SimRequestHandler(BaseHTTPRequestHandler):
 
     def _update(self, call, form):
         status = (form.get("Status") or [""])[0]
+        twiml = (form.get("Twiml") or [""])[0]
         if status and status not in ("canceled", "completed"):
             return self._error(400, 20001, f"Invalid Status: {status}; use canceled or completed")
+        if not status and twiml and not is_twiml(twiml.encode()):
+            return self._error(400, 12100, "Document parse failure: Twiml is not valid TwiML")
         if call.ended:
             return self._error(400, 21220, "Call is not in-progress. Cannot redirect.")
         if status:
             self.switchboard.hang_up(call, status)
+        elif twiml:
+            self.switchboard.redirect(call, twiml)
         return self._json(200, call_resource(self.switchboard, call))
 
     def _list(self, query):

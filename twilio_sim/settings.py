@@ -26,6 +26,12 @@ class SimSettings:
     ring_seconds: float = 1.5
     call_seconds: float = 3.0
     short_call_seconds: float = 1.0
+    # Answering-machine detection: the verdict comes this long after answer (AsyncAmd).
+    amd_seconds: float = 1.0
+    # A machine records this long after its greeting, then hangs up by itself.
+    machine_seconds: float = 20.0
+    # TwiML sent by a call update plays this long, then the call ends (its <Hangup/>).
+    update_play_seconds: float = 1.0
     speed: float = 1.0
     clock: str = REAL
     mix: dict = dataclasses.field(default_factory=dict)

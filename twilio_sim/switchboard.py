@@ -62,6 +62,11 @@ class Call:
     created_at: float
     updated_at: float
     reorder_callbacks: bool = False
+    # "Enable" or "DetectMessageEnd" (the create's MachineDetection); AsyncAmd and its callback.
+    machine_detection_mode: str = ""
+    async_amd: bool = False
+    async_amd_status_callback: str | None = None
+    async_amd_status_callback_method: str = "POST"
     # Real UTC times, as the REST resource reports them (see SimClock.moment).
     date_created: datetime.datetime | None = None
     date_updated: datetime.datetime | None = None
@@ -79,6 +84,11 @@ class Call:
     next_sequence_number: int = 0
     held_callbacks: list = dataclasses.field(default_factory=list)
     timeline: list = dataclasses.field(default_factory=list)
+    # Each TwiML document the call played, in order: the answer URL's (or the create's inline
+    # Twiml), then any a call update sent. `document` counts the updates, so the end planned
+    # for an older document does not cut a newer one short.
+    played: list = dataclasses.field(default_factory=list)
+    document: int = 0
     outbox: collections.deque = dataclasses.field(default_factory=collections.deque)
     sending: bool = False
 
@@ -209,6 +219,10 @@ class Switchboard:
         timeout,
         time_limit,
         machine_detection,
+        machine_detection_mode="",
+        async_amd=False,
+        async_amd_status_callback=None,
+        async_amd_status_callback_method="POST",
     ):
         with self._changed:
             now = self.clock.now()
@@ -226,6 +240,11 @@ class Switchboard:
                 timeout=timeout,
                 time_limit=time_limit,
                 machine_detection=machine_detection,
+                machine_detection_mode=machine_detection_mode
+                or ("Enable" if machine_detection else ""),
+                async_amd=async_amd and machine_detection,
+                async_amd_status_callback=async_amd_status_callback,
+                async_amd_status_callback_method=async_amd_status_callback_method,
                 planned_outcome=outcomes.outcome_for(
                     to, settings.seed, settings.mix, settings.numbers
                 ),
@@ -256,6 +275,25 @@ class Switchboard:
                 # Twilio ignores Status=canceled on an answered call.
             else:
                 self._end(call, now, "canceled")
+            return True
+
+    def redirect(self, call, twiml):
+        """A call update's Twiml: an answered call plays it at once (what it was playing stops),
+        then ends (its <Hangup/>, or the document running out); one not answered yet plays it
+        when answered."""
+        with self._changed:
+            now = self.clock.now()
+            self._record(call, now, "update", twiml=twiml)
+            if call.ended:
+                return False
+            if call.phase != "in-progress":
+                call.twiml = twiml
+                return True
+            call.document += 1
+            call.played.append({"at": round(now, 6), "source": "update", "twiml": twiml})
+            speaks = any(verb.tag != "Hangup" for verb in ElementTree.fromstring(twiml))
+            ends = now + (self.settings.update_play_seconds if speaks else 0.0)
+            self._schedule(ends, self._talk_ends, call, call.document)
             return True
 
     def visible_calls(self):
@@ -345,18 +383,18 @@ class Switchboard:
         if call.ended:
             return
         call.phase, call.answered_at = "in-progress", at
-        if call.machine_detection:
-            call.answered_by = (
-                "machine_start" if call.planned_outcome == outcomes.MACHINE else "human"
-            )
+        if call.machine_detection and not call.async_amd:
+            # Synchronous detection: the answer URL waits for the verdict and carries it.
+            call.answered_by = self._verdict(call)
         self._record(call, at, "status", status="in-progress")
         self._progress(call, at, "answered")
         if call.twiml is not None:
-            if not _is_twiml(call.twiml.encode()):
+            if not is_twiml(call.twiml.encode()):
                 self._fail_application(
                     call, at, 12100, "Document parse failure: Twiml is not valid TwiML"
                 )
                 return
+            call.played.append({"at": round(at, 6), "source": "create", "twiml": call.twiml})
         elif call.url:
             self._enqueue(call, self._answer_request(call))
         talk = (
@@ -364,7 +402,52 @@ class Switchboard:
             if call.planned_outcome == outcomes.SHORT_CALL
             else self.settings.call_seconds
         )
-        self._schedule(at + min(talk, call.time_limit), self._end, call, "completed")
+        if call.async_amd:
+            self._schedule(at + self.settings.amd_seconds, self._detect, call)
+            if call.planned_outcome == outcomes.MACHINE:
+                # A machine takes its greeting, then records until it hangs up by itself.
+                talk = self.settings.amd_seconds + self.settings.machine_seconds
+        self._schedule(at + min(talk, call.time_limit), self._talk_ends, call, call.document)
+
+    def _verdict(self, call):
+        """What answering-machine detection says: a machine's message end (DetectMessageEnd) or
+        its start (Enable) for a number whose outcome is a machine, else a human."""
+        if call.planned_outcome != outcomes.MACHINE:
+            return "human"
+        return (
+            "machine_end_beep"
+            if call.machine_detection_mode == "DetectMessageEnd"
+            else ("machine_start")
+        )
+
+    def _detect(self, call, at):
+        """AsyncAmd: the verdict, posted to AsyncAmdStatusCallback while the call goes on."""
+        if call.ended:
+            return
+        call.answered_by = self._verdict(call)
+        self._record(call, at, "amd", answered_by=call.answered_by)
+        if not call.async_amd_status_callback:
+            return
+        params = {
+            "CallSid": call.sid,
+            "AccountSid": self.account_sid,
+            "AnsweredBy": call.answered_by,
+            "MachineDetectionDuration": str(int(round(self.settings.amd_seconds * 1000))),
+        }
+        self._enqueue(
+            call,
+            {
+                "kind": "amd",
+                "url": call.async_amd_status_callback,
+                "method": call.async_amd_status_callback_method,
+                "params": params,
+            },
+        )
+
+    def _talk_ends(self, call, at, document):
+        # Only the end planned for the document now playing: an update replaced older ones.
+        if call.document == document:
+            self._end(call, at, "completed")
 
     def _end(self, call, at, status):
         if call.ended:
@@ -398,6 +481,8 @@ class Switchboard:
             Timestamp=rfc2822(self.clock.moment(at)),
             CallbackSource="call-progress-events",
         )
+        if call.answered_by:
+            params["AnsweredBy"] = call.answered_by
         if event == "completed":
             params.update(
                 CallDuration=str(call.duration), SipResponseCode=str(SIP_RESPONSE_CODES[call.phase])
@@ -528,16 +613,32 @@ class Switchboard:
                 error=error,
             )
             return
+        if delivery["kind"] == "amd":
+            self._record(
+                call,
+                now,
+                "amd_callback",
+                url=delivery["url"],
+                answered_by=delivery["params"]["AnsweredBy"],
+                response_code=response_code,
+                error=error,
+            )
+            return
         self._record(
             call, now, "answer_url", url=delivery["url"], response_code=response_code, error=error
         )
+        if ok and is_twiml(body) and call.document == 0:
+            # (An update that came first replaced it: the callee never heard this one.) With a
+            # manual clock the call may have ended meanwhile; it still played from its answer.
+            text = body.decode("utf-8", errors="replace")
+            call.played.append({"at": round(now, 6), "source": "answer_url", "twiml": text})
         if call.ended or call.phase != "in-progress":
             return
         if not ok:
             self._fail_application(
                 call, now, 11200, f"HTTP retrieval failure: {error or response_code}"
             )
-        elif not _is_twiml(body):
+        elif not is_twiml(body):
             self._fail_application(
                 call, now, 12100, "Document parse failure: the answer URL did not return TwiML"
             )
@@ -616,6 +717,10 @@ class Switchboard:
                 "timeout": call.timeout,
                 "time_limit": call.time_limit,
                 "reorder_callbacks": call.reorder_callbacks,
+                "machine_detection": call.machine_detection_mode or None,
+                "async_amd": call.async_amd,
+                "async_amd_status_callback": call.async_amd_status_callback,
+                "played": [dict(entry) for entry in call.played],
                 "created_at": call.created_at,
                 "initiated_at": call.initiated_at,
                 "ringing_at": call.ringing_at,
@@ -631,7 +736,7 @@ class Switchboard:
         return self._lock
 
 
-def _is_twiml(body):
+def is_twiml(body):
     try:
         return ElementTree.fromstring(body).tag == "Response"
     except ElementTree.ParseError:
