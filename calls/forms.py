@@ -110,6 +110,15 @@ class StatusCallbackForm(forms.Form):
     ErrorMessage = ReadableTextField(limit=ERROR_MESSAGE_MAX)
 
 
+class MachineVerdictForm(forms.Form):
+    """Twilio's answering-machine detection verdict (AsyncAmdStatusCallback). AnsweredBy is acted
+    on (a machine gets the voicemail), so only Twilio's documented values are taken."""
+
+    CallSid = forms.RegexField(regex=CALL_SID)
+    AnsweredBy = forms.ChoiceField(choices=CallLog.AnsweredBy.choices)
+    MachineDetectionDuration = WireIntegerField(max_value=INTEGER_MAX)
+
+
 class IncomingCallForm(forms.Form):
     """An inbound call. Its addresses (E.164 numbers, `client:` and `sip:` URIs, `anonymous`)
     are ASCII: a full-width digit would still find a business through phonenumbers, then be

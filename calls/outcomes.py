@@ -24,6 +24,9 @@ def outcome_reason(call: CallLog) -> str:
         return call.error_message
     if call.error_code:
         return f"Twilio error {call.error_code} (twilio.com/docs/api/errors/{call.error_code})."
+    if call.reached_machine:
+        left = "; the voicemail message was left" if call.voicemail_left_at else ""
+        return f"Reached an answering machine ({call.answered_by}){left}."
     if call.status not in UNSUCCESSFUL:
         return ""
     reason = sip_reason(status=call.status, code=call.sip_response_code)

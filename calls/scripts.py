@@ -149,6 +149,17 @@ def script_twiml(*, say_text: str, voice: str, language: str, recording_url: str
     return str(response)
 
 
+def voicemail_twiml(campaign) -> str:
+    """What a machine records after its beep: the campaign's voicemail message in the script's
+    voice, then the end of the call; only the end when there is no message."""
+    response = VoiceResponse()
+    text = NOT_XML.sub("", campaign.voicemail_text) if campaign else ""
+    if text:
+        response.say(text, voice=campaign.voice or None, language=campaign.language or None)
+    response.hangup()
+    return str(response)
+
+
 def default_twiml() -> str:
     """The default of the TwiML field campaigns had before scripts (migration 0001 names it)."""
     return script_twiml(say_text=DEFAULT_SAY, voice="", language="", recording_url="")

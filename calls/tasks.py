@@ -31,6 +31,12 @@ def hang_up_call(call_id):
     call_hang_up(call_id=call_id)
 
 
+def leave_voicemail(call_id):
+    from calls.services.machines import call_voicemail_leave
+
+    call_voicemail_leave(call_id=call_id)
+
+
 def cleanup_orphaned_calls():
     """The per-minute schedule (its name is kept: the schedule row and runbooks use it).
 

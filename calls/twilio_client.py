@@ -208,9 +208,30 @@ def _twilio(operation):
 
 
 def call_create(
-    *, to: str, from_: str, url: str, status_callback: str, timeout: int, time_limit: int
+    *,
+    to: str,
+    from_: str,
+    url: str,
+    status_callback: str,
+    timeout: int,
+    time_limit: int,
+    machine_detection_callback: str = "",
 ) -> str:
-    """Places a call and returns its SID."""
+    """Places a call and returns its SID.
+
+    With `machine_detection_callback`, Twilio also works out whether a person or a machine
+    answered, in the background (the script plays meanwhile), and posts its verdict there once
+    a machine's greeting has ended (DetectMessageEnd), so a message left then starts after the
+    beep.
+    """
+    detection = {}
+    if machine_detection_callback:
+        detection = {
+            "machine_detection": "DetectMessageEnd",
+            "async_amd": "true",
+            "async_amd_status_callback": machine_detection_callback,
+            "async_amd_status_callback_method": "POST",
+        }
     instance = _twilio(
         lambda: client().calls.create(
             to=to,
@@ -221,6 +242,7 @@ def call_create(
             status_callback_event=["initiated", "ringing", "answered", "completed"],
             timeout=timeout,
             time_limit=time_limit,
+            **detection,
         )
     )
     return instance.sid
@@ -239,3 +261,8 @@ def call_list(*, to: str, from_: str, limit: int = 50) -> list[TwilioCall]:
 def call_hang_up(*, sid: str) -> TwilioCall:
     """Ends the call (canceled if it was not answered yet); returns it as Twilio then saw it."""
     return _call(_twilio(lambda: client().calls(sid).update(status="completed")))
+
+
+def call_update(*, sid: str, twiml: str) -> TwilioCall:
+    """Replaces what a live call is playing with `twiml`; returns the call as Twilio then saw it."""
+    return _call(_twilio(lambda: client().calls(sid).update(twiml=twiml)))

@@ -9,11 +9,12 @@ from django.views.decorators.http import require_GET, require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
-from calls.forms import IncomingCallForm, StatusCallbackForm, audit_params
+from calls.forms import IncomingCallForm, MachineVerdictForm, StatusCallbackForm, audit_params
 from calls.health import health_checks, health_details_allowed
 from calls.models import CallLog
 from calls.scripts import campaign_twiml
 from calls.services.callbacks import call_callback_record, inbound_call_receive
+from calls.services.machines import call_machine_verdict_record
 from calls.services.status import StatusReport
 
 logger = logging.getLogger(__name__)
@@ -116,6 +117,18 @@ def call_answer(request, public_id):
     response = VoiceResponse()
     response.say(f"Hello, this is a call from {call.business.name}. Thank you, goodbye.")
     return twiml(response)
+
+
+@twilio_webhook
+def call_machine_verdict(request, public_id):
+    """Twilio's answering-machine detection verdict on a call this service placed."""
+    call = get_object_or_404(CallLog, public_id=public_id)
+    form = MachineVerdictForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest(form.errors.as_text())
+    data = form.cleaned_data
+    call_machine_verdict_record(call=call, sid=data["CallSid"], answered_by=data["AnsweredBy"])
+    return HttpResponse(status=204)
 
 
 @twilio_webhook

@@ -113,6 +113,9 @@ class FakeTwilio:
         # What Twilio answers a hang-up with: the call as it then is, or an error to raise.
         self.hang_up_status = "completed"
         self.hang_up_error = None
+        # Call updates sent: (sid, twiml); and an error to raise instead.
+        self.updated = []
+        self.update_error = None
 
     def call_create(self, **kwargs):
         self.created.append(kwargs)
@@ -140,10 +143,16 @@ class FakeTwilio:
             raise self.hang_up_error
         return twilio_call(sid, self.hang_up_status)
 
+    def call_update(self, *, sid, twiml):
+        self.updated.append((sid, twiml))
+        if self.update_error:
+            raise self.update_error
+        return twilio_call(sid, "in-progress")
+
 
 @pytest.fixture
 def fake_twilio(monkeypatch):
     fake = FakeTwilio()
-    for name in ("call_create", "call_fetch", "call_list", "call_hang_up"):
+    for name in ("call_create", "call_fetch", "call_list", "call_hang_up", "call_update"):
         monkeypatch.setattr(twilio_client, name, getattr(fake, name))
     return fake

@@ -109,6 +109,7 @@ class CallLogAdmin(NumberSearch, CsvExport, ScopedAdmin):
         "dial_started_at",
         "duration_seconds",
         "answered_by",
+        "voicemail_left_at",
         "error_code",
         "error_message",
         "outcome",

@@ -27,6 +27,10 @@ CAMPAIGN_BUTTONS = [
     ),
 ]
 RECENT_REQUESTS = 50
+MACHINE_FIELDSET = (
+    "Answering machines",
+    {"fields": ["machine_detection", "voicemail_text", "machine_retry_hours"]},
+)
 
 
 @admin.register(Campaign)
@@ -57,6 +61,7 @@ class CampaignAdmin(ScopedAdmin):
             "Script (what the callee hears)",
             {"fields": ["recording_url", "say_text", "voice", "language", "raw_twiml"]},
         ),
+        MACHINE_FIELDSET,
         ("History", {"fields": ["created_at", "ended_at", "operator_actions"]}),
     ]
     add_fieldsets = [
@@ -66,6 +71,7 @@ class CampaignAdmin(ScopedAdmin):
             "Script (what the callee hears)",
             {"fields": ["recording_url", "say_text", "voice", "language", "raw_twiml"]},
         ),
+        MACHINE_FIELDSET,
     ]
     actions = ["pause", "resume", "stop", "cancel", "cancel_and_hang_up"]
 

@@ -30,6 +30,17 @@ class CallLog(models.Model):
         CANCELED = "canceled"
         FAILED = "failed"
 
+    class AnsweredBy(models.TextChoices):
+        """Twilio's answering-machine detection verdicts (AnsweredBy)."""
+
+        HUMAN = "human"
+        MACHINE_START = "machine_start", "Machine (greeting started)"
+        MACHINE_END_BEEP = "machine_end_beep", "Machine (after the beep)"
+        MACHINE_END_SILENCE = "machine_end_silence", "Machine (after silence)"
+        MACHINE_END_OTHER = "machine_end_other", "Machine (greeting ended)"
+        FAX = "fax"
+        UNKNOWN = "unknown"
+
     class EndedBy(models.TextChoices):
         TWILIO = "twilio", "Twilio callback"
         DISPATCH = "dispatch", "Create request"
@@ -52,6 +63,15 @@ class CallLog(models.Model):
     }
     LIVE_STATUSES = tuple(s for s, rank in RANK.items() if rank < 5)
     TERMINAL_STATUSES = tuple(s for s, rank in RANK.items() if rank == 5)
+    # Verdicts that mean no person picked up: the attempt "reached a machine". A fax is one too
+    # (nothing to leave on it); `unknown` is treated as a person, who hears the script.
+    MACHINE_ANSWERS = (
+        AnsweredBy.MACHINE_START,
+        AnsweredBy.MACHINE_END_BEEP,
+        AnsweredBy.MACHINE_END_SILENCE,
+        AnsweredBy.MACHINE_END_OTHER,
+        AnsweredBy.FAX,
+    )
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="calls")
@@ -73,6 +93,8 @@ class CallLog(models.Model):
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
     sip_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    # When Twilio took the update that plays the campaign's voicemail message to a machine.
+    voicemail_left_at = models.DateTimeField(null=True, blank=True)
     ended_by = models.CharField(max_length=16, choices=EndedBy, blank=True)
     hang_up_requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -153,6 +175,10 @@ class CallLog(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL_STATUSES
+
+    @property
+    def reached_machine(self) -> bool:
+        return self.answered_by in self.MACHINE_ANSWERS
 
     @property
     def other_party(self) -> str:

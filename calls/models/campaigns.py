@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -29,6 +31,11 @@ class Campaign(models.Model):
     RETRYING_STATUSES = (Status.RUNNING, Status.PAUSED)
     # No new requests join these.
     CLOSED_STATUSES = (Status.DONE, Status.CANCELED)
+    # Twilio takes at most 4,000 characters of TwiML in a call update; the message, its voice
+    # and the verbs around it stay well inside.
+    VOICEMAIL_MAX = 1000
+    # A machine is tried again at most once a day unless the campaign says otherwise.
+    MACHINE_RETRY_HOURS = 24
 
     business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="campaigns")
     name = models.CharField(max_length=200)
@@ -49,6 +56,26 @@ class Campaign(models.Model):
         help_text=(
             "Superusers only: served instead of the script. Say, Play, Pause and Hangup, plus "
             "the verbs the business is allowed."
+        ),
+    )
+    machine_detection = models.BooleanField(
+        default=False,
+        help_text="Ask Twilio whether a person or an answering machine picked up.",
+    )
+    voicemail_text = models.TextField(
+        blank=True,
+        max_length=VOICEMAIL_MAX,
+        help_text=(
+            "Left on an answering machine after the beep, in the script's voice; empty: hang up "
+            "on a machine."
+        ),
+    )
+    machine_retry_hours = models.PositiveSmallIntegerField(
+        default=MACHINE_RETRY_HOURS,
+        blank=True,
+        help_text=(
+            "A call that reached a machine is tried again this many hours later while attempts "
+            "remain (it counts as one); 0: never tried again; empty: a day."
         ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -72,9 +99,20 @@ class Campaign(models.Model):
         # Raw TwiML is checked when written (only superusers can); the answer view checks it
         # again each time, so a campaign whose stored TwiML fails stays editable meanwhile.
         errors = script_errors(self, business, raw=self.raw_twiml != stored) if business else {}
+        if self.machine_retry_hours is None:
+            self.machine_retry_hours = self.MACHINE_RETRY_HOURS
+        if self.voicemail_text and not self.machine_detection:
+            errors["voicemail_text"] = "A voicemail is left only with machine detection on."
+        if len(self.voicemail_text) > self.VOICEMAIL_MAX:
+            errors["voicemail_text"] = f"At most {self.VOICEMAIL_MAX} characters."
         if errors:
             raise ValidationError(errors)
 
     @property
     def allows_retries(self) -> bool:
         return self.status in self.RETRYING_STATUSES
+
+    @property
+    def machine_retry_delay(self) -> timedelta | None:
+        """How long after reaching a machine its request is tried again; None: never."""
+        return timedelta(hours=self.machine_retry_hours) if self.machine_retry_hours else None

@@ -15,6 +15,7 @@ from calls import twilio_client
 from calls.faults import fault_point
 from calls.models import CallLog, CallRequest, Campaign, DialingControl
 from calls.services.dial_tokens import dial_token_release, dial_token_take
+from calls.services.machines import machine_detection_params
 from calls.services.pauses import business_pause, dialing_set
 from calls.services.status import Retry, call_fail, call_sid_store, request_lock
 from calls.twilio_client import ErrorKind, TwilioError
@@ -41,7 +42,7 @@ def call_place(*, call_id: int, deadline: float | None = None) -> Placed:
     `deadline` (time.monotonic()) bounds the wait for a calls-per-second token: a call that gets
     none by then is handed back unsent.
     """
-    call = CallLog.objects.select_related("business").get(pk=call_id)
+    call = CallLog.objects.select_related("business", "request__campaign").get(pk=call_id)
     if not call.business.can_dial or DialingControl.get().paused:
         # Paused since the claim (e.g. Twilio refused the business's previous call).
         call_claim_release(
@@ -69,6 +70,7 @@ def call_place(*, call_id: int, deadline: float | None = None) -> Placed:
             status_callback=f"{base}/twilio/calls/{call.public_id}/status",
             timeout=settings.CALL_RING_TIMEOUT_SECONDS,
             time_limit=settings.CALL_TIME_LIMIT_SECONDS,
+            **machine_detection_params(call=call, base_url=base),
         )
     except TwilioError as error:
         dial_token_release(token=token, sent=True)

@@ -127,7 +127,9 @@ def call_attempt_ended(
     request = CallRequest.objects.select_related("business", "campaign").get(pk=call.request_id)
     active = CallRequest.objects.filter(pk=request.pk, status=CallRequest.Status.ACTIVE)
     reason = call.error_message or f"The last attempt ended {call.get_status_display().lower()}."
-    if call.status == Status.COMPLETED:
+    if call.status == Status.COMPLETED and call.reached_machine:
+        _machine_reached(active=active, request=request, call=call)
+    elif call.status == Status.COMPLETED:
         active.status_move(CallRequest.Status.DONE, last_error="")
     elif call.status == Status.CANCELED:
         active.status_move(CallRequest.Status.CANCELED, last_error=reason)
@@ -153,6 +155,29 @@ def call_attempt_ended(
             last_error=reason,
             **changes,
         )
+
+
+def _machine_reached(*, active, request: CallRequest, call: CallLog) -> None:
+    """An answered call that reached a machine: the attempt counts, and the request is tried
+    again after its campaign's machine delay (a day by default) while attempts remain; with no
+    delay (0 h) the campaign settles for the machine and the request is done."""
+    left = "; the voicemail message was left" if call.voicemail_left_at else ""
+    reason = f"Reached an answering machine ({call.answered_by}){left}."
+    delay = request.campaign.machine_retry_delay if request.campaign else None
+    if delay is None:
+        active.status_move(
+            CallRequest.Status.DONE, last_error=f"{reason} Not tried again: the campaign says so."
+        )
+        return
+    why_not = _why_no_retry(request, request.attempts)
+    if why_not:
+        active.status_move(CallRequest.Status.FAILED, last_error=f"{reason} {why_not}")
+        return
+    active.status_move(
+        CallRequest.Status.QUEUED,
+        next_attempt_at=timezone.now() + delay,
+        last_error=f"{reason} Tried again in {delay.total_seconds() / 3600:g} h.",
+    )
 
 
 def _why_no_retry(request: CallRequest, attempts: int) -> str:
