@@ -49,7 +49,8 @@ WELL_FORMED = {
     "SequenceNumber": st.integers(0, 10).map(str),
     "CallDuration": st.integers(0, 100).map(str),
     "SipResponseCode": st.sampled_from(["200", "486", "603"]),
-    "AnsweredBy": st.sampled_from(["human", "machine_start", "unknown"]),
+    "AnsweredBy": st.sampled_from(["human", "machine_start", "machine_end_beep", "unknown"]),
+    "MachineDetectionDuration": st.integers(0, 30000).map(str),
     "ErrorCode": st.sampled_from(["", "31005", "32009"]),
     "ErrorMessage": st.sampled_from(["", "Busy everywhere", "Call rejected: 603 Decline"]),
     "From": st.sampled_from(["+14155550199", "anonymous", "client:alice"]),
@@ -59,7 +60,7 @@ WELL_FORMED = {
     "Timestamp": st.just("Tue, 01 Dec 2026 10:00:00 +0000"),
     "CallbackSource": st.just("call-progress-events"),
 }
-NUMERIC = ("SequenceNumber", "CallDuration", "SipResponseCode")
+NUMERIC = ("SequenceNumber", "CallDuration", "SipResponseCode", "MachineDetectionDuration")
 # Built once: Hypothesis works out each strategy's properties the first time it draws from it.
 HOSTILE_VALUES = {
     name: st.one_of(integers if name in NUMERIC else text, st.sampled_from(["", "\x00"]))
@@ -104,6 +105,8 @@ def paths(calls):
         f"/twilio/calls/{inbound.public_id}/status",
         f"/twilio/calls/{outbound.public_id}/status",
         f"/twilio/calls/{outbound.public_id}/answer",
+        f"/twilio/calls/{inbound.public_id}/amd",
+        f"/twilio/calls/{outbound.public_id}/amd",
     ]
 
 

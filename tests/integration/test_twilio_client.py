@@ -10,6 +10,7 @@ from calls.twilio_client import ErrorKind, TwilioError
 from tests.e2e.live_stack import free_port
 from twilio_sim.control import SimControl
 from twilio_sim.server import Simulator
+from twilio_sim.tests.peers import TWIML, Receiver
 
 SID = "AC" + "2" * 32
 TOKEN = "client-test-token"
@@ -174,3 +175,59 @@ def test_a_connection_dropped_after_sending_has_an_unknown_outcome(sim, settings
         thread.join()
         server.close()
     assert raised.value.kind is ErrorKind.UNKNOWN
+
+
+def test_create_asks_for_async_machine_detection_only_when_given_its_callback(sim):
+    detected = twilio_client.call_create(
+        to="+14155550123",
+        from_=FROM,
+        url="http://127.0.0.1:9/answer",
+        status_callback="http://127.0.0.1:9/status",
+        timeout=7,
+        time_limit=60,
+        machine_detection_callback="http://127.0.0.1:9/amd",
+    )
+    plain = create(to="+14155550124")
+
+    records = {record["sid"]: record for record in sim.calls()}
+    assert (
+        records[detected]["machine_detection"],
+        records[detected]["async_amd"],
+        records[detected]["async_amd_status_callback"],
+    ) == ("DetectMessageEnd", True, "http://127.0.0.1:9/amd")
+    assert (records[plain]["machine_detection"], records[plain]["async_amd"]) == (None, False)
+
+
+def test_update_replaces_what_a_live_call_plays(sim):
+    receiver = Receiver()  # serves the answer URL's TwiML
+    sim.configure(clock="manual")
+    sid = twilio_client.call_create(
+        to="+14155550123",
+        from_=FROM,
+        url=f"{receiver.base_url}/answer",
+        status_callback=f"{receiver.base_url}/status",
+        timeout=7,
+        time_limit=60,
+    )
+    sim.advance(2.5)  # answered; the script plays
+    twiml = "<Response><Say>Call us back.</Say><Hangup/></Response>"
+
+    seen = twilio_client.call_update(sid=sid, twiml=twiml)
+    receiver.stop()
+
+    assert (seen.sid, seen.status) == (sid, "in-progress")
+    played = sim.call(sid)["played"]
+    assert [(e["source"], e["twiml"]) for e in played] == [
+        ("answer_url", TWIML.decode()),
+        ("update", twiml),
+    ]
+
+
+def test_updating_a_call_that_ended_is_refused_with_twilios_code(sim):
+    sim.configure(clock="manual")
+    sid = create()
+    sim.advance(30)
+
+    with pytest.raises(TwilioError) as error:
+        twilio_client.call_update(sid=sid, twiml="<Response><Hangup/></Response>")
+    assert error.value.code == "21220"
