@@ -23,6 +23,9 @@ DEFAULT_SAY = "Hello. This is an automated call. Thank you, goodbye."
 # make the whole answer unreadable to Twilio, and the callee would hear an application error.
 NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
+# Twilio takes at most this many characters of TwiML in a call update (the voicemail drop).
+UPDATE_TWIML_MAX = 4000
+
 # Verbs (and their attributes) any raw TwiML may use: they speak, play, wait and hang up, and
 # none of them reaches a number, a URL that answers with more TwiML, or a recorder.
 SAFE_VERBS = {

@@ -5,7 +5,14 @@ from django.db import models
 
 from calls.models.businesses import Business
 from calls.models.status import StatusQuerySet
-from calls.scripts import DEFAULT_SAY, Language, Voice, script_errors
+from calls.scripts import (
+    DEFAULT_SAY,
+    UPDATE_TWIML_MAX,
+    Language,
+    Voice,
+    script_errors,
+    voicemail_twiml,
+)
 
 
 class Campaign(models.Model):
@@ -31,8 +38,7 @@ class Campaign(models.Model):
     RETRYING_STATUSES = (Status.RUNNING, Status.PAUSED)
     # No new requests join these.
     CLOSED_STATUSES = (Status.DONE, Status.CANCELED)
-    # Twilio takes at most 4,000 characters of TwiML in a call update; the message, its voice
-    # and the verbs around it stay well inside.
+    # A message a machine records whole (about a minute read aloud).
     VOICEMAIL_MAX = 1000
     # A machine is tried again at most once a day unless the campaign says otherwise.
     MACHINE_RETRY_HOURS = 24
@@ -105,6 +111,9 @@ class Campaign(models.Model):
             errors["voicemail_text"] = "A voicemail is left only with machine detection on."
         if len(self.voicemail_text) > self.VOICEMAIL_MAX:
             errors["voicemail_text"] = f"At most {self.VOICEMAIL_MAX} characters."
+        elif len(voicemail_twiml(self)) > UPDATE_TWIML_MAX:
+            # Escaping (& is &amp;) lengthens the text: Twilio would refuse the update.
+            errors["voicemail_text"] = "Too long once written as TwiML: use fewer & < > \" '."
         if errors:
             raise ValidationError(errors)
 

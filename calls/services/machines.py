@@ -41,9 +41,13 @@ def call_machine_verdict_record(*, call: CallLog, sid: str, answered_by: str) ->
         )
         if answered_by not in CallLog.MACHINE_ANSWERS:
             return False  # a person (or unknown): the script already plays to them
-        # Conditional on the row as it is now: a call that ended or is being hung up gets nothing.
+        # Conditional on the row as it is now: a call that ended or is being hung up gets
+        # nothing, and an inbound caller (never asked about) is never redirected.
         live = CallLog.objects.filter(
-            pk=call.pk, status__in=CallLog.LIVE_STATUSES, hang_up_requested_at__isnull=True
+            pk=call.pk,
+            direction=CallLog.Direction.OUTBOUND,
+            status__in=CallLog.LIVE_STATUSES,
+            hang_up_requested_at__isnull=True,
         )
         if not live.exists():
             return False

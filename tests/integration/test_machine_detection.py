@@ -13,7 +13,7 @@ from calls.models import CallLog, CallRequest, Campaign
 from calls.outcomes import outcome_reason
 from calls.services.enqueue import enqueue_outbound_call
 from calls.twilio_client import ErrorKind, TwilioError
-from tests.recipes import ACCOUNT_SID, callback, sid
+from tests.recipes import ACCOUNT_SID, callback, make_call, sid
 
 NUMBER = "+14155551234"
 MESSAGE = "Hello, this is Acme Plumbing. Please call us back on 415 555 0100."
@@ -211,6 +211,19 @@ def test_a_verdict_after_the_call_ended_is_recorded_and_queues_nothing(
     assert queue() == []
 
 
+def test_a_verdict_on_an_inbound_call_is_recorded_and_never_redirects_the_caller(
+    business, twilio_post, queue, django_capture_on_commit_callbacks
+):
+    call = make_call(business, direction="inbound", call_sid=sid("a"), status="in-progress")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = twilio_post(url(call), verdict(call, "machine_end_beep"))
+
+    assert response.status_code == 204
+    call.refresh_from_db()
+    assert call.answered_by == "machine_end_beep"
+    assert queue() == []
+
+
 def test_a_verdict_carrying_another_calls_sid_is_ignored(
     answered, twilio_post, queue, django_capture_on_commit_callbacks
 ):
@@ -329,6 +342,11 @@ def test_a_voicemail_needs_detection_and_fits_twilios_update(business):
     with pytest.raises(ValidationError) as error:
         campaign.full_clean()
     assert "voicemail_text" in error.value.message_dict
+
+    campaign.voicemail_text = "&" * Campaign.VOICEMAIL_MAX  # 5,000 characters escaped
+    with pytest.raises(ValidationError) as error:
+        campaign.full_clean()
+    assert "Too long once written as TwiML" in str(error.value.message_dict["voicemail_text"])
 
     campaign.voicemail_text = "Call us back."
     campaign.machine_retry_hours = None
