@@ -163,7 +163,8 @@ def _machine_reached(*, active, request: CallRequest, call: CallLog) -> None:
     delay (0 h) the campaign settles for the machine and the request is done."""
     left = "; the voicemail message was left" if call.voicemail_left_at else ""
     reason = f"Reached an answering machine ({call.answered_by}){left}."
-    delay = request.campaign.machine_retry_delay if request.campaign else None
+    campaign = request.campaign or Campaign()  # without a campaign: the default rule
+    delay = campaign.machine_retry_delay
     if delay is None:
         active.status_move(
             CallRequest.Status.DONE, last_error=f"{reason} Not tried again: the campaign says so."
@@ -176,7 +177,7 @@ def _machine_reached(*, active, request: CallRequest, call: CallLog) -> None:
     active.status_move(
         CallRequest.Status.QUEUED,
         next_attempt_at=timezone.now() + delay,
-        last_error=f"{reason} Tried again in {delay.total_seconds() / 3600:g} h.",
+        last_error=f"{reason} Trying again in {delay.total_seconds() / 3600:g} h.",
     )
 
 

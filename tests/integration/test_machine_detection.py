@@ -283,7 +283,7 @@ def test_a_machine_reached_is_tried_again_a_day_later_and_the_attempt_counts(
     assert request.next_attempt_at <= timezone.now() + timedelta(hours=24)
     assert request.last_error == (
         "Reached an answering machine (machine_end_beep); the voicemail message was left. "
-        "Tried again in 24 h."
+        "Trying again in 24 h."
     )
     assert outcome_reason(call) == (
         "Reached an answering machine (machine_end_beep); the voicemail message was left."
@@ -398,3 +398,19 @@ def test_the_call_page_shows_who_answered_and_when_the_voicemail_was_left(
     assert "machine_end_beep" in page
     assert "Voicemail left at" in page
     assert "Reached an answering machine (machine_end_beep)" in page
+
+
+def test_a_request_without_a_campaign_that_reached_a_machine_follows_the_default_rule(
+    business, fake_twilio, twilio_post
+):
+    request = enqueue_outbound_call(business=business, to_number=NUMBER)
+    tasks.dispatch(business.pk)
+    call = CallLog.objects.get(request=request)
+    complete(twilio_post, call, AnsweredBy="machine_start")
+
+    request.refresh_from_db()
+    assert (request.status, request.attempts) == ("queued", 1)
+    assert request.next_attempt_at > timezone.now() + timedelta(hours=23)
+    assert request.last_error == (
+        "Reached an answering machine (machine_start). Trying again in 24 h."
+    )
