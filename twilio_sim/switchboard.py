@@ -89,6 +89,8 @@ class Call:
     # for an older document does not cut a newer one short.
     played: list = dataclasses.field(default_factory=list)
     document: int = 0
+    # Where `twiml` came from: the create, or an update sent before the call was answered.
+    twiml_source: str = "create"
     outbox: collections.deque = dataclasses.field(default_factory=collections.deque)
     sending: bool = False
 
@@ -287,7 +289,7 @@ class Switchboard:
             if call.ended:
                 return False
             if call.phase != "in-progress":
-                call.twiml = twiml
+                call.twiml, call.twiml_source = twiml, "update"
                 return True
             call.document += 1
             call.played.append({"at": round(now, 6), "source": "update", "twiml": twiml})
@@ -394,7 +396,9 @@ class Switchboard:
                     call, at, 12100, "Document parse failure: Twiml is not valid TwiML"
                 )
                 return
-            call.played.append({"at": round(at, 6), "source": "create", "twiml": call.twiml})
+            call.played.append(
+                {"at": round(at, 6), "source": call.twiml_source, "twiml": call.twiml}
+            )
         elif call.url:
             self._enqueue(call, self._answer_request(call))
         talk = (

@@ -187,3 +187,16 @@ def test_without_machine_detection_there_is_no_verdict_and_no_amd_callback(api, 
     )
     assert amd_callbacks(receiver, sid) == []
     assert record["duration"] == 3, "a machine without detection lasts call_seconds"
+
+
+def test_an_update_before_answer_is_what_the_call_plays_when_answered(api, receiver, control):
+    sid = create_with_amd(api, receiver, HUMAN)
+    control.advance(1)  # ringing
+
+    assert api.update(sid, Twiml=VOICEMAIL).json()["status"] == "ringing"
+    control.advance(1.5)
+
+    record = control.call(sid)
+    assert record["phase"] == "in-progress"
+    assert [(e["source"], e["twiml"]) for e in record["played"]] == [("update", VOICEMAIL)]
+    assert receiver.answers(sid) == [], "the update replaced the answer URL"
