@@ -4,9 +4,11 @@ every instant set here is in the past, so what the window schedules is due by th
 clock and a dispatch looks at it."""
 
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 
 from calls import tasks
 from calls.models import CallLog, CallRequest, Campaign
@@ -174,6 +176,18 @@ def test_queuing_outside_the_window_schedules_the_opening(
         "outside the calling window until Thu 15 Jan 08:00 America/New_York"
     )
     assert queue() == [("calls.tasks.dispatch", (business.pk,))] * 2
+
+
+def test_the_enqueue_command_says_when_a_number_waits_for_its_window(business, window_clock):
+    window_clock.set(at(2 + 24))  # Wednesday 18:00 in Los Angeles, 21:00 in New York
+    out = StringIO()
+    call_command("enqueue_calls", "--business", business.pk, LOS_ANGELES, NEW_YORK, stdout=out)
+    assert out.getvalue().splitlines() == [
+        f"{LOS_ANGELES}: queued as {LOS_ANGELES}",
+        f"{NEW_YORK}: queued as {NEW_YORK} "
+        "(outside the calling window until Thu 15 Jan 08:00 America/New_York)",
+        "2 queued, 0 refused.",
+    ]
 
 
 def test_a_retry_backoff_that_lands_at_night_moves_to_the_morning(
