@@ -123,3 +123,10 @@ def test_a_held_request_says_why_it_waits_and_until_when(operator, business):
     page = operator.get(f"/admin/calls/callrequest/{held.pk}/change/").content.decode()
     assert HELD in page
     assert "2026-01-15 13:00:00 UTC" in page  # the next opening, in the operator's zone
+
+
+def test_a_campaign_page_says_which_requests_wait_for_the_window(operator, business):
+    campaign = Campaign.objects.create(business=business, name="spring")
+    make_request(business, number="+12125550123", campaign=campaign, held_reason=HELD)
+    page = operator.get(f"/admin/calls/campaign/{campaign.pk}/change/").content.decode()
+    assert f"Waits: {HELD}" in page
