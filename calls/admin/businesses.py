@@ -7,6 +7,7 @@ from django.db.models import Count, Q
 
 from calls.admin.scoping import SUPERUSER, ScopedAdmin, SuperuserOnly, role_action
 from calls.admin.search import NumberSearch
+from calls.admin.windows import window_formfield
 from calls.models import Business, CallLog, DialingControl
 from calls.scripts import GUARDED_VERBS
 from calls.services import operator_actions
@@ -33,6 +34,7 @@ class BusinessAdmin(NumberSearch, ScopedAdmin):
         "phone_number",
         "max_concurrent_calls",
         "live_calls",
+        "calling_window",
         "is_active",
         "paused_reason",
     ]
@@ -54,7 +56,13 @@ class BusinessAdmin(NumberSearch, ScopedAdmin):
                 required=False,
                 help_text=db_field.help_text,
             )
-        return super().formfield_for_dbfield(db_field, request, **kwargs)
+        return window_formfield(db_field) or super().formfield_for_dbfield(
+            db_field, request, **kwargs
+        )
+
+    @admin.display(description="calling window")
+    def calling_window(self, business):
+        return f"{business.calling_window.describe()} ({business.time_zone} when unknown)"
 
     @admin.display(ordering="live")
     def live_calls(self, business):

@@ -8,6 +8,7 @@ from django.urls import path
 
 from calls.admin.campaign_numbers import CampaignAddForm, campaign_numbers_view, numbers_result
 from calls.admin.scoping import ScopedAdmin, role_action, user_may
+from calls.admin.windows import window_formfield
 from calls.dashboard import campaign_kpis
 from calls.models import CallLog, CallRequest, Campaign
 from calls.outcomes import outcome_reason
@@ -27,6 +28,10 @@ CAMPAIGN_BUTTONS = [
     ),
 ]
 RECENT_REQUESTS = 50
+WINDOW_FIELDSET = (
+    "Calling window (narrows the business's; empty fields keep the business's)",
+    {"fields": [("window_start_hour", "window_end_hour"), "window_days"]},
+)
 
 
 @admin.register(Campaign)
@@ -53,6 +58,7 @@ class CampaignAdmin(ScopedAdmin):
     fieldsets = [
         (None, {"fields": ["business", "name", "status", "concurrency", "progress"]}),
         ("Results", {"fields": ["results", "recent_requests"]}),
+        WINDOW_FIELDSET,
         (
             "Script (what the callee hears)",
             {"fields": ["recording_url", "say_text", "voice", "language", "raw_twiml"]},
@@ -61,6 +67,7 @@ class CampaignAdmin(ScopedAdmin):
     ]
     add_fieldsets = [
         (None, {"fields": ["business", "name", "concurrency"]}),
+        WINDOW_FIELDSET,
         ("Numbers to call", {"fields": ["numbers", "numbers_file"]}),
         (
             "Script (what the callee hears)",
@@ -76,6 +83,11 @@ class CampaignAdmin(ScopedAdmin):
         if obj is None:
             kwargs["form"] = CampaignAddForm
         return super().get_form(request, obj, **kwargs)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        return window_formfield(db_field) or super().formfield_for_dbfield(
+            db_field, request, **kwargs
+        )
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

@@ -1,9 +1,11 @@
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from calls.models.businesses import Business
+from calls.models.businesses import Business, validate_weekdays, window_hour_errors
 from calls.models.status import StatusQuerySet
 from calls.scripts import DEFAULT_SAY, Language, Voice, script_errors
+from calls.windows import CallingWindow
 
 
 class Campaign(models.Model):
@@ -51,6 +53,24 @@ class Campaign(models.Model):
             "the verbs the business is allowed."
         ),
     )
+    window_start_hour = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(23)],
+        help_text="Narrows the business's calling window; its start when empty.",
+    )
+    window_end_hour = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(24)],
+        help_text="Narrows the business's calling window; its end when empty.",
+    )
+    window_days = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_weekdays],
+        help_text="Narrows the business's weekdays; the business's when none is chosen.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -72,8 +92,32 @@ class Campaign(models.Model):
         # Raw TwiML is checked when written (only superusers can); the answer view checks it
         # again each time, so a campaign whose stored TwiML fails stays editable meanwhile.
         errors = script_errors(self, business, raw=self.raw_twiml != stored) if business else {}
+        errors.update(self._window_errors(business))
         if errors:
             raise ValidationError(errors)
+
+    def _window_errors(self, business: Business | None) -> dict:
+        errors = window_hour_errors(self.window_start_hour, self.window_end_hour)
+        if errors or business is None:
+            return errors
+        wide = business.calling_window
+        start = wide.start_hour if self.window_start_hour is None else self.window_start_hour
+        end = wide.end_hour if self.window_end_hour is None else self.window_end_hour
+        if start < wide.start_hour or end > wide.end_hour or not set(self.window_days) <= wide.days:
+            return {
+                "window_start_hour": "A campaign may only narrow its business's calling window "
+                f"({wide.describe()})."
+            }
+        return window_hour_errors(start, end)
+
+    @property
+    def calling_window(self) -> CallingWindow:
+        """The business's window, narrowed to the campaign's own hours and days."""
+        return self.business.calling_window.narrowed(
+            start_hour=self.window_start_hour,
+            end_hour=self.window_end_hour,
+            days=self.window_days,
+        )
 
     @property
     def allows_retries(self) -> bool:

@@ -44,6 +44,11 @@ class CallRequest(models.Model):
     last_error = models.TextField(blank=True)
     # Creates Twilio throttled in a row (reset when one goes through); each doubles the wait.
     throttled_count = models.PositiveSmallIntegerField(default=0)
+    held_reason = models.TextField(
+        blank=True, help_text="Why the next attempt waits: the callee's calling window is closed."
+    )
+    # Times the calling window pushed the next attempt back (at queuing, dispatch or a retry).
+    window_holds = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

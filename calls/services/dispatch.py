@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from calls.faults import fault_point
 from calls.models import Business, CallLog, CallRequest, Campaign, DialingControl
+from calls.services.calling_windows import requests_in_window
 from calls.services.placing import (
     Placed,
     call_claim_release,
@@ -146,7 +147,7 @@ def _claim(business: Business, live, free: int) -> list[int]:
         .order_by("next_attempt_at", "id")
     )
     call_ids = []
-    for request in due[: free * 4 + 10]:
+    for request in requests_in_window(business, due, limit=free * 4 + 10):
         if len(call_ids) >= free:
             break
         if request.to_number in live_numbers:
@@ -154,7 +155,7 @@ def _claim(business: Business, live, free: int) -> list[int]:
         if request.campaign_id and campaign_room[request.campaign_id] <= 0:
             continue
         claimed = CallRequest.objects.filter(pk=request.pk).status_move(
-            CallRequest.Status.ACTIVE, attempts=F("attempts") + 1
+            CallRequest.Status.ACTIVE, attempts=F("attempts") + 1, held_reason=""
         )
         if not claimed:
             continue
