@@ -3,7 +3,7 @@ from django.db import models
 
 from calls.models.businesses import Business
 from calls.models.status import StatusQuerySet
-from calls.scripts import DEFAULT_SAY, Language, Voice, script_errors
+from calls.scripts import DEFAULT_OPT_OUT_PROMPT, DEFAULT_SAY, Language, Voice, script_errors
 
 
 class Campaign(models.Model):
@@ -50,6 +50,16 @@ class Campaign(models.Model):
             "Superusers only: served instead of the script. Say, Play, Pause and Hangup, plus "
             "the verbs the business is allowed."
         ),
+    )
+    offers_opt_out = models.BooleanField(
+        default=False,
+        help_text=(
+            "Ends the script with the prompt below; a callee who presses 9 is put on the "
+            "business's do-not-call list. Not added to raw TwiML."
+        ),
+    )
+    opt_out_prompt = models.CharField(
+        max_length=300, default=DEFAULT_OPT_OUT_PROMPT, help_text="Read after the script."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

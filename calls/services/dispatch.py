@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from calls.faults import fault_point
 from calls.models import Business, CallLog, CallRequest, Campaign, DialingControl
+from calls.services.do_not_call import do_not_call_listed, do_not_call_reason
 from calls.services.placing import (
     Placed,
     call_claim_release,
@@ -145,10 +146,19 @@ def _claim(business: Business, live, free: int) -> list[int]:
         .exclude(to_number__in=live_numbers)
         .order_by("next_attempt_at", "id")
     )
+    candidates = list(due[: free * 4 + 10])
+    # Listed after it was queued: canceled here, so the number is never dialed.
+    listed = do_not_call_listed(business_id=business.pk, numbers=[r.to_number for r in candidates])
     call_ids = []
-    for request in due[: free * 4 + 10]:
+    for request in candidates:
         if len(call_ids) >= free:
             break
+        if request.to_number in listed:
+            CallRequest.objects.filter(pk=request.pk).status_move(
+                CallRequest.Status.CANCELED,
+                last_error=do_not_call_reason(listed[request.to_number]),
+            )
+            continue
         if request.to_number in live_numbers:
             continue
         if request.campaign_id and campaign_room[request.campaign_id] <= 0:
