@@ -31,6 +31,7 @@ OPT_OUT_DIGIT = "9"
 OPT_OUT_REASON = "opted out by keypress during call {sid}"
 # One import at most: a national list is far larger and belongs in its own store.
 IMPORT_MAX_ROWS = 50_000
+IMPORT_MAX_BYTES = 5_000_000
 # Numbers per lookup query: well under SQLite's and PostgreSQL's parameter limits.
 LOOKUP_BATCH = 500
 EXPORT_HEADER = ["number", "reason", "business", "created_at", "source_call"]
