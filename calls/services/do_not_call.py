@@ -112,7 +112,8 @@ class ImportRefused(Exception):
 def do_not_call_rows(content: bytes | str) -> list[ImportRow]:
     """The rows of a CSV file (number, then an optional reason; other columns ignored), numbered
     by their line in the file; a header row (no digit in its first cell) and blank lines are
-    skipped. Raises ImportRefused for a file that is not UTF-8 or has too many rows."""
+    skipped. A reason's unprintable characters (NUL, which PostgreSQL refuses, tabs) become
+    spaces. Raises ImportRefused for a file that is not UTF-8 or has too many rows."""
     if isinstance(content, bytes):
         try:
             content = content.decode("utf-8-sig")
@@ -126,7 +127,8 @@ def do_not_call_rows(content: bytes | str) -> list[ImportRow]:
                 continue
             if line == 1 and not any(ch.isdigit() for ch in cells[0]):
                 continue
-            rows.append(ImportRow(line=line, number=cells[0], reason=(cells[1:] or [""])[0]))
+            reason = "".join(c if c.isprintable() else " " for c in (cells[1:] or [""])[0])
+            rows.append(ImportRow(line=line, number=cells[0], reason=reason.strip()))
             if len(rows) > IMPORT_MAX_ROWS:
                 raise ImportRefused(f"More than {IMPORT_MAX_ROWS} rows: split the file.")
     except csv.Error as error:
