@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from calls.models import CallLog, DoNotCall
@@ -187,9 +187,11 @@ def do_not_call_import(
 
 def do_not_call_export_lines(rows) -> Iterator[list[str]]:
     """The CSV lines of `rows` (a DoNotCall queryset), importable again: number and reason come
-    first."""
+    first; the rows for every business, then each business's."""
     yield EXPORT_HEADER
-    rows = rows.select_related("source_call").order_by("business_id", "phone_number")
+    rows = rows.select_related("source_call").order_by(
+        F("business_id").asc(nulls_first=True), "phone_number"
+    )
     for row in rows.iterator(chunk_size=LOOKUP_BATCH):
         yield [
             row.phone_number,
