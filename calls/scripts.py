@@ -216,7 +216,7 @@ def campaign_twiml(campaign, call) -> str:
         voice=campaign.voice,
         language=campaign.language,
         recording_url=recording_url,
-        opt_out_prompt=campaign.opt_out_prompt,
+        opt_out_prompt=campaign.opt_out_prompt or DEFAULT_OPT_OUT_PROMPT,
         gather_url=gather_url(call) if campaign.offers_opt_out else "",
     )
 

@@ -27,6 +27,15 @@ CAMPAIGN_BUTTONS = [
     ),
 ]
 RECENT_REQUESTS = 50
+SCRIPT_FIELDS = [
+    "recording_url",
+    "say_text",
+    "voice",
+    "language",
+    "offers_opt_out",
+    "opt_out_prompt",
+    "raw_twiml",
+]
 
 
 @admin.register(Campaign)
@@ -55,7 +64,7 @@ class CampaignAdmin(ScopedAdmin):
         ("Results", {"fields": ["results", "recent_requests"]}),
         (
             "Script (what the callee hears)",
-            {"fields": ["recording_url", "say_text", "voice", "language", "raw_twiml"]},
+            {"fields": SCRIPT_FIELDS},
         ),
         ("History", {"fields": ["created_at", "ended_at", "operator_actions"]}),
     ]
@@ -64,7 +73,7 @@ class CampaignAdmin(ScopedAdmin):
         ("Numbers to call", {"fields": ["numbers", "numbers_file"]}),
         (
             "Script (what the callee hears)",
-            {"fields": ["recording_url", "say_text", "voice", "language", "raw_twiml"]},
+            {"fields": SCRIPT_FIELDS},
         ),
     ]
     actions = ["pause", "resume", "stop", "cancel", "cancel_and_hang_up"]

@@ -59,7 +59,10 @@ class Campaign(models.Model):
         ),
     )
     opt_out_prompt = models.CharField(
-        max_length=300, default=DEFAULT_OPT_OUT_PROMPT, help_text="Read after the script."
+        max_length=300,
+        default=DEFAULT_OPT_OUT_PROMPT,
+        blank=True,
+        help_text="Read after the script; empty: the default.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

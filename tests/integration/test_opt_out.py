@@ -150,3 +150,34 @@ def test_an_opt_out_from_an_erased_number_records_the_key_but_lists_nothing(busi
     assert not DoNotCall.objects.exists()
     call.refresh_from_db()
     assert call.digits == "9"
+
+
+def test_a_manager_turns_the_opt_out_on_with_its_own_prompt(
+    member_client, business, campaign, call, twilio_post
+):
+    Campaign.objects.filter(pk=campaign.pk).update(offers_opt_out=False)
+    client = member_client((business, "manager"))
+    form = {
+        "name": "spring",
+        "concurrency": "",
+        "say_text": "Spring sale!",
+        "voice": "",
+        "language": "",
+        "recording_url": "",
+        "offers_opt_out": "on",
+        "opt_out_prompt": "Press 9 and we stop.",
+    }
+    response = client.post(f"/admin/calls/campaign/{campaign.pk}/change/", form)
+    assert response.status_code == 302
+    campaign.refresh_from_db()
+    assert (campaign.offers_opt_out, campaign.opt_out_prompt) == (True, "Press 9 and we stop.")
+    answer = twilio_post(f"/twilio/calls/{call.public_id}/answer", {"CallSid": call.call_sid})
+    body = answer.content.decode()
+    assert f'<Gather action="{BASE}{gather_path(call)}"' in body
+    assert "<Say>Press 9 and we stop.</Say></Gather>" in body
+
+
+def test_an_empty_prompt_says_the_default_one(call, campaign, twilio_post):
+    Campaign.objects.filter(pk=campaign.pk).update(opt_out_prompt="")
+    response = twilio_post(f"/twilio/calls/{call.public_id}/answer", {"CallSid": call.call_sid})
+    assert "To stop these calls, press 9.</Say></Gather>" in response.content.decode()
