@@ -1,11 +1,14 @@
 """Do-not-call lists: refused at queuing, canceled at claim (never dialed), imported and exported
 as CSV, and kept when the number is erased."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from model_bakery import baker
 
 from calls import tasks
@@ -20,7 +23,8 @@ from calls.services.do_not_call import (
 )
 from calls.services.enqueue import EnqueueRefused, enqueue_outbound_call, enqueue_outbound_calls
 from calls.services.erasure import number_erase
-from tests.recipes import NUMBER, make_request
+from calls.services.retention import calls_prune
+from tests.recipes import NUMBER, make_call, make_request, sid
 
 OTHER = "+14155550124"
 
@@ -229,3 +233,14 @@ def test_the_commands_refuse_an_unknown_business_or_file(db, tmp_path):
     with pytest.raises(CommandError, match="No such business"):
         call_command("export_do_not_call", "--business", "999")
     assert not DoNotCall.objects.exists()
+
+
+def test_retention_deletes_the_opt_out_call_but_keeps_the_opt_out(business, settings):
+    settings.CALL_RETENTION_DAYS = 365
+    call = make_call(business, status="completed", call_sid=sid(3))
+    CallLog.objects.filter(pk=call.pk).update(ended_at=timezone.now() - timedelta(days=400))
+    do_not_call_add(business_id=business.pk, number=NUMBER, reason="opted out", source_call=call)
+    assert calls_prune() == 1
+    assert not CallLog.objects.exists()
+    row = DoNotCall.objects.get()
+    assert (row.phone_number, row.source_call) == (NUMBER, None)
