@@ -146,19 +146,10 @@ def _claim(business: Business, live, free: int) -> list[int]:
         .exclude(to_number__in=live_numbers)
         .order_by("next_attempt_at", "id")
     )
-    candidates = list(due[: free * 4 + 10])
-    # Listed after it was queued: canceled here, so the number is never dialed.
-    listed = do_not_call_listed(business_id=business.pk, numbers=[r.to_number for r in candidates])
     call_ids = []
-    for request in candidates:
+    for request in _due_not_listed(business, due, free * 4 + 10):
         if len(call_ids) >= free:
             break
-        if request.to_number in listed:
-            CallRequest.objects.filter(pk=request.pk).status_move(
-                CallRequest.Status.CANCELED,
-                last_error=do_not_call_reason(listed[request.to_number]),
-            )
-            continue
         if request.to_number in live_numbers:
             continue
         if request.campaign_id and campaign_room[request.campaign_id] <= 0:
@@ -182,6 +173,25 @@ def _claim(business: Business, live, free: int) -> list[int]:
             campaign_room[request.campaign_id] -= 1
         call_ids.append(call.pk)
     return call_ids
+
+
+def _due_not_listed(business: Business, due, limit: int) -> list[CallRequest]:
+    """The first `limit` of `due` whose number is on no do-not-call list, in one lookup. A listed
+    one (listed after it was queued) is canceled here, so it is never dialed, and the next are
+    read: a run of listed numbers at the head of the queue does not hold up the rest."""
+    while True:
+        candidates = list(due[:limit])
+        numbers = [request.to_number for request in candidates]
+        listed = do_not_call_listed(business_id=business.pk, numbers=numbers)
+        if not listed:
+            return candidates
+        for request in candidates:
+            if request.to_number in listed:
+                # A canceled request leaves `due` (queued only), so each round moves on.
+                CallRequest.objects.filter(pk=request.pk).status_move(
+                    CallRequest.Status.CANCELED,
+                    last_error=do_not_call_reason(listed[request.to_number]),
+                )
 
 
 def _campaigns_finish(business: Business) -> None:

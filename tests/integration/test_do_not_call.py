@@ -244,3 +244,17 @@ def test_retention_deletes_the_opt_out_call_but_keeps_the_opt_out(business, sett
     assert not CallLog.objects.exists()
     row = DoNotCall.objects.get()
     assert (row.phone_number, row.source_call) == (NUMBER, None)
+
+
+def test_a_run_of_listed_numbers_at_the_head_of_the_queue_does_not_hold_up_the_rest(
+    business, fake_twilio
+):
+    listed = [f"+1415555{n:04d}" for n in range(3000, 3030)]
+    for number in listed:
+        make_request(business, number=number, next_attempt_at=timezone.now() - timedelta(hours=1))
+        do_not_call_add(business_id=business.pk, number=number, reason="no")
+    make_request(business, number=OTHER)
+    tasks.dispatch(business.pk)
+    assert [c["to"] for c in fake_twilio.created] == [OTHER]
+    assert CallRequest.objects.filter(status="canceled").count() == 30
+    assert CallLog.objects.get().to_number == OTHER
