@@ -6,7 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from calls.audit import OperatorAction
 from calls.models import DoNotCall
-from tests.recipes import NUMBER
+from tests.recipes import NUMBER, make_call, sid
 
 LIST = "/admin/calls/donotcall/"
 IMPORT = "/admin/calls/donotcall/import/"
@@ -76,6 +76,10 @@ def test_a_manager_sees_and_removes_its_own_rows_only(member_client, business, r
     body = response.content.decode()
     assert OTHER not in body and "+14155550125" not in body and "Rival Roofing" not in body
     assert 'href="/admin/calls/donotcall/import/"' in body
+    assert client.get(f"{LIST}add/").status_code == 200
+    page = client.get(f"{LIST}{rows['ours'].pk}/change/")
+    assert page.status_code == 200
+    assert "ours" in page.content.decode()
     for other in ("theirs", "global"):
         url = f"{LIST}{rows[other].pk}/"
         assert client.get(f"{url}change/").status_code == 302
@@ -183,3 +187,13 @@ def test_a_superuser_export_includes_the_global_rows(admin_client, rows):
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert lines[1].startswith("+14155550125,everyone's,,")
     assert len(lines) == 4
+
+
+def test_a_row_from_a_keypress_shows_its_call(admin_client, business):
+    call = make_call(business, call_sid=sid(7), status="completed")
+    row = DoNotCall.objects.create(
+        business=business, phone_number=NUMBER, reason="pressed 9", source_call=call
+    )
+    page = admin_client.get(f"{LIST}{row.pk}/change/")
+    assert page.status_code == 200
+    assert sid(7) in page.content.decode()
