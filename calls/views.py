@@ -124,7 +124,9 @@ def call_answer(request, public_id):
 def call_gather(request, public_id):
     """The key the callee pressed at the campaign's opt-out prompt: the opt-out key lists the
     number and the call ends with a confirmation; any other key is recorded and the call ends."""
-    call = get_object_or_404(CallLog, public_id=public_id)
+    call = get_object_or_404(
+        CallLog.objects.select_related("request__campaign"), public_id=public_id
+    )
     form = GatherForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest(form.errors.as_text())
@@ -133,7 +135,12 @@ def call_gather(request, public_id):
     )
     response = VoiceResponse()
     if keypress.opted_out:
-        response.say(OPT_OUT_CONFIRMATION)
+        campaign = call.request.campaign if call.request else None
+        response.say(  # in the voice the callee just heard
+            OPT_OUT_CONFIRMATION,
+            voice=(campaign and campaign.voice) or None,
+            language=(campaign and campaign.language) or None,
+        )
     response.hangup()
     return twiml(response)
 

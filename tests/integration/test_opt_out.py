@@ -65,7 +65,7 @@ def test_pressing_9_lists_the_number_and_later_queuing_is_refused(
     assert response.status_code == 200
     assert response.content.decode() == (
         '<?xml version="1.0" encoding="UTF-8"?><Response>'
-        f"<Say>{OPT_OUT_CONFIRMATION}</Say><Hangup /></Response>"
+        f'<Say language="en-GB" voice="Polly.Amy">{OPT_OUT_CONFIRMATION}</Say><Hangup /></Response>'
     )
     row = DoNotCall.objects.get()
     assert (row.business, row.phone_number, row.source_call, row.created_by) == (
