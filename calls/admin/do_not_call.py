@@ -24,6 +24,9 @@ from calls.tenancy import Role, businesses_for, is_superuser
 
 
 class DoNotCallForm(forms.ModelForm):
+    # Typed as people write it ("+1 (415) 555-0123"), stored in E.164 (16 characters at most).
+    phone_number = forms.CharField(max_length=64, help_text="E.164, e.g. +14155550123.")
+
     class Meta:
         model = DoNotCall
         fields = ["business", "phone_number", "reason"]

@@ -32,6 +32,9 @@ OPT_OUT_REASON = "opted out by keypress during call {sid}"
 # One import at most: a national list is far larger and belongs in its own store.
 IMPORT_MAX_ROWS = 50_000
 IMPORT_MAX_BYTES = 5_000_000
+# A number as people write it ("+1 (415) 555-0123 ext. 12") is far shorter; a longer cell is
+# refused without being parsed or shown whole.
+NUMBER_CELL_MAX = 64
 # Numbers per lookup query: well under SQLite's and PostgreSQL's parameter limits.
 LOOKUP_BATCH = 500
 EXPORT_HEADER = ["number", "reason", "business", "created_at", "source_call"]
@@ -143,6 +146,10 @@ def do_not_call_import(
     listed (its reason left as it was) or refused with why; a bad row stops nothing."""
     valid = {}
     for row in rows:
+        if len(row.number) > NUMBER_CELL_MAX:
+            row.number = row.number[:NUMBER_CELL_MAX] + "…"
+            row.outcome = f"Not a phone number: longer than {NUMBER_CELL_MAX} characters."
+            continue
         try:
             number = to_e164(row.number)
         except ValidationError as error:

@@ -217,6 +217,15 @@ def test_the_commands_round_trip_a_list(business, rival, tmp_path, capsys):
     assert DoNotCall.objects.filter(business=None).count() == 3
 
 
+def test_a_huge_number_cell_is_refused_without_being_shown_whole(business):
+    (row,) = do_not_call_import(
+        business_id=business.pk, rows=do_not_call_rows(("+1415" + "5" * 100_000).encode())
+    ).rows
+    assert row.outcome == "Not a phone number: longer than 64 characters."
+    assert len(row.number) == 65
+    assert not DoNotCall.objects.exists()
+
+
 def test_control_characters_in_a_reason_become_spaces(business):
     rows = do_not_call_rows(b"+14155550123,asked\x00\tby\x07 phone\n+1415\x00555,x")
     result = do_not_call_import(business_id=business.pk, rows=rows)

@@ -26,7 +26,8 @@ def rows(business, rival):
 def test_a_manager_adds_a_number_normalised_and_signed(member_client, business):
     client = member_client((business, "manager"))
     response = client.post(
-        f"{LIST}add/", {"business": business.pk, "phone_number": "(415) 555-0123", "reason": "x"}
+        f"{LIST}add/",
+        {"business": business.pk, "phone_number": "+1 (415) 555-0123", "reason": "x"},
     )
     assert response.status_code == 302
     row = DoNotCall.objects.get()
@@ -197,3 +198,14 @@ def test_a_row_from_a_keypress_shows_its_call(admin_client, business):
     page = admin_client.get(f"{LIST}{row.pk}/change/")
     assert page.status_code == 200
     assert sid(7) in page.content.decode()
+
+
+def test_a_manager_edits_the_reason_but_never_the_number_or_business(
+    member_client, business, rival, rows
+):
+    client = member_client((business, "manager"), (rival, "manager"))
+    url = f"{LIST}{rows['ours'].pk}/change/"
+    form = {"business": rival.pk, "phone_number": "+14155550199", "reason": "asked twice"}
+    assert client.post(url, form).status_code == 302
+    row = DoNotCall.objects.get(pk=rows["ours"].pk)
+    assert (row.business, row.phone_number, row.reason) == (business, NUMBER, "asked twice")
