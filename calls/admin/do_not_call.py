@@ -78,6 +78,7 @@ class DoNotCallAdmin(CsvExport, ScopedAdmin):
     list_display = ["phone_number", "listed_by", "reason", "created_at", "created_by"]
     list_filter = ["business", "created_at"]
     search_fields = ["phone_number", "reason"]
+    ordering = ["-created_at", "-id"]
     list_select_related = ["business", "created_by", "source_call"]
     autocomplete_fields = ["business"]
     readonly_fields = ["created_at", "created_by", "source_call_sid"]

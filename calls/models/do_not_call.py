@@ -43,7 +43,6 @@ class DoNotCall(models.Model):
 
     class Meta:
         verbose_name = "do-not-call number"
-        ordering = ["-created_at", "-id"]
         constraints = [
             # Enqueue and dispatch: is one of these numbers listed by this business.
             models.UniqueConstraint(
