@@ -7,4 +7,5 @@ urlpatterns = [
     path("voice/status", views.status_callback, name="status-callback"),
     path("calls/<uuid:public_id>/status", views.call_status_callback, name="call-status-callback"),
     path("calls/<uuid:public_id>/answer", views.call_answer, name="call-answer"),
+    path("calls/<uuid:public_id>/gather", views.call_gather, name="call-gather"),
 ]

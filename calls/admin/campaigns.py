@@ -32,6 +32,15 @@ WINDOW_FIELDSET = (
     "Calling window (narrows the business's; empty fields keep the business's)",
     {"fields": [("window_start_hour", "window_end_hour"), "window_days"]},
 )
+SCRIPT_FIELDS = [
+    "recording_url",
+    "say_text",
+    "voice",
+    "language",
+    "offers_opt_out",
+    "opt_out_prompt",
+    "raw_twiml",
+]
 
 
 @admin.register(Campaign)
@@ -61,7 +70,7 @@ class CampaignAdmin(ScopedAdmin):
         WINDOW_FIELDSET,
         (
             "Script (what the callee hears)",
-            {"fields": ["recording_url", "say_text", "voice", "language", "raw_twiml"]},
+            {"fields": SCRIPT_FIELDS},
         ),
         ("History", {"fields": ["created_at", "ended_at", "operator_actions"]}),
     ]
@@ -71,7 +80,7 @@ class CampaignAdmin(ScopedAdmin):
         ("Numbers to call", {"fields": ["numbers", "numbers_file"]}),
         (
             "Script (what the callee hears)",
-            {"fields": ["recording_url", "say_text", "voice", "language", "raw_twiml"]},
+            {"fields": SCRIPT_FIELDS},
         ),
     ]
     actions = ["pause", "resume", "stop", "cancel", "cancel_and_hang_up"]

@@ -4,7 +4,7 @@ from django.db import models
 
 from calls.models.businesses import Business, validate_weekdays, window_hour_errors
 from calls.models.status import StatusQuerySet
-from calls.scripts import DEFAULT_SAY, Language, Voice, script_errors
+from calls.scripts import DEFAULT_OPT_OUT_PROMPT, DEFAULT_SAY, Language, Voice, script_errors
 from calls.windows import CallingWindow
 
 
@@ -70,6 +70,19 @@ class Campaign(models.Model):
         blank=True,
         validators=[validate_weekdays],
         help_text="Narrows the business's weekdays; the business's when none is chosen.",
+    )
+    offers_opt_out = models.BooleanField(
+        default=False,
+        help_text=(
+            "Ends the script with the prompt below; a callee who presses 9 is put on the "
+            "business's do-not-call list. Not added to raw TwiML."
+        ),
+    )
+    opt_out_prompt = models.CharField(
+        max_length=300,
+        default=DEFAULT_OPT_OUT_PROMPT,
+        blank=True,
+        help_text="Read after the script; empty: the default.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

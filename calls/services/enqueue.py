@@ -9,6 +9,7 @@ from django.utils import timezone
 from calls.models import Business, CallRequest, Campaign
 from calls.phone import to_e164
 from calls.services.calling_windows import callee_window_check
+from calls.services.do_not_call import do_not_call_listed
 from calls.services.task_queue import task_queue_after_commit
 from calls.tasks import dispatch
 
@@ -22,6 +23,7 @@ class EnqueueRefused(Exception):
     CAMPAIGN_CLOSED = "campaign-closed"
     ALREADY_OPEN = "already-open"
     NO_CALLING_WINDOW = "no-calling-window"
+    DO_NOT_CALL = "do-not-call"
 
     def __init__(self, message: str, *, code: str):
         super().__init__(message)
@@ -51,6 +53,13 @@ def _request_create(*, business, to_number, lead, campaign) -> CallRequest:
             raise EnqueueRefused(
                 f"Campaign {campaign.name!r} is {campaign.status}.",
                 code=EnqueueRefused.CAMPAIGN_CLOSED,
+            )
+        listed = do_not_call_listed(business_id=business.pk, numbers=[number]).get(number)
+        if listed:
+            raise EnqueueRefused(
+                f"{number} is on the do-not-call list of {listed.scope}: "
+                f"{listed.reason or 'no reason given'}",
+                code=EnqueueRefused.DO_NOT_CALL,
             )
         open_requests = CallRequest.objects.filter(
             business=business,

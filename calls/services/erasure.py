@@ -1,7 +1,10 @@
 """Erasing a person's number from one business's rows when they ask: their lead is deleted, the
 number is replaced in calls and requests, the raw callback parameters of those calls are dropped,
 admin log entries naming those rows are redacted, and a NumberErasure records that it happened
-(with a keyed hash of the number, never the number)."""
+(with a keyed hash of the number, never the number).
+
+The number's do-not-call rows (calls.DoNotCall) are kept: honouring an opt-out is the law
+(47 CFR 64.1200), and it cannot be honoured once forgotten."""
 
 import logging
 from dataclasses import dataclass

@@ -58,6 +58,7 @@ WELL_FORMED = {
     "Direction": st.sampled_from(["inbound", "outbound-api"]),
     "Timestamp": st.just("Tue, 01 Dec 2026 10:00:00 +0000"),
     "CallbackSource": st.just("call-progress-events"),
+    "Digits": st.sampled_from(["9", "1", "#", ""]),
 }
 NUMERIC = ("SequenceNumber", "CallDuration", "SipResponseCode")
 # Built once: Hypothesis works out each strategy's properties the first time it draws from it.
@@ -104,6 +105,8 @@ def paths(calls):
         f"/twilio/calls/{inbound.public_id}/status",
         f"/twilio/calls/{outbound.public_id}/status",
         f"/twilio/calls/{outbound.public_id}/answer",
+        f"/twilio/calls/{inbound.public_id}/gather",
+        f"/twilio/calls/{outbound.public_id}/gather",
     ]
 
 

@@ -14,6 +14,7 @@ LAYERS = [
         "erasure",
         "retention",
         "calling_windows",
+        "do_not_call",
     },
     {"status", "enqueue", "pauses"},
     {"callbacks", "reconcile", "placing", "operator_actions", "campaign_numbers"},
