@@ -44,6 +44,8 @@ class CallRequest(models.Model):
     last_error = models.TextField(blank=True)
     # Creates Twilio throttled in a row (reset when one goes through); each doubles the wait.
     throttled_count = models.PositiveSmallIntegerField(default=0)
+    # The caller's own data (an API client's CRM ids), returned as given; bounded by the API.
+    metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
