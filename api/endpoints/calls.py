@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from api.errors import ApiError, responses
@@ -86,7 +86,7 @@ def call_create(request, payload: CallIn):
             raise ApiError(status, error.code, str(error)) from error
         return 201, call_out(requests_of(request).get(pk=created.pk))
 
-    return idempotent(request, payload.model_dump(mode="json"), act)
+    return Status(*idempotent(request, payload.model_dump(mode="json"), act))
 
 
 @router.get("/calls/{id}", response=responses({200: CallOut}, 404))

@@ -1,10 +1,11 @@
 """/api/v1/campaigns: create one with its numbers, add numbers, read it, pause, resume, stop or
 cancel it, through the services the admin uses."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
-from ninja import Router
+from ninja import Router, Status
 
 from api.errors import ApiError, responses
 from api.idempotency import idempotent
@@ -57,6 +58,10 @@ def numbers_out(outcomes) -> list[dict]:
 
 
 def rows_of(numbers) -> list[NumberRow]:
+    if len(numbers) > settings.API_NUMBERS_MAX:
+        raise ApiError.invalid(
+            "numbers", f"{len(numbers)} numbers: at most {settings.API_NUMBERS_MAX} at once."
+        )
     return [NumberRow(line=k, number=n.to, name=n.name) for k, n in enumerate(numbers, start=1)]
 
 
@@ -94,7 +99,7 @@ def campaign_create(request, payload: CampaignIn):
             raise ApiError(status, error.code, str(error), errors) from error
         return 201, {**campaign_out(campaign), "numbers": numbers_out(outcomes)}
 
-    return idempotent(request, payload.model_dump(mode="json"), act)
+    return Status(*idempotent(request, payload.model_dump(mode="json"), act))
 
 
 @router.get("/campaigns/{id}", response=responses({200: CampaignOut}, 404))
@@ -118,7 +123,7 @@ def campaign_numbers(request, id: Id, payload: NumbersIn):
             "numbers": numbers_out(outcomes),
         }
 
-    return idempotent(request, payload.model_dump(mode="json"), act)
+    return Status(*idempotent(request, payload.model_dump(mode="json"), act))
 
 
 def _move(request, id: int, action: str):
