@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
-from ninja import Schema
+from ninja import Header, Schema
 from pydantic import AfterValidator, ConfigDict, Field
 
 from calls.models import CallRequest, Campaign
@@ -82,6 +82,17 @@ def _moment(value: datetime) -> datetime:
 
 
 Moment = Annotated[datetime, AfterValidator(_moment)]
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        None,
+        alias="Idempotency-Key",
+        pattern=r"^[!-~]{1,255}$",
+        description="Retrying with the same key returns the first answer; 24 h by default.",
+    ),
+]
 
 
 class StrictIn(Schema):

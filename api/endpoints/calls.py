@@ -12,7 +12,7 @@ from pydantic import Field
 
 from api.errors import ApiError, responses
 from api.idempotency import idempotent
-from api.schemas import CallIn, CallOut, CallPage, Id, Moment
+from api.schemas import CallIn, CallOut, CallPage, Id, IdempotencyKey, Moment
 from api.services import api_call_request_create
 from calls.models import CallLog, CallRequest, Campaign
 from calls.services.enqueue import EnqueueRefused
@@ -61,7 +61,7 @@ def requests_of(http_request):
 
 
 @router.post("/calls", response=responses({201: CallOut}, 404, 409, 422))
-def call_create(request, payload: CallIn):
+def call_create(request, payload: CallIn, idempotency_key: IdempotencyKey = None):
     """Queues a call. A refusal answers 422 with its `code` (business-paused, business-inactive,
     campaign-closed, do-not-call, …); the number already queued or live answers 409. With an
     `Idempotency-Key` header, a retry gets the first answer and queues nothing more."""

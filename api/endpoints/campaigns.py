@@ -9,7 +9,15 @@ from ninja import Router, Status
 
 from api.errors import ApiError, responses
 from api.idempotency import idempotent
-from api.schemas import CampaignCreatedOut, CampaignIn, CampaignOut, Id, NumbersIn, NumbersOut
+from api.schemas import (
+    CampaignCreatedOut,
+    CampaignIn,
+    CampaignOut,
+    Id,
+    IdempotencyKey,
+    NumbersIn,
+    NumbersOut,
+)
 from api.services import CampaignRefused, api_campaign_create
 from calls.models import CallRequest, Campaign
 from calls.services.campaign_numbers import NumberRow, campaign_numbers_add
@@ -70,7 +78,7 @@ def campaign_of(request, id: int) -> Campaign:
 
 
 @router.post("/campaigns", response=responses({201: CampaignCreatedOut}, 409, 422))
-def campaign_create(request, payload: CampaignIn):
+def campaign_create(request, payload: CampaignIn, idempotency_key: IdempotencyKey = None):
     """Creates a running campaign with its numbers; one result per number (queued with its call
     request's id, or refused with the reason). When no number can be queued nothing is created
     (422). Honours `Idempotency-Key`."""
@@ -107,8 +115,8 @@ def campaign_read(request, id: Id):
     return campaign_out(campaign_of(request, id))
 
 
-@router.post("/campaigns/{id}/numbers", response=responses({200: NumbersOut}, 404))
-def campaign_numbers(request, id: Id, payload: NumbersIn):
+@router.post("/campaigns/{id}/numbers", response=responses({200: NumbersOut}, 404, 422))
+def campaign_numbers(request, id: Id, payload: NumbersIn, idempotency_key: IdempotencyKey = None):
     """Adds numbers to a campaign: one result per number, queued or refused with the reason
     (not a number, listed twice, already queued in the campaign, the campaign closed, …).
     Honours `Idempotency-Key`."""
