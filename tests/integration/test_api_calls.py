@@ -318,3 +318,10 @@ def test_unknown_paths_under_the_api_answer_json_404(api):
     assert response.status_code == 404
     assert response.json()["code"] == "not-found"
     assert json.loads(api.get("/calls/abc").content)["code"] == "invalid"
+
+
+def test_a_post_needs_no_csrf_token(business):
+    from django.test import Client
+
+    api = api_for(Client(enforce_csrf_checks=True), business)
+    assert api.post("/calls", {"to": "+14155550123"}).status_code == 201
