@@ -249,6 +249,7 @@ class CallRequestAdmin(NumberSearch, CsvExport, ScopedAdmin):
         "throttled_count",
         "next_attempt_at",
         "last_error",
+        "metadata",
         "created_at",
         "updated_at",
         "operator_actions",
