@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from api.models import ApiKey
@@ -69,18 +69,27 @@ def api_key_throttle(*, api_key: ApiKey) -> ThrottleVerdict:
     The count lives on the key's row and moves by conditional UPDATEs, so the limit holds across
     every web process and host (a per-process cache would multiply it by their number): the
     first UPDATE counts within the current window while under the limit; the second starts a
-    new window; when neither matches, the window is full.
+    new window; when neither matches, the window is full. Each is one conditional UPDATE, so
+    racing requests never count past the limit.
     """
     now = time.time()
     window = int(now // 60)
     limit = settings.API_RATE_PER_MINUTE
     rows = ApiKey.objects.filter(pk=api_key.pk)
     stamp = timezone.now()
-    counted = rows.filter(throttle_window=window, throttle_count__lt=limit).update(
-        throttle_count=F("throttle_count") + 1, last_used_at=stamp
-    ) or rows.filter(Q(throttle_window__lt=window)).update(
-        throttle_window=window, throttle_count=1, last_used_at=stamp
-    )
+
+    def count_in_window() -> int:
+        return rows.filter(throttle_window=window, throttle_count__lt=limit).update(
+            throttle_count=F("throttle_count") + 1, last_used_at=stamp
+        )
+
+    def window_start() -> int:
+        return rows.filter(throttle_window__lt=window).update(
+            throttle_window=window, throttle_count=1, last_used_at=stamp
+        )
+
+    # The second count_in_window: another request may have started the window between ours.
+    counted = count_in_window() or window_start() or count_in_window()
     if counted:
         return ThrottleVerdict(True)
     return ThrottleVerdict(False, retry_after=max(1, math.ceil((window + 1) * 60 - now)))
