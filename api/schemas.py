@@ -17,14 +17,16 @@ from calls.scripts import Language, Voice
 
 # Characters no text field may hold: PostgreSQL refuses NUL, and no person types the others.
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# JSON may escape half a surrogate pair ("\ud800"), which no UTF-8 column can store.
+NOT_UTF8 = re.compile("[\x00\ud800-\udfff]")
 METADATA_DEPTH = 8
 # JSON numbers every client reads exactly (JavaScript's safe integers).
 SAFE_INTEGER = 2**53 - 1
 
 
 def _no_control(value: str) -> str:
-    if CONTROL.search(value):
-        raise ValueError("must not contain control characters")
+    if CONTROL.search(value) or NOT_UTF8.search(value):
+        raise ValueError("must not contain control characters or lone surrogates")
     return value
 
 
@@ -45,8 +47,8 @@ def _metadata_check(value: Any, depth: int = 0) -> None:
         for item in value:
             _metadata_check(item, depth + 1)
     elif isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
+        if NOT_UTF8.search(value):
+            raise ValueError("strings must not contain NUL or lone surrogates")
     elif isinstance(value, bool) or value is None:
         pass
     elif isinstance(value, int):
