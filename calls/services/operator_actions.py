@@ -1,6 +1,7 @@
-"""What an operator asks for in the admin: hang up, reconcile, retry now, steer campaigns, resume,
-deactivate or activate businesses. Each returns an ActionResult saying what it changed and why the
-rest was left. `actor` is the user who asked: a call they hang up ends by their hand."""
+"""What an operator asks for in the admin (or a business's systems over the API): hang up,
+reconcile, retry now, cancel a request, steer campaigns, resume, deactivate or activate
+businesses. Each returns an ActionResult saying what it changed and why the rest was left.
+`actor` is the user who asked: a call they hang up ends by their hand."""
 
 import logging
 from collections import Counter
