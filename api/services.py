@@ -5,8 +5,10 @@ from django.db import IntegrityError, transaction
 
 from calls.models import Business, CallRequest, Campaign
 from calls.phone import to_e164
+from calls.services.action_log import operator_action_record
 from calls.services.campaign_numbers import NumberRow, RowOutcome, campaign_numbers_add
 from calls.services.enqueue import enqueue_outbound_call
+from calls.services.operator_actions import ActionResult
 
 
 class CampaignRefused(Exception):
@@ -75,3 +77,20 @@ def api_campaign_create(
             f"A campaign named {campaign.name!r} exists already.", code="name-taken"
         ) from error
     return campaign, outcomes
+
+
+def api_action_record(
+    *, api_key, action: str, description: str, row, result: ActionResult, noun: str, verb: str
+) -> None:
+    """Records an operator action run over the API in the action log, as the admin records its
+    own, naming the key that asked."""
+    operator_action_record(
+        user=None,
+        username=f"API key {api_key.prefix}… ({api_key.name or 'unnamed'})"[:150],
+        business_id=api_key.business_id,
+        action=action,
+        description=description,
+        target=row._meta.label_lower,
+        row_ids=[row.pk],
+        summary=result.summary(noun, verb),
+    )

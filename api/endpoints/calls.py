@@ -13,7 +13,7 @@ from pydantic import Field
 from api.errors import ApiError, responses
 from api.idempotency import idempotent
 from api.schemas import CallIn, CallOut, CallPage, Id, IdempotencyKey, Moment
-from api.services import api_call_request_create
+from api.services import api_action_record, api_call_request_create
 from calls.models import CallLog, CallRequest, Campaign
 from calls.services.enqueue import EnqueueRefused
 from calls.services.operator_actions import request_cancel
@@ -128,6 +128,15 @@ def call_cancel(request, id: Id):
     call ends). A settled call answers 409."""
     call_request = get_object_or_404(requests_of(request), pk=id)
     result = request_cancel(request_id=call_request.pk)
+    api_action_record(
+        api_key=request.auth,
+        action="cancel",
+        description="Cancel the call (API)",
+        row=call_request,
+        result=result,
+        noun="request",
+        verb="canceled",
+    )
     if not result.changed:
         (reason,) = result.unchanged
         raise ApiError(409, "already-settled", f"The call {reason}.")

@@ -18,7 +18,7 @@ from api.schemas import (
     NumbersIn,
     NumbersOut,
 )
-from api.services import CampaignRefused, api_campaign_create
+from api.services import CampaignRefused, api_action_record, api_campaign_create
 from calls.models import CallRequest, Campaign
 from calls.services.campaign_numbers import NumberRow, campaign_numbers_add
 from calls.services.operator_actions import campaign_set_status
@@ -26,6 +26,7 @@ from calls.services.operator_actions import campaign_set_status
 router = Router(tags=["campaigns"])
 
 # The moves an API client may ask for, as the admin's buttons offer them.
+VERBS = {"pause": "paused", "resume": "resumed", "stop": "stopped", "cancel": "canceled"}
 MOVES = {
     "pause": Campaign.Status.PAUSED,
     "resume": Campaign.Status.RUNNING,
@@ -137,6 +138,15 @@ def campaign_numbers(request, id: Id, payload: NumbersIn, idempotency_key: Idemp
 def _move(request, id: int, action: str):
     campaign = campaign_of(request, id)
     result = campaign_set_status(campaign_id=campaign.pk, status=MOVES[action])
+    api_action_record(
+        api_key=request.auth,
+        action=action,
+        description=f"{action.capitalize()} the campaign (API)",
+        row=campaign,
+        result=result,
+        noun="campaign",
+        verb=VERBS[action],
+    )
     if not result.changed:
         (reason,) = result.unchanged
         raise ApiError(409, "not-allowed", f"Cannot {action} the campaign: it {reason}.")

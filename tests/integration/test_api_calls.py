@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from api.models import IdempotencyRecord
+from calls.audit import OperatorAction
 from calls.models import CallLog, CallRequest, Campaign
 from leads.models import Lead
 from tests.api_client import ApiClient, api_for
@@ -299,6 +300,18 @@ def test_a_queued_call_is_canceled_and_a_settled_one_answers_409(api, business, 
     assert again.status_code == 409
     assert again.json()["code"] == "already-settled"
     assert queue() == []
+    # The action log names the key, as it names the operator for the admin's actions.
+    logged = OperatorAction.objects.order_by("id")
+    assert [(a.username, a.action, a.summary, a.business) for a in logged] == [
+        (f"API key {api.key[:11]}… (CRM)", "cancel", "1 request canceled.", business),
+        (
+            f"API key {api.key[:11]}… (CRM)",
+            "cancel",
+            "0 requests canceled: the selected request was canceled already.",
+            business,
+        ),
+    ]
+    assert list(logged[0].targets.values_list("object_id", flat=True)) == [request.pk]
 
 
 def test_canceling_a_live_call_hangs_it_up_and_it_is_not_retried(

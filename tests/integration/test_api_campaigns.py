@@ -3,6 +3,7 @@ cancel; through the admin's services, scoped to the key's business."""
 
 import pytest
 
+from calls.audit import OperatorAction
 from calls.models import CallRequest, Campaign
 from leads.models import Lead
 from tests.api_client import api_for
@@ -120,6 +121,12 @@ def test_a_campaign_is_paused_resumed_and_canceled(api, business, queue):
     assert "had been canceled" in refused.json()["detail"]
     campaign.refresh_from_db()
     assert campaign.status == "canceled" and campaign.ended_at
+    summaries = OperatorAction.objects.order_by("id").values_list("action", "summary")
+    assert list(summaries)[:3] == [
+        ("pause", "1 campaign paused."),
+        ("pause", "0 campaigns paused: the selected campaign had that status already."),
+        ("resume", "1 campaign resumed."),
+    ]
 
 
 def test_a_campaign_is_read_and_another_business_s_answers_404(api, business, rival):
