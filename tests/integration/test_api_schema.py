@@ -64,3 +64,19 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 )
 def test_the_api_conforms_to_its_schema_and_never_answers_5xx(case, api_key):
     case.call_and_validate(headers={"Authorization": f"Bearer {api_key}"}, checks=CHECKS)
+
+
+def test_the_document_declares_every_error_and_its_pages_are_served(client):
+    document = client.get("/api/v1/openapi.json").json()
+    assert document["openapi"].startswith("3.")
+    assert document["components"]["securitySchemes"] == {
+        "ApiKeyBearer": {"type": "http", "scheme": "bearer"}
+    }
+    operations = [op for path in document["paths"].values() for op in path.values()]
+    assert len(operations) == 11
+    for operation in operations:
+        assert {"400", "401", "429"} <= set(operation["responses"])
+        assert operation["security"] == [{"ApiKeyBearer": []}]
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200 and page["Content-Type"].startswith("text/html")
+    assert "/api/v1/openapi.json" in page.content.decode()
