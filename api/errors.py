@@ -68,7 +68,10 @@ def install_error_handlers(api) -> None:
 
     @api.exception_handler(ValidationError)
     def invalid(request, error: ValidationError):
-        errors = [{"field": _field_of(e["loc"]), "message": e["msg"]} for e in error.errors]
+        errors = [
+            {"field": _field_of(e["loc"]), "message": e["msg"].removeprefix("Value error, ")}
+            for e in error.errors
+        ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return error_response(ApiError(400, "invalid", detail or "Invalid request.", errors))
 
