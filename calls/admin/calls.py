@@ -252,6 +252,7 @@ class CallRequestAdmin(NumberSearch, CsvExport, ScopedAdmin):
         "waiting_for",
         "window_holds",
         "last_error",
+        "metadata",
         "created_at",
         "updated_at",
         "operator_actions",

@@ -49,6 +49,8 @@ class CallRequest(models.Model):
     )
     # Times the calling window pushed the next attempt back (at queuing, dispatch or a retry).
     window_holds = models.PositiveIntegerField(default=0)
+    # The caller's own data (an API client's CRM ids), returned as given; bounded by the API.
+    metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
