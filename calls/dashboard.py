@@ -15,7 +15,8 @@ from django.db.models import Avg, Count, Min, Q
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
-from calls.models import Business, CallLog, CallRequest, DialingControl
+from calls.models import Business, CallLog, CallRequest, DialingControl, DoNotCall
+from calls.services.do_not_call import DO_NOT_CALL_PREFIX
 
 Status = CallLog.Status
 OUTCOMES = (Status.COMPLETED, Status.BUSY, Status.NO_ANSWER, Status.FAILED, Status.CANCELED)
@@ -193,4 +194,47 @@ def campaign_kpis(campaign) -> CampaignKpis:
         ended=figures["ended"],
         answered=figures["answered"],
         average_talk_seconds=figures["talk"],
+    )
+
+
+# Twilio's AnsweredBy values for a machine (machine_start, machine_end_beep, ..., and fax).
+MACHINE = Q(answered_by__startswith="machine") | Q(answered_by="fax")
+
+
+@dataclass
+class CampaignDialing:
+    """What a campaign's dialing did, and what it held back and why (lawful dialing)."""
+
+    placed: int  # attempts Twilio accepted (they have a SID)
+    held_for_window: int  # requests the callee's calling window held at least once
+    blocked_by_do_not_call: int  # requests canceled at dial time: the number was listed
+    opted_out: int  # callees who pressed the opt-out key during one of its calls
+    reached_machine: int  # answered by a machine (answering-machine detection)
+    reached_person: int  # answered and not detected as a machine
+
+
+def campaign_dialing(campaign) -> CampaignDialing:
+    """Three grouped queries over the campaign's requests, their calls and the opt-outs they
+    caused (foreign-key indexes)."""
+    requests = campaign.requests.aggregate(
+        held=Count("pk", filter=Q(window_holds__gt=0)),
+        blocked=Count(
+            "pk",
+            filter=Q(status=CallRequest.Status.CANCELED, last_error__startswith=DO_NOT_CALL_PREFIX),
+        ),
+    )
+    answered = Q(answered_at__isnull=False) | Q(status=Status.COMPLETED)
+    calls = CallLog.objects.filter(request__campaign=campaign).aggregate(
+        placed=Count("pk", filter=Q(call_sid__isnull=False)),
+        machine=Count("pk", filter=MACHINE),
+        person=Count("pk", filter=answered & ~MACHINE),
+    )
+    opted_out = DoNotCall.objects.filter(source_call__request__campaign=campaign).count()
+    return CampaignDialing(
+        placed=calls["placed"],
+        held_for_window=requests["held"],
+        blocked_by_do_not_call=requests["blocked"],
+        opted_out=opted_out,
+        reached_machine=calls["machine"],
+        reached_person=calls["person"],
     )

@@ -9,7 +9,7 @@ from django.urls import path
 from calls.admin.campaign_numbers import CampaignAddForm, campaign_numbers_view, numbers_result
 from calls.admin.scoping import ScopedAdmin, role_action, user_may
 from calls.admin.windows import window_formfield
-from calls.dashboard import campaign_kpis
+from calls.dashboard import campaign_dialing, campaign_kpis
 from calls.models import CallLog, CallRequest, Campaign
 from calls.outcomes import outcome_reason
 from calls.services import operator_actions
@@ -130,7 +130,11 @@ class CampaignAdmin(ScopedAdmin):
     def results(self, campaign):
         if campaign is None or campaign.pk is None:
             return "-"
-        context = {"campaign": campaign, "kpis": campaign_kpis(campaign)}
+        context = {
+            "campaign": campaign,
+            "kpis": campaign_kpis(campaign),
+            "dialing": campaign_dialing(campaign),
+        }
         return render_to_string("admin/calls/campaign/results.html", context)
 
     @admin.display(description=f"latest {RECENT_REQUESTS} requests")
