@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "calls",
     "django_q",
     "leads",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -258,3 +259,13 @@ EXPORT_MAX_ROWS = env.int("EXPORT_MAX_ROWS", default=10000)
 CAMPAIGN_UPLOAD_MAX_ROWS = env.int("CAMPAIGN_UPLOAD_MAX_ROWS", default=5000)
 # Seconds between the dashboard's refreshes in the browser.
 DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=5)
+
+# Post-call webhooks (issue 14): webhooks/ and README's "Webhooks" say what each does.
+# Seconds one delivery may take (connect and each read); the task timeout bounds the whole.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# A message not delivered this many hours after it was created (or redelivered) is given up.
+WEBHOOK_GIVE_UP_HOURS = env.float("WEBHOOK_GIVE_UP_HOURS", default=24.0)
+# Plain http endpoints, and endpoints on loopback, private, link-local or reserved addresses:
+# for development and tests only (no SSRF in production; `check --deploy` warns when on).
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=DEBUG)
