@@ -66,6 +66,8 @@ class BusinessAdmin(NumberSearch, ScopedAdmin):
                 required=False,
                 help_text=db_field.help_text,
             )
+        if db_field.name == "webhook_url":
+            kwargs["assume_scheme"] = "https"
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(ordering="live")
