@@ -117,3 +117,15 @@ def test_development_allows_plain_http_and_private_targets(settings):
     settings.WEBHOOK_ALLOW_HTTP = True
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     assert target_resolve("http://localhost:8000/hook").addresses[0] in ("127.0.0.1", "::1")
+
+
+def test_check_deploy_warns_when_production_allows_http_or_private_targets(settings):
+    from webhooks.checks import webhook_targets_check
+
+    settings.DEBUG = False
+    assert webhook_targets_check(None) == []
+    settings.WEBHOOK_ALLOW_HTTP = True
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    assert [w.id for w in webhook_targets_check(None)] == ["webhooks.W001", "webhooks.W002"]
+    settings.DEBUG = True
+    assert webhook_targets_check(None) == []
