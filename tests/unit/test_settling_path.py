@@ -1,5 +1,5 @@
 """A request settles only through CallRequest.objects.status_move, which announces it (the
-post-call webhook): no code writes a request's status with a plain UPDATE or save()."""
+post-call webhook): no code writes a request's status with a plain UPDATE."""
 
 import ast
 from pathlib import Path
