@@ -8,7 +8,8 @@ from django.db import transaction
 from calls.models import CallRequest, Campaign
 from calls.services.erasure import number_erase
 from calls.services.operator_actions import campaign_set_status, request_retry_now
-from tests.recipes import callback, make_call, make_request, sid
+from calls.services.reconcile import call_reconcile
+from tests.recipes import callback, make_call, make_request, sid, twilio_call
 from tests.webhook_receiver import Receiver
 from webhooks.models import WebhookMessage
 
@@ -112,6 +113,21 @@ def test_an_attempt_that_will_be_retried_settles_nothing(
     assert request.status == "queued"
     assert not WebhookMessage.objects.exists()
     assert deliveries(queue()) == []
+
+
+def test_a_reconcile_that_finds_the_call_completed_settles_its_request(
+    hooked, fake_twilio, queue, django_capture_on_commit_callbacks
+):
+    request = make_request(hooked)
+    call = live_attempt(hooked, request)
+    fake_twilio.calls[call.call_sid] = twilio_call(call.call_sid, "completed", duration=7)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_reconcile(call_id=call.pk)
+    request.refresh_from_db()
+    assert request.status == "done"
+    (message,) = WebhookMessage.objects.all()
+    assert message.payload["data"]["calls"][0]["duration"] == 7
+    assert deliveries(queue()) == [(message.pk,)]
 
 
 def test_an_operator_canceling_a_campaign_settles_each_queued_request_once(
