@@ -65,17 +65,31 @@ def message_deliver(*, message_id: int) -> str:
     if not claimed:
         return "not due"
     message = WebhookMessage.objects.select_related("business").get(pk=message_id)
-    business = message.business
-    at = timezone.now()
-    if not business.webhook_url or not business.webhook_secret:
-        result = sending.DeliveryResult(None, "The business has no webhook URL.", 0)
-    else:
-        body = json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False)
-        headers = webhook_headers(
-            secret=business.webhook_secret, webhook_id=message.webhook_id, body=body, at=at
+    if now > message.retry_until:
+        # Past its day without a recorded end (its deliveries kept dying): given up unsent.
+        WebhookMessage.objects.filter(pk=message.pk, claimed_until=claimed_until).update(
+            claimed_until=None, next_attempt_at=None, given_up_at=now
         )
-        result = sending.webhook_post(url=business.webhook_url, body=body.encode(), headers=headers)
+        return "given up"
+    at = timezone.now()
+    try:
+        result = _send(message, at)
+    except Exception as error:
+        # Recorded like any failed attempt, so the message is retried and, in the end, given up.
+        logger.exception("Webhook %s could not be sent", message.webhook_id)
+        result = sending.DeliveryResult(None, f"{type(error).__name__}: {error}", 0)
     return attempt_record(message=message, claimed_until=claimed_until, at=at, result=result)
+
+
+def _send(message, at) -> sending.DeliveryResult:
+    business = message.business
+    if not business.webhook_url or not business.webhook_secret:
+        return sending.DeliveryResult(None, "The business has no webhook URL.", 0)
+    body = json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False)
+    headers = webhook_headers(
+        secret=business.webhook_secret, webhook_id=message.webhook_id, body=body, at=at
+    )
+    return sending.webhook_post(url=business.webhook_url, body=body.encode(), headers=headers)
 
 
 def attempt_record(*, message, claimed_until, at, result) -> str:
@@ -89,7 +103,7 @@ def attempt_record(*, message, claimed_until, at, result) -> str:
             message=message,
             at=at,
             status_code=result.status_code,
-            error=result.error,
+            error=result.error[: sending.ERROR_MAX_CHARS],
             duration_ms=result.duration_ms,
         )
         done = {"claimed_until": None, "attempts": attempts, "next_attempt_at": None}

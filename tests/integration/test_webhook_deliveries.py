@@ -310,3 +310,32 @@ def test_the_body_sent_is_the_payload_as_compact_json(business, endpoint):
     (received,) = receiver.received
     assert json.loads(received.body) == message.payload
     assert b", " not in received.body
+
+
+def test_an_unexpected_error_while_sending_is_recorded_and_retried(business, endpoint, monkeypatch):
+    receiver = endpoint()
+    message = settle(business, receiver.url)
+
+    def broken(**kwargs):
+        raise RuntimeError("x" * 2000)
+
+    monkeypatch.setattr(sending, "webhook_post", broken)
+    assert webhook_deliver(message.pk) == "retrying"
+    (attempt,) = WebhookAttempt.objects.all()
+    assert attempt.error.startswith("RuntimeError: xxx") and len(attempt.error) == 500
+    message.refresh_from_db()
+    assert (message.attempts, message.claimed_until) == (1, None)
+    assert receiver.received == []
+
+
+def test_a_message_past_its_day_whose_deliveries_kept_dying_is_given_up_unsent(business, endpoint):
+    receiver = endpoint()
+    message = settle(business, receiver.url)
+    WebhookMessage.objects.filter(pk=message.pk).update(
+        retry_until=timezone.now() - timedelta(minutes=1)
+    )
+    assert webhook_deliver(message.pk) == "given up"
+    message.refresh_from_db()
+    assert message.given_up_at is not None and message.next_attempt_at is None
+    assert receiver.received == []
+    assert not WebhookAttempt.objects.exists()
