@@ -31,6 +31,8 @@ class BusinessState:
     oldest_due_at: datetime | None = None
     # Outbound calls that ended in the last hour, by status.
     outcomes: dict = field(default_factory=dict)
+    # Its webhook endpoint failed for a day: its latest finished message was given up.
+    webhook_failing: bool = False
 
     @property
     def cap(self) -> int:
@@ -68,7 +70,8 @@ def _ended_outbound(since: datetime):
 
 def business_states(businesses) -> list[BusinessState]:
     """The state of each business of `businesses` (a queryset: the caller scopes it), paused and
-    inactive ones first, then by name. Four queries, however many businesses and rows."""
+    inactive ones first, then by name. Four queries, however many businesses and rows (five when
+    one has a webhook URL)."""
     now = timezone.now()
     states = {
         b.pk: BusinessState(business=b)
@@ -101,6 +104,12 @@ def business_states(businesses) -> list[BusinessState]:
     )
     for business_id, status, n in ended:
         states[business_id].outcomes[status] = n
+    with_webhooks = [pk for pk, state in states.items() if state.business.webhook_url]
+    if with_webhooks:
+        from webhooks.endpoints import failing_business_ids
+
+        for business_id in failing_business_ids(with_webhooks):
+            states[business_id].webhook_failing = True
     return list(states.values())
 
 

@@ -6,6 +6,8 @@ from calls.phone import validate_e164
 from calls.preferences import validate_time_zone
 from calls.scripts import validate_guarded_verbs
 from calls.windows import CallingWindow, every_day
+from webhooks.signing import webhook_secret_generate
+from webhooks.targets import validate_webhook_url
 
 
 def validate_weekdays(days) -> None:
@@ -69,6 +71,16 @@ class Business(models.Model):
         validators=[validate_weekdays],
         help_text="The weekdays calls are placed on, in the callee's local time.",
     )
+    webhook_url = models.URLField(
+        max_length=500,
+        blank=True,
+        validators=[validate_webhook_url],
+        help_text="Where the outcome of each settled call request is POSTed (https), signed "
+        "with the webhook secret. Empty: no webhooks.",
+    )
+    # Standard Webhooks' `whsec_<base64>`: generated when a URL is first set, rotated by a
+    # manager's admin action; kept in clear because every delivery is signed with it.
+    webhook_secret = models.CharField(max_length=100, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -78,6 +90,13 @@ class Business(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.phone_number})"
+
+    def save(self, *args, **kwargs):
+        if self.webhook_url and not self.webhook_secret:
+            self.webhook_secret = webhook_secret_generate()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "webhook_secret"}
+        super().save(*args, **kwargs)
 
     def clean(self):
         errors = window_hour_errors(self.window_start_hour, self.window_end_hour)
