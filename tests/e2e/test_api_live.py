@@ -10,13 +10,14 @@ import requests
 
 from api.keys import api_key_create
 from calls.models import Business, CallRequest
+from tests.e2e.queue_checks import ALL_DAY
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_call_queued_over_the_api_settles_once(stack_for):
     stack = stack_for("orm")
-    business = Business.objects.create(name="North", phone_number="+14155550160")
+    business = Business.objects.create(**ALL_DAY, name="North", phone_number="+14155550160")
     _, key = api_key_create(business=business, name="CRM")
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {key}"
@@ -52,7 +53,7 @@ def test_a_call_queued_over_the_api_settles_once(stack_for):
 
 def test_the_throttle_holds_across_web_processes(stack_for):
     stack = stack_for("orm", env={"API_RATE_PER_MINUTE": "5"})
-    business = Business.objects.create(name="North", phone_number="+14155550160")
+    business = Business.objects.create(**ALL_DAY, name="North", phone_number="+14155550160")
     _, key = api_key_create(business=business, name="CRM")
     # Far enough from the minute's end that the window does not roll over mid-test.
     while time.time() % 60 > 40:

@@ -5,8 +5,10 @@ first and 200 after."""
 import time
 
 import pytest
+import requests
 from standardwebhooks import Webhook
 
+from api.keys import api_key_create
 from calls.models import CallRequest
 from tests.e2e.queue_checks import make_business, wait_until_settled
 from tests.webhook_receiver import Receiver
@@ -40,13 +42,18 @@ def test_a_settled_call_is_delivered_once_after_a_500_under_the_same_webhook_id(
         secret = business.webhook_secret
         assert secret.startswith("whsec_")
 
-        # Queued by the management command for now: once the HTTP API is merged this becomes
-        # `POST /api/v1/calls` with the business's key (issue 14's "queued by the API").
-        out = stack.manage("enqueue_calls", "--business", str(business.pk), "+14156000101")
-        assert out.strip().endswith("1 queued, 0 refused.")
+        # Queued by the business's own system, over the API with its key.
+        _, key = api_key_create(business=business, name="CRM")
+        answer = requests.post(
+            f"{stack.web_url}/api/v1/calls",
+            json={"to": "+14156000101", "metadata": {"order": 17}},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+        assert answer.status_code == 201, answer.text
         wait_until_settled(1, timeout=120)
         request = CallRequest.objects.get()
-        assert request.status == "done"
+        assert (request.pk, request.status) == (answer.json()["id"], "done")
 
         wait_for_deliveries(receiver, 2, timeout=120)
         time.sleep(3)  # nothing more comes once one was answered 2xx
@@ -56,6 +63,7 @@ def test_a_settled_call_is_delivered_once_after_a_500_under_the_same_webhook_id(
         payload = Webhook(secret).verify(second.body, second.headers)
         assert payload["type"] == "call_request.settled"
         assert (payload["data"]["id"], payload["data"]["status"]) == (request.pk, "done")
+        assert payload["data"]["metadata"] == {"order": 17}
         (call,) = payload["data"]["calls"]
         assert call["status"] == "completed" and call["sid"].startswith("CA")
         gap = second.at - first.at

@@ -147,6 +147,10 @@ def business_form(business, **changes):
         "max_attempts": business.max_attempts,
         "retry_delay_seconds": business.retry_delay_seconds,
         "webhook_url": business.webhook_url,
+        "time_zone": business.time_zone,
+        "window_start_hour": business.window_start_hour,
+        "window_end_hour": business.window_end_hour,
+        "window_days": business.window_days,
     }
     return {**data, **changes}
 
