@@ -168,7 +168,11 @@ def main():
 
     businesses = [
         Business.objects.create(
-            name=f"Growth {n}", phone_number=f"+1415555{300 + n:04d}", max_concurrent_calls=CAP
+            name=f"Growth {n}",
+            phone_number=f"+1415555{300 + n:04d}",
+            max_concurrent_calls=CAP,
+            window_start_hour=0,  # the bench runs at any hour
+            window_end_hour=24,
         )
         for n in range(10)
     ]

@@ -15,7 +15,8 @@ from django.db.models import Avg, Count, Min, Q
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
-from calls.models import Business, CallLog, CallRequest, DialingControl
+from calls.models import Business, CallLog, CallRequest, DialingControl, DoNotCall
+from calls.services.do_not_call import DO_NOT_CALL_PREFIX
 
 Status = CallLog.Status
 OUTCOMES = (Status.COMPLETED, Status.BUSY, Status.NO_ANSWER, Status.FAILED, Status.CANCELED)
@@ -30,6 +31,8 @@ class BusinessState:
     oldest_due_at: datetime | None = None
     # Outbound calls that ended in the last hour, by status.
     outcomes: dict = field(default_factory=dict)
+    # Its webhook endpoint failed for a day: its latest finished message was given up.
+    webhook_failing: bool = False
 
     @property
     def cap(self) -> int:
@@ -67,7 +70,8 @@ def _ended_outbound(since: datetime):
 
 def business_states(businesses) -> list[BusinessState]:
     """The state of each business of `businesses` (a queryset: the caller scopes it), paused and
-    inactive ones first, then by name. Four queries, however many businesses and rows."""
+    inactive ones first, then by name. Four queries, however many businesses and rows (five when
+    one has a webhook URL)."""
     now = timezone.now()
     states = {
         b.pk: BusinessState(business=b)
@@ -100,6 +104,12 @@ def business_states(businesses) -> list[BusinessState]:
     )
     for business_id, status, n in ended:
         states[business_id].outcomes[status] = n
+    with_webhooks = [pk for pk, state in states.items() if state.business.webhook_url]
+    if with_webhooks:
+        from webhooks.endpoints import failing_business_ids
+
+        for business_id in failing_business_ids(with_webhooks):
+            states[business_id].webhook_failing = True
     return list(states.values())
 
 
@@ -193,4 +203,46 @@ def campaign_kpis(campaign) -> CampaignKpis:
         ended=figures["ended"],
         answered=figures["answered"],
         average_talk_seconds=figures["talk"],
+    )
+
+
+MACHINE = Q(answered_by__in=CallLog.MACHINE_ANSWERS)
+
+
+@dataclass
+class CampaignDialing:
+    """What a campaign's dialing did, and what it held back and why (lawful dialing)."""
+
+    placed: int  # attempts Twilio accepted (they have a SID)
+    held_for_window: int  # requests the callee's calling window held at least once
+    blocked_by_do_not_call: int  # requests canceled at dial time: the number was listed
+    opted_out: int  # callees who pressed the opt-out key during one of its calls
+    reached_machine: int  # answered by a machine (answering-machine detection)
+    reached_person: int  # answered and not detected as a machine
+
+
+def campaign_dialing(campaign) -> CampaignDialing:
+    """Three grouped queries over the campaign's requests, their calls and the opt-outs they
+    caused (foreign-key indexes)."""
+    requests = campaign.requests.aggregate(
+        held=Count("pk", filter=Q(window_holds__gt=0)),
+        blocked=Count(
+            "pk",
+            filter=Q(status=CallRequest.Status.CANCELED, last_error__startswith=DO_NOT_CALL_PREFIX),
+        ),
+    )
+    answered = Q(answered_at__isnull=False) | Q(status=Status.COMPLETED)
+    calls = CallLog.objects.filter(request__campaign=campaign).aggregate(
+        placed=Count("pk", filter=Q(call_sid__isnull=False)),
+        machine=Count("pk", filter=MACHINE),
+        person=Count("pk", filter=answered & ~MACHINE),
+    )
+    opted_out = DoNotCall.objects.filter(source_call__request__campaign=campaign).count()
+    return CampaignDialing(
+        placed=calls["placed"],
+        held_for_window=requests["held"],
+        blocked_by_do_not_call=requests["blocked"],
+        opted_out=opted_out,
+        reached_machine=calls["machine"],
+        reached_person=calls["person"],
     )

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
 from calls.models import CallLog
+from calls.models.call_logs import DIGITS_MAX
 
 CALL_SID = r"^CA[0-9a-fA-F]{32}\Z"
 # PostgreSQL's integer and smallint, the columns of PositiveIntegerField and
@@ -128,3 +129,11 @@ class IncomingCallForm(forms.Form):
     From = forms.CharField(max_length=64, validators=[validate_printable_ascii])
     To = forms.CharField(max_length=64, validators=[validate_printable_ascii])
     CallStatus = forms.CharField(max_length=16, required=False)
+
+
+class GatherForm(forms.Form):
+    """The keys a callee pressed at a <Gather>: digits, * and #, as many as the column holds
+    (none when Twilio posts an empty result)."""
+
+    CallSid = forms.RegexField(regex=CALL_SID)
+    Digits = forms.RegexField(regex=rf"^[0-9*#]{{0,{DIGITS_MAX}}}\Z", required=False)

@@ -12,6 +12,7 @@ import re
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from twilio.twiml.voice_response import VoiceResponse
@@ -19,6 +20,7 @@ from twilio.twiml.voice_response import VoiceResponse
 logger = logging.getLogger(__name__)
 
 DEFAULT_SAY = "Hello. This is an automated call. Thank you, goodbye."
+DEFAULT_OPT_OUT_PROMPT = "To stop these calls, press 9."
 # Characters XML 1.0 cannot carry (control characters, lone surrogates): one in the text would
 # make the whole answer unreadable to Twilio, and the callee would hear an application error.
 NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -138,17 +140,33 @@ def business_twiml_refusals(twiml: str, business) -> list[str]:
     )
 
 
-def script_twiml(*, say_text: str, voice: str, language: str, recording_url: str) -> str:
-    """The structured script as TwiML: the recording, then the text. A prompt that lets the
-    callee opt out joins here, after what the campaign says."""
+def script_twiml(
+    *,
+    say_text: str,
+    voice: str,
+    language: str,
+    recording_url: str,
+    opt_out_prompt: str = "",
+    gather_url: str = "",
+) -> str:
+    """The structured script as TwiML: the recording, then the text. With a `gather_url`, both
+    and then the opt-out prompt are inside a one-key <Gather> that posts the key there, so the
+    callee may press it at any moment; with no key pressed the call ends after the prompt."""
     response = VoiceResponse()
-    if recording_url:
-        response.play(recording_url)
     say_text = NOT_XML.sub("", say_text)
-    if say_text:
-        response.say(say_text, voice=voice or None, language=language or None)
     if not recording_url and not say_text:
         response.hangup()
+        return str(response)
+    speaking = response
+    if gather_url:
+        speaking = response.gather(num_digits=1, action=gather_url, method="POST")
+    if recording_url:
+        speaking.play(recording_url)
+    if say_text:
+        speaking.say(say_text, voice=voice or None, language=language or None)
+    opt_out_prompt = NOT_XML.sub("", opt_out_prompt) if gather_url else ""
+    if opt_out_prompt:
+        speaking.say(opt_out_prompt, voice=voice or None, language=language or None)
     return str(response)
 
 
@@ -212,4 +230,11 @@ def campaign_twiml(campaign, call) -> str:
         voice=campaign.voice,
         language=campaign.language,
         recording_url=recording_url,
+        opt_out_prompt=campaign.opt_out_prompt or DEFAULT_OPT_OUT_PROMPT,
+        gather_url=gather_url(call) if campaign.offers_opt_out else "",
     )
+
+
+def gather_url(call) -> str:
+    """Where Twilio posts the key the callee pressed (built like the answer and status URLs)."""
+    return f"{settings.PUBLIC_BASE_URL}/twilio/calls/{call.public_id}/gather"

@@ -8,4 +8,5 @@ urlpatterns = [
     path("calls/<uuid:public_id>/status", views.call_status_callback, name="call-status-callback"),
     path("calls/<uuid:public_id>/answer", views.call_answer, name="call-answer"),
     path("calls/<uuid:public_id>/amd", views.call_machine_verdict, name="call-machine-verdict"),
+    path("calls/<uuid:public_id>/gather", views.call_gather, name="call-gather"),
 ]

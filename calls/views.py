@@ -9,17 +9,25 @@ from django.views.decorators.http import require_GET, require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
-from calls.forms import IncomingCallForm, MachineVerdictForm, StatusCallbackForm, audit_params
+from calls.forms import (
+    GatherForm,
+    IncomingCallForm,
+    MachineVerdictForm,
+    StatusCallbackForm,
+    audit_params,
+)
 from calls.health import health_checks, health_details_allowed
 from calls.models import CallLog
 from calls.scripts import campaign_twiml
 from calls.services.callbacks import call_callback_record, inbound_call_receive
+from calls.services.do_not_call import call_keypress_record
 from calls.services.machines import call_machine_verdict_record
 from calls.services.status import StatusReport
 
 logger = logging.getLogger(__name__)
 
 FORM_ENCODED = "application/x-www-form-urlencoded"
+OPT_OUT_CONFIRMATION = "You will not receive these calls again. Goodbye."
 
 
 def twilio_webhook(view):
@@ -129,6 +137,31 @@ def call_machine_verdict(request, public_id):
     data = form.cleaned_data
     call_machine_verdict_record(call=call, sid=data["CallSid"], answered_by=data["AnsweredBy"])
     return HttpResponse(status=204)
+
+
+@twilio_webhook
+def call_gather(request, public_id):
+    """The key the callee pressed at the campaign's opt-out prompt: the opt-out key lists the
+    number and the call ends with a confirmation; any other key is recorded and the call ends."""
+    call = get_object_or_404(
+        CallLog.objects.select_related("request__campaign"), public_id=public_id
+    )
+    form = GatherForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest(form.errors.as_text())
+    keypress = call_keypress_record(
+        call=call, digits=form.cleaned_data["Digits"], call_sid=form.cleaned_data["CallSid"]
+    )
+    response = VoiceResponse()
+    if keypress.opted_out:
+        campaign = call.request.campaign if call.request else None
+        response.say(  # in the voice the callee just heard
+            OPT_OUT_CONFIRMATION,
+            voice=(campaign and campaign.voice) or None,
+            language=(campaign and campaign.language) or None,
+        )
+    response.hangup()
+    return twiml(response)
 
 
 @twilio_webhook

@@ -34,6 +34,10 @@ INSTALLED_APPS = [
     "calls",
     "django_q",
     "leads",
+    # The HTTP API (/api/v1/); "ninja" serves its documentation's scripts from static files.
+    "ninja",
+    "api",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -258,3 +262,25 @@ EXPORT_MAX_ROWS = env.int("EXPORT_MAX_ROWS", default=10000)
 CAMPAIGN_UPLOAD_MAX_ROWS = env.int("CAMPAIGN_UPLOAD_MAX_ROWS", default=5000)
 # Seconds between the dashboard's refreshes in the browser.
 DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=5)
+
+# The HTTP API (issue 14)
+# Requests per minute per API key (a fixed window counted in the database, so across processes).
+API_RATE_PER_MINUTE = env.int("API_RATE_PER_MINUTE", default=120)
+# Most numbers one POST /api/v1/campaigns or /campaigns/<id>/numbers carries.
+API_NUMBERS_MAX = env.int("API_NUMBERS_MAX", default=1000)
+# Largest `metadata` object a call request keeps, in bytes of compact JSON.
+API_METADATA_MAX_BYTES = env.int("API_METADATA_MAX_BYTES", default=4096)
+# How long a POST's Idempotency-Key returns its first answer.
+API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
+# Most rows one page of GET /api/v1/calls holds.
+API_PAGE_MAX = env.int("API_PAGE_MAX", default=100)
+
+# Post-call webhooks (issue 14): webhooks/ and README's "Webhooks" say what each does.
+# Seconds one delivery may take (connect and each read); the task timeout bounds the whole.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# A message not delivered this many hours after it was created (or redelivered) is given up.
+WEBHOOK_GIVE_UP_HOURS = env.float("WEBHOOK_GIVE_UP_HOURS", default=24.0)
+# Plain http endpoints, and endpoints on loopback, private, link-local or reserved addresses:
+# for development and tests only (no SSRF in production; `check --deploy` warns when on).
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=DEBUG)

@@ -9,4 +9,5 @@ urlpatterns = [
     path("healthz", views.health, name="health"),
     path("metrics", metrics, name="metrics"),
     path("twilio/", include("calls.urls")),
+    path("api/v1/", include("api.urls")),
 ]

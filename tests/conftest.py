@@ -1,3 +1,4 @@
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
@@ -80,6 +81,31 @@ def fast_password_hasher(settings):
 def fast_dial_tokens(settings):
     """Calls per second high enough that no test waits for a token unless it sets its own."""
     settings.TWILIO_CALLS_PER_SECOND = 50
+
+
+class WindowClock:
+    """The time calling windows are judged at (calls.clock.now), as a test sets it."""
+
+    # A Wednesday, noon in California and 3 p.m. in New York: inside the default window for the
+    # numbers the tests dial, whatever the hour the suite runs at. In the past, so a request
+    # scheduled by this clock is due by the database's clock too.
+    DEFAULT = datetime(2026, 1, 14, 20, 0, tzinfo=UTC)
+
+    def __init__(self):
+        self.at = self.DEFAULT
+
+    def set(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+@pytest.fixture(autouse=True)
+def window_clock(monkeypatch):
+    clock = WindowClock()
+    monkeypatch.setattr("calls.clock.now", clock.now)
+    return clock
 
 
 def queued_tasks():

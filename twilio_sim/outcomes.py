@@ -9,8 +9,9 @@ FAILED = "failed"
 SHORT_CALL = "short-call"
 MACHINE = "machine"
 RING_TIMEOUT = "ring-timeout"
+OPT_OUT = "opt-out"
 
-OUTCOMES = (COMPLETED, BUSY, NO_ANSWER, FAILED, SHORT_CALL, MACHINE, RING_TIMEOUT)
+OUTCOMES = (COMPLETED, BUSY, NO_ANSWER, FAILED, SHORT_CALL, MACHINE, RING_TIMEOUT, OPT_OUT)
 
 # Keyed by the last four digits of `To`; documented in README.md.
 RULES = {
@@ -19,6 +20,7 @@ RULES = {
     "0004": FAILED,
     "0005": SHORT_CALL,
     "0006": MACHINE,
+    "0007": OPT_OUT,
     "0009": RING_TIMEOUT,
 }
 

@@ -27,6 +27,8 @@ logger = logging.getLogger("twilio_sim")
 API_VERSION = "2010-04-01"
 PROGRESS_EVENTS = ("initiated", "ringing", "answered", "completed")
 TERMINAL = ("completed", "busy", "no-answer", "failed", "canceled")
+# What a callee whose outcome is `opt-out` presses at a <Gather>.
+OPT_OUT_DIGITS = "9"
 SIP_RESPONSE_CODES = {
     "completed": 200,
     "busy": 486,
@@ -628,6 +630,20 @@ class Switchboard:
                 error=error,
             )
             return
+        if delivery["kind"] == "gather":
+            digits = delivery["params"]["Digits"]
+            self._record(
+                call,
+                now,
+                "gather",
+                url=delivery["url"],
+                digits=digits,
+                response_code=response_code,
+                error=error,
+            )
+            if not call.ended and ok and _hangs_up(body):
+                self._end(call, now, "completed")
+            return
         self._record(
             call, now, "answer_url", url=delivery["url"], response_code=response_code, error=error
         )
@@ -645,6 +661,14 @@ class Switchboard:
         elif not is_twiml(body):
             self._fail_application(
                 call, now, 12100, "Document parse failure: the answer URL did not return TwiML"
+            )
+        elif call.planned_outcome == outcomes.OPT_OUT and (gather := _gather_of(body)):
+            # The callee presses 9 at the first <Gather>: Twilio posts Digits to its action.
+            params = {**self._call_params(call, "in-progress"), "Digits": OPT_OUT_DIGITS}
+            action = urllib.parse.urljoin(delivery["url"], gather.get("action") or "")
+            method = (gather.get("method") or "POST").upper()
+            self._enqueue(
+                call, {"kind": "gather", "url": action, "method": method, "params": params}
             )
 
     # --- bookkeeping
@@ -745,6 +769,15 @@ def is_twiml(body):
         return ElementTree.fromstring(body).tag == "Response"
     except ElementTree.ParseError:
         return False
+
+
+def _gather_of(body):
+    """The first <Gather> of a TwiML answer, or None."""
+    return ElementTree.fromstring(body).find(".//Gather")
+
+
+def _hangs_up(body):
+    return is_twiml(body) and ElementTree.fromstring(body).find("Hangup") is not None
 
 
 def _max_in_one_second(moments):

@@ -7,7 +7,7 @@ a member's access comes from its memberships, never from Django's per-model perm
 from django.apps import apps
 from django.contrib import admin
 
-from calls.admin import audit, businesses, calls, campaigns, memberships  # noqa: F401
+from calls.admin import audit, businesses, calls, campaigns, do_not_call, memberships  # noqa: F401
 from calls.admin.scoping import SuperuserOnly
 
 for app_label in ("django_q", "axes", "auth"):

@@ -5,13 +5,15 @@ from django import forms
 from django.contrib import admin
 from django.db.models import Count, Q
 
-from calls.admin.scoping import SUPERUSER, ScopedAdmin, SuperuserOnly, role_action
+from calls.admin.scoping import SUPERUSER, ScopedAdmin, SuperuserOnly, role_action, user_may
 from calls.admin.search import NumberSearch
+from calls.admin.windows import window_formfield
 from calls.models import Business, CallLog, DialingControl
 from calls.scripts import GUARDED_VERBS
 from calls.services import operator_actions
 from calls.services.pauses import dialing_set
 from calls.tenancy import Role
+from webhooks.endpoints import webhook_secrets_rotate
 
 
 @admin.register(Business)
@@ -33,6 +35,7 @@ class BusinessAdmin(NumberSearch, ScopedAdmin):
         "phone_number",
         "max_concurrent_calls",
         "live_calls",
+        "calling_window",
         "is_active",
         "paused_reason",
     ]
@@ -40,7 +43,18 @@ class BusinessAdmin(NumberSearch, ScopedAdmin):
     ordering = ["name"]
     search_fields = ["name", "phone_number"]
     readonly_fields = ["operator_actions"]
-    actions = ["resume", "deactivate", "activate"]
+    actions = ["resume", "deactivate", "activate", "rotate_webhook_secret"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        # The signing secret is shown to the business's managers only.
+        if obj is not None and user_may(request.user, Role.MANAGER, obj.pk):
+            fields = [*fields, "webhook_signing_secret"]
+        return fields
+
+    @admin.display(description="webhook signing secret")
+    def webhook_signing_secret(self, business):
+        return business.webhook_secret or "None yet: one is made when a webhook URL is saved."
 
     def get_queryset(self, request):
         live = Q(calls__status__in=CallLog.LIVE_STATUSES, calls__direction="outbound")
@@ -54,7 +68,15 @@ class BusinessAdmin(NumberSearch, ScopedAdmin):
                 required=False,
                 help_text=db_field.help_text,
             )
-        return super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "webhook_url":
+            kwargs["assume_scheme"] = "https"
+        return window_formfield(db_field) or super().formfield_for_dbfield(
+            db_field, request, **kwargs
+        )
+
+    @admin.display(description="calling window")
+    def calling_window(self, business):
+        return f"{business.calling_window.describe()} ({business.time_zone} when unknown)"
 
     @admin.display(ordering="live")
     def live_calls(self, business):
@@ -95,6 +117,19 @@ class BusinessAdmin(NumberSearch, ScopedAdmin):
     def activate(self, request, queryset):
         ids = queryset.values_list("pk", flat=True)
         return operator_actions.businesses_activate(business_ids=ids)
+
+    @role_action(
+        role=Role.MANAGER,
+        description="Rotate the webhook signing secret",
+        noun="business",
+        verb="given a new webhook secret",
+        confirm=(
+            "Give {rows} a new webhook signing secret: from now on every webhook is signed "
+            "with it, and receivers still checking with the old one refuse them."
+        ),
+    )
+    def rotate_webhook_secret(self, request, queryset):
+        return webhook_secrets_rotate(business_ids=queryset.values_list("pk", flat=True))
 
 
 @admin.register(DialingControl)

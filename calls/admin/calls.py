@@ -220,6 +220,7 @@ class CallRequestAdmin(NumberSearch, CsvExport, ScopedAdmin):
         "attempts",
         "max_attempts",
         "next_attempt_at",
+        "waiting_for",
         "last_error",
     ]
     list_filter = ["status", "business", "campaign"]
@@ -249,13 +250,23 @@ class CallRequestAdmin(NumberSearch, CsvExport, ScopedAdmin):
         "max_attempts",
         "throttled_count",
         "next_attempt_at",
+        "waiting_for",
+        "window_holds",
         "last_error",
+        "metadata",
         "created_at",
         "updated_at",
         "operator_actions",
     ]
     inlines = [CallLogInline]
     actions = ["retry_now"]
+
+    @admin.display(description="waiting for")
+    def waiting_for(self, call_request):
+        """Why a queued request is not dialed yet, when a rule holds it (the calling window)."""
+        if call_request.status != CallRequest.Status.QUEUED or not call_request.held_reason:
+            return "-"
+        return call_request.held_reason
 
     @role_action(
         role=Role.OPERATOR,

@@ -8,7 +8,8 @@ from django.urls import path
 
 from calls.admin.campaign_numbers import CampaignAddForm, campaign_numbers_view, numbers_result
 from calls.admin.scoping import ScopedAdmin, role_action, user_may
-from calls.dashboard import campaign_kpis
+from calls.admin.windows import window_formfield
+from calls.dashboard import campaign_dialing, campaign_kpis
 from calls.models import CallLog, CallRequest, Campaign
 from calls.outcomes import outcome_reason
 from calls.services import operator_actions
@@ -31,6 +32,19 @@ MACHINE_FIELDSET = (
     "Answering machines",
     {"fields": ["machine_detection", "voicemail_text", "machine_retry_hours"]},
 )
+WINDOW_FIELDSET = (
+    "Calling window (narrows the business's; empty fields keep the business's)",
+    {"fields": [("window_start_hour", "window_end_hour"), "window_days"]},
+)
+SCRIPT_FIELDS = [
+    "recording_url",
+    "say_text",
+    "voice",
+    "language",
+    "offers_opt_out",
+    "opt_out_prompt",
+    "raw_twiml",
+]
 
 
 @admin.register(Campaign)
@@ -57,19 +71,21 @@ class CampaignAdmin(ScopedAdmin):
     fieldsets = [
         (None, {"fields": ["business", "name", "status", "concurrency", "progress"]}),
         ("Results", {"fields": ["results", "recent_requests"]}),
+        WINDOW_FIELDSET,
         (
             "Script (what the callee hears)",
-            {"fields": ["recording_url", "say_text", "voice", "language", "raw_twiml"]},
+            {"fields": SCRIPT_FIELDS},
         ),
         MACHINE_FIELDSET,
         ("History", {"fields": ["created_at", "ended_at", "operator_actions"]}),
     ]
     add_fieldsets = [
         (None, {"fields": ["business", "name", "concurrency"]}),
+        WINDOW_FIELDSET,
         ("Numbers to call", {"fields": ["numbers", "numbers_file"]}),
         (
             "Script (what the callee hears)",
-            {"fields": ["recording_url", "say_text", "voice", "language", "raw_twiml"]},
+            {"fields": SCRIPT_FIELDS},
         ),
         MACHINE_FIELDSET,
     ]
@@ -82,6 +98,11 @@ class CampaignAdmin(ScopedAdmin):
         if obj is None:
             kwargs["form"] = CampaignAddForm
         return super().get_form(request, obj, **kwargs)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        return window_formfield(db_field) or super().formfield_for_dbfield(
+            db_field, request, **kwargs
+        )
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -115,7 +136,11 @@ class CampaignAdmin(ScopedAdmin):
     def results(self, campaign):
         if campaign is None or campaign.pk is None:
             return "-"
-        context = {"campaign": campaign, "kpis": campaign_kpis(campaign)}
+        context = {
+            "campaign": campaign,
+            "kpis": campaign_kpis(campaign),
+            "dialing": campaign_dialing(campaign),
+        }
         return render_to_string("admin/calls/campaign/results.html", context)
 
     @admin.display(description=f"latest {RECENT_REQUESTS} requests")

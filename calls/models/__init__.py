@@ -1,9 +1,10 @@
 """The app's models, a module per part of the domain; importable from here as before.
 
 businesses: the tenants and the switch for all dialing; campaigns; requests (a wish to reach one
-number); call_logs (the real calls and the reports Twilio sent about them). The models kept
-beside the code that owns them (audit, coordination, preferences, tenancy) are imported here so
-that Django registers them with this app.
+number); call_logs (the real calls and the reports Twilio sent about them); do_not_call (the
+numbers no one, or one business, may call). The models kept beside the code that owns them
+(audit, coordination, preferences, tenancy) are imported here so that Django registers them with
+this app.
 """
 
 from calls.audit import NumberErasure, OperatorAction, OperatorActionRow
@@ -11,6 +12,7 @@ from calls.coordination import DialToken, EndedCallTally, Lease
 from calls.models.businesses import Business, DialingControl
 from calls.models.call_logs import LIVE_CONDITION, CallEvent, CallLog
 from calls.models.campaigns import Campaign
+from calls.models.do_not_call import DoNotCall
 from calls.models.requests import CallRequest
 from calls.models.status import StatusQuerySet
 from calls.preferences import OperatorPreference
@@ -26,6 +28,7 @@ __all__ = [
     "Campaign",
     "DialToken",
     "DialingControl",
+    "DoNotCall",
     "EndedCallTally",
     "Lease",
     "Membership",

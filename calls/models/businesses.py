@@ -1,7 +1,24 @@
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from calls.phone import validate_e164
+from calls.preferences import validate_time_zone
 from calls.scripts import validate_guarded_verbs
+from calls.windows import CallingWindow, every_day
+from webhooks.signing import webhook_secret_generate
+from webhooks.targets import validate_webhook_url
+
+
+def validate_weekdays(days) -> None:
+    if not isinstance(days, list) or any(day not in every_day() for day in days):
+        raise ValidationError("Weekdays are numbers from 1 (Monday) to 7 (Sunday).")
+
+
+def window_hour_errors(start: int | None, end: int | None) -> dict:
+    if start is not None and end is not None and start >= end:
+        return {"window_end_hour": "The calling window must end after it starts."}
+    return {}
 
 
 class Business(models.Model):
@@ -33,6 +50,37 @@ class Business(models.Model):
         validators=[validate_guarded_verbs],
         help_text="Verbs a superuser's raw TwiML may use besides Say, Play, Pause and Hangup.",
     )
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text="Judges the calling window of a number whose own time zone is unknown.",
+    )
+    window_start_hour = models.PositiveSmallIntegerField(
+        default=8,
+        validators=[MaxValueValidator(23)],
+        help_text="Calls start at this hour in the callee's local time (0-23).",
+    )
+    window_end_hour = models.PositiveSmallIntegerField(
+        default=21,
+        validators=[MinValueValidator(1), MaxValueValidator(24)],
+        help_text="No call starts at or after this hour in the callee's local time (1-24).",
+    )
+    window_days = models.JSONField(
+        default=every_day,
+        validators=[validate_weekdays],
+        help_text="The weekdays calls are placed on, in the callee's local time.",
+    )
+    webhook_url = models.URLField(
+        max_length=500,
+        blank=True,
+        validators=[validate_webhook_url],
+        help_text="Where the outcome of each settled call request is POSTed (https), signed "
+        "with the webhook secret. Empty: no webhooks.",
+    )
+    # Standard Webhooks' `whsec_<base64>`: generated when a URL is first set, rotated by a
+    # manager's admin action; kept in clear because every delivery is signed with it.
+    webhook_secret = models.CharField(max_length=100, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -43,9 +91,29 @@ class Business(models.Model):
     def __str__(self):
         return f"{self.name} ({self.phone_number})"
 
+    def save(self, *args, **kwargs):
+        if self.webhook_url and not self.webhook_secret:
+            self.webhook_secret = webhook_secret_generate()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "webhook_secret"}
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        errors = window_hour_errors(self.window_start_hour, self.window_end_hour)
+        if not self.window_days:
+            errors["window_days"] = "Choose at least one day."
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def can_dial(self) -> bool:
         return self.is_active and not self.paused_reason
+
+    @property
+    def calling_window(self) -> CallingWindow:
+        return CallingWindow(
+            self.window_start_hour, self.window_end_hour, frozenset(self.window_days)
+        )
 
     @property
     def recording_hosts(self) -> list[str]:

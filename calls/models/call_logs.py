@@ -9,6 +9,8 @@ from calls.models.requests import CallRequest
 
 # CallLog's live statuses (pending first) as index and constraint conditions spell them.
 LIVE_CONDITION = ["pending", "queued", "initiated", "ringing", "in-progress"]
+# A <Gather> with numDigits="1" sends one; the column holds a few more without refusing them.
+DIGITS_MAX = 32
 
 
 class CallLog(models.Model):
@@ -95,6 +97,8 @@ class CallLog(models.Model):
     sip_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
     # When Twilio took the update that plays the campaign's voicemail message to a machine.
     voicemail_left_at = models.DateTimeField(null=True, blank=True)
+    # The keys the callee pressed at the campaign's prompt (a <Gather>).
+    digits = models.CharField(max_length=DIGITS_MAX, blank=True)
     ended_by = models.CharField(max_length=16, choices=EndedBy, blank=True)
     hang_up_requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -1,11 +1,13 @@
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from calls.models.businesses import Business
+from calls.models.businesses import Business, validate_weekdays, window_hour_errors
 from calls.models.status import StatusQuerySet
 from calls.scripts import (
+    DEFAULT_OPT_OUT_PROMPT,
     DEFAULT_SAY,
     UPDATE_TWIML_MAX,
     Language,
@@ -13,6 +15,7 @@ from calls.scripts import (
     script_errors,
     voicemail_twiml,
 )
+from calls.windows import CallingWindow
 
 
 class Campaign(models.Model):
@@ -84,6 +87,37 @@ class Campaign(models.Model):
             "remain (it counts as one); 0: never tried again; empty: a day."
         ),
     )
+    window_start_hour = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(23)],
+        help_text="Narrows the business's calling window; its start when empty.",
+    )
+    window_end_hour = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(24)],
+        help_text="Narrows the business's calling window; its end when empty.",
+    )
+    window_days = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_weekdays],
+        help_text="Narrows the business's weekdays; the business's when none is chosen.",
+    )
+    offers_opt_out = models.BooleanField(
+        default=False,
+        help_text=(
+            "Ends the script with the prompt below; a callee who presses 9 is put on the "
+            "business's do-not-call list. Not added to raw TwiML."
+        ),
+    )
+    opt_out_prompt = models.CharField(
+        max_length=300,
+        default=DEFAULT_OPT_OUT_PROMPT,
+        blank=True,
+        help_text="Read after the script; empty: the default.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -114,8 +148,32 @@ class Campaign(models.Model):
         elif len(voicemail_twiml(self)) > UPDATE_TWIML_MAX:
             # Escaping (& is &amp;) lengthens the text: Twilio would refuse the update.
             errors["voicemail_text"] = "Too long once written as TwiML: use fewer & < > \" '."
+        errors.update(self._window_errors(business))
         if errors:
             raise ValidationError(errors)
+
+    def _window_errors(self, business: Business | None) -> dict:
+        errors = window_hour_errors(self.window_start_hour, self.window_end_hour)
+        if errors or business is None:
+            return errors
+        wide = business.calling_window
+        start = wide.start_hour if self.window_start_hour is None else self.window_start_hour
+        end = wide.end_hour if self.window_end_hour is None else self.window_end_hour
+        if start < wide.start_hour or end > wide.end_hour or not set(self.window_days) <= wide.days:
+            return {
+                "window_start_hour": "A campaign may only narrow its business's calling window "
+                f"({wide.describe()})."
+            }
+        return window_hour_errors(start, end)
+
+    @property
+    def calling_window(self) -> CallingWindow:
+        """The business's window, narrowed to the campaign's own hours and days."""
+        return self.business.calling_window.narrowed(
+            start_hour=self.window_start_hour,
+            end_hour=self.window_end_hour,
+            days=self.window_days,
+        )
 
     @property
     def allows_retries(self) -> bool:

@@ -1,10 +1,39 @@
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 
 from calls.models.businesses import Business
 from calls.models.campaigns import Campaign
 from calls.models.status import StatusQuerySet
 from calls.phone import validate_e164
+from calls.signals import requests_settled
+
+
+class CallRequestQuerySet(StatusQuerySet):
+    def status_move(self, to: str, **changes) -> int:
+        """As StatusQuerySet.status_move; a move to a closed status also announces the requests
+        it settled (`calls.signals.requests_settled`, in the same transaction).
+
+        The one place a request settles, so whatever follows a settling (the post-call webhook)
+        happens once per settling on every path: a call that ended, an operator's cancel, a
+        campaign stopped, an erasure, and any path added later that moves with status_move.
+        The rows are locked before the UPDATE (pk order, as the UPDATE would lock them) so the
+        ids announced are exactly the rows moved, also when another writer races for them.
+        """
+        if to not in self.model.CLOSED_STATUSES:
+            return super().status_move(to, **changes)
+        sources = [s for s, following in self.model.TRANSITIONS.items() if to in following]
+        with transaction.atomic():
+            ids = list(
+                self.filter(status__in=sources)
+                .select_for_update(of=("self",))
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            if not ids:
+                return 0
+            moved = StatusQuerySet.status_move(self.model.objects.filter(pk__in=ids), to, **changes)
+            requests_settled.send(sender=self.model, request_ids=ids)
+        return moved
 
 
 class CallRequest(models.Model):
@@ -44,10 +73,17 @@ class CallRequest(models.Model):
     last_error = models.TextField(blank=True)
     # Creates Twilio throttled in a row (reset when one goes through); each doubles the wait.
     throttled_count = models.PositiveSmallIntegerField(default=0)
+    held_reason = models.TextField(
+        blank=True, help_text="Why the next attempt waits: the callee's calling window is closed."
+    )
+    # Times the calling window pushed the next attempt back (at queuing, dispatch or a retry).
+    window_holds = models.PositiveIntegerField(default=0)
+    # The caller's own data (an API client's CRM ids), returned as given; bounded by the API.
+    metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = StatusQuerySet.as_manager()
+    objects = CallRequestQuerySet.as_manager()
 
     class Meta:
         indexes = [

@@ -8,14 +8,23 @@ from calls.audit import OperatorAction, OperatorActionRow
 
 
 def operator_action_record(
-    *, user, business_id: int, action: str, description: str, target: str, row_ids, summary: str
+    *,
+    user,
+    business_id: int,
+    action: str,
+    description: str,
+    target: str,
+    row_ids,
+    summary: str,
+    username: str = "",
 ) -> OperatorAction:
+    """`username` names an actor that is not a user (an API key) when `user` is None."""
     row_ids = list(row_ids)
     with transaction.atomic():
         record = OperatorAction.objects.create(
             business_id=business_id,
             user=user if user and user.is_authenticated else None,
-            username=user.get_username() if user and user.is_authenticated else "",
+            username=user.get_username() if user and user.is_authenticated else username,
             action=action,
             description=description,
             target=target,

@@ -18,6 +18,7 @@ from calls.services.retention import RetentionResult, retention_prune
 from calls.services.status import Retry, call_fail
 from calls.services.task_queue import task_queue_after_commit
 from calls.tasks import create_lead_from_call, dispatch, hang_up_call, reconcile_call
+from webhooks.deliveries import messages_nudge
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class CleanupResult:
     leads: int = 0
     pruned: int = 0
     retention: RetentionResult | None = None
+    webhooks: int = 0
     skipped: bool = False
 
 
@@ -74,6 +76,7 @@ def cleanup_run() -> CleanupResult:
             leads=cleanup_nudge_leads(),
             pruned=cleanup_prune_task_results(),
             retention=retention_prune(),
+            webhooks=messages_nudge(),
         )
         succeeded = True
     finally:

@@ -12,6 +12,8 @@ from django.utils import timezone
 
 from calls.faults import fault_point
 from calls.models import Business, CallLog, CallRequest, Campaign, DialingControl
+from calls.services.calling_windows import requests_in_window
+from calls.services.do_not_call import do_not_call_listed, do_not_call_reason
 from calls.services.placing import (
     Placed,
     call_claim_release,
@@ -146,7 +148,7 @@ def _claim(business: Business, live, free: int) -> list[int]:
         .order_by("next_attempt_at", "id")
     )
     call_ids = []
-    for request in due[: free * 4 + 10]:
+    for request in _due_callable(business, due, free * 4 + 10):
         if len(call_ids) >= free:
             break
         if request.to_number in live_numbers:
@@ -154,7 +156,7 @@ def _claim(business: Business, live, free: int) -> list[int]:
         if request.campaign_id and campaign_room[request.campaign_id] <= 0:
             continue
         claimed = CallRequest.objects.filter(pk=request.pk).status_move(
-            CallRequest.Status.ACTIVE, attempts=F("attempts") + 1
+            CallRequest.Status.ACTIVE, attempts=F("attempts") + 1, held_reason=""
         )
         if not claimed:
             continue
@@ -172,6 +174,27 @@ def _claim(business: Business, live, free: int) -> list[int]:
             campaign_room[request.campaign_id] -= 1
         call_ids.append(call.pk)
     return call_ids
+
+
+def _due_callable(business: Business, due, limit: int) -> list[CallRequest]:
+    """The first `limit` of `due` that may be called now: inside the callee's calling window
+    (the others are held for its opening on the way, calls/services/calling_windows.py) and on
+    no do-not-call list, in one lookup per round. A listed one (listed after it was queued) is
+    canceled here, so it is never dialed, and the next are read: a run of listed numbers at the
+    head of the queue does not hold up the rest."""
+    while True:
+        candidates = list(requests_in_window(business, due, limit=limit))
+        numbers = [request.to_number for request in candidates]
+        listed = do_not_call_listed(business_id=business.pk, numbers=numbers)
+        if not listed:
+            return candidates
+        for request in candidates:
+            if request.to_number in listed:
+                # A canceled request leaves `due` (queued only), so each round moves on.
+                CallRequest.objects.filter(pk=request.pk).status_move(
+                    CallRequest.Status.CANCELED,
+                    last_error=do_not_call_reason(listed[request.to_number]),
+                )
 
 
 def _campaigns_finish(business: Business) -> None:

@@ -8,6 +8,8 @@ from django.utils import timezone
 
 from calls.models import Business, CallRequest, Campaign
 from calls.phone import to_e164
+from calls.services.calling_windows import callee_window_check
+from calls.services.do_not_call import do_not_call_listed
 from calls.services.task_queue import task_queue_after_commit
 from calls.tasks import dispatch
 
@@ -20,6 +22,8 @@ class EnqueueRefused(Exception):
     PAUSED = "business-paused"
     CAMPAIGN_CLOSED = "campaign-closed"
     ALREADY_OPEN = "already-open"
+    NO_CALLING_WINDOW = "no-calling-window"
+    DO_NOT_CALL = "do-not-call"
 
     def __init__(self, message: str, *, code: str):
         super().__init__(message)
@@ -50,6 +54,13 @@ def _request_create(*, business, to_number, lead, campaign) -> CallRequest:
                 f"Campaign {campaign.name!r} is {campaign.status}.",
                 code=EnqueueRefused.CAMPAIGN_CLOSED,
             )
+        listed = do_not_call_listed(business_id=business.pk, numbers=[number]).get(number)
+        if listed:
+            raise EnqueueRefused(
+                f"{number} is on the do-not-call list of {listed.scope}: "
+                f"{listed.reason or 'no reason given'}",
+                code=EnqueueRefused.DO_NOT_CALL,
+            )
         open_requests = CallRequest.objects.filter(
             business=business,
             campaign=campaign,
@@ -61,13 +72,21 @@ def _request_create(*, business, to_number, lead, campaign) -> CallRequest:
             raise EnqueueRefused(
                 f"{number} is already queued or live {where}.", code=EnqueueRefused.ALREADY_OPEN
             )
+        window = callee_window_check(business=business, campaign=campaign, number=number)
+        if window.opening is None:
+            raise EnqueueRefused(
+                f"{number} cannot be called: {window.reason}.",
+                code=EnqueueRefused.NO_CALLING_WINDOW,
+            )
         request = CallRequest.objects.create(
             business=business,
             campaign=campaign,
             lead=lead,
             to_number=number,
             max_attempts=business.max_attempts,
-            next_attempt_at=timezone.now(),
+            next_attempt_at=timezone.now() if window.is_open else window.opening,
+            held_reason=window.reason,
+            window_holds=0 if window.is_open else 1,
         )
     return request
 

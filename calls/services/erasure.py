@@ -1,8 +1,12 @@
 """Erasing a person's number from one business's rows when they ask: their lead is deleted, the
 number is replaced in calls and requests, the raw callback parameters of those calls are dropped,
 admin log entries naming those rows are redacted, and a NumberErasure records that it happened
-(with a keyed hash of the number, never the number)."""
+(with a keyed hash of the number, never the number).
 
+The number's do-not-call rows (calls.DoNotCall) are kept: honouring an opt-out is the law
+(47 CFR 64.1200), and it cannot be honoured once forgotten."""
+
+import json
 import logging
 from dataclasses import dataclass
 
@@ -17,6 +21,7 @@ from calls.audit import NumberErasure
 from calls.models import Business, CallEvent, CallLog, CallRequest
 from calls.phone import to_e164
 from leads.models import Lead
+from webhooks.models import WebhookMessage
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +85,12 @@ def number_erase(*, business_id: int, number: str, user=None, via: str) -> Erasu
             to_number=ERASED,
             last_error=Replace(F("last_error"), Value(number), Value(ERASED)),
         )
+        # A reason a webhook carries may quote the number (an error message from Twilio).
+        for message in WebhookMessage.objects.filter(request_id__in=request_ids):
+            text = json.dumps(message.payload)
+            if number in text:
+                message.payload = json.loads(text.replace(number, ERASED))
+                message.save(update_fields=["payload"])
         for model, ids in ((Lead, lead_ids), (CallLog, call_ids), (CallRequest, request_ids)):
             # What the admin's history shows of a row is its name: the number, for these.
             LogEntry.objects.filter(

@@ -1,6 +1,7 @@
-"""What an operator asks for in the admin: hang up, reconcile, retry now, steer campaigns, resume,
-deactivate or activate businesses. Each returns an ActionResult saying what it changed and why the
-rest was left. `actor` is the user who asked: a call they hang up ends by their hand."""
+"""What an operator asks for in the admin (or a business's systems over the API): hang up,
+reconcile, retry now, cancel a request, steer campaigns, resume, deactivate or activate
+businesses. Each returns an ActionResult saying what it changed and why the rest was left.
+`actor` is the user who asked: a call they hang up ends by their hand."""
 
 import logging
 from collections import Counter
@@ -122,6 +123,26 @@ def request_retry_now(*, request_id: int) -> ActionResult:
         except IntegrityError:
             return ActionResult.refused("had their number queued again in the campaign")
         task_queue_after_commit(dispatch, request.business_id)
+    return ActionResult(changed=1)
+
+
+def request_cancel(*, request_id: int, actor=None) -> ActionResult:
+    """Cancels a request: a queued one at once; an active one is not retried and its live call
+    is hung up, so it settles as that call ends. A closed request is left as it is."""
+    with transaction.atomic():
+        request_lock(request_id=request_id)
+        request = CallRequest.objects.get(pk=request_id)
+        if request.status in CallRequest.CLOSED_STATUSES:
+            return ActionResult.refused(f"was {request.status} already")
+        rows = CallRequest.objects.filter(pk=request.pk)
+        if request.status == CallRequest.Status.QUEUED:
+            rows.status_move(CallRequest.Status.CANCELED, last_error="Canceled by request.")
+            return ActionResult(changed=1)
+        # Active: no attempt follows the one in progress, counted or not (an attempt Twilio
+        # throttled or never placed is given back before the retry check).
+        rows.update(max_attempts=max(request.attempts - 1, 0), updated_at=timezone.now())
+        live = request.calls.filter(status__in=CallLog.LIVE_STATUSES)
+        calls_hang_up_request(call_ids=live.values_list("pk", flat=True), actor=actor)
     return ActionResult(changed=1)
 
 

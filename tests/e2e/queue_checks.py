@@ -25,10 +25,15 @@ FINAL = {"done", "failed", "canceled"}
 CLEANUP_TASK = "calls.tasks.cleanup_orphaned_calls"
 
 
+# The live stack judges calling windows on the real clock: a window open all day keeps these
+# tests independent of the hour they run at (tests/integration/test_calling_windows.py sets it).
+ALL_DAY = {"window_start_hour": 0, "window_end_hour": 24}
+
+
 def make_business(name, number, cap):
     return Business.objects.create(
         name=name, phone_number=number, max_concurrent_calls=cap, max_attempts=1,
-        retry_delay_seconds=1,
+        retry_delay_seconds=1, **ALL_DAY,
     )  # fmt: skip
 
 

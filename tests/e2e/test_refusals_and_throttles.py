@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from calls.models import Business, CallLog, CallRequest, DialingControl
-from tests.e2e.queue_checks import FINAL
+from tests.e2e.queue_checks import ALL_DAY, FINAL
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -26,9 +26,9 @@ def wait_for(predicate, timeout, what):
 
 
 def test_refusals_stop_whoever_is_at_fault_and_a_throttle_retries_within_seconds(stack):
-    north = Business.objects.create(name="North", phone_number="+14155550160")
-    south = Business.objects.create(name="South", phone_number="+14155550170")
-    east = Business.objects.create(name="East", phone_number="+14155550180")
+    north = Business.objects.create(**ALL_DAY, name="North", phone_number="+14155550160")
+    south = Business.objects.create(**ALL_DAY, name="South", phone_number="+14155550170")
+    east = Business.objects.create(**ALL_DAY, name="East", phone_number="+14155550180")
     geo_blocked, throttled = "+14155580101", "+14155580301"
     stack.sim.configure(
         retry_after=2,

@@ -154,12 +154,14 @@ def test_a_call_button_runs_the_list_action_on_that_call(
 def test_the_task_queue_is_a_section_below_the_business_apps(admin_client):
     apps = admin_client.get("/admin/").context["app_list"]
     names = [app["name"] for app in apps]
-    assert names[:3] == ["Calls", "Leads", "Task queue"]
+    assert names[:5] == ["Calls", "Leads", "HTTP API", "Webhooks", "Task queue"]
 
 
 def test_members_do_not_see_the_task_queue(member_client, business):
     apps = member_client((business, "manager")).get("/admin/").context["app_list"]
-    assert [app["name"] for app in apps] == ["Calls", "Leads"]
+    # A manager sees its business's API keys and webhook messages; no one but superusers the
+    # task queue.
+    assert [app["name"] for app in apps] == ["Calls", "Leads", "HTTP API", "Webhooks"]
 
 
 def test_the_list_of_calls_shows_to_status_duration_and_reason(admin_client, outcomes):

@@ -11,6 +11,7 @@ from calls.models import (
     CallEvent,
     CallRequest,
     Campaign,
+    DoNotCall,
     Membership,
     NumberErasure,
 )
@@ -45,6 +46,9 @@ def rows_of(business, n, name):
     erasure = NumberErasure.objects.create(
         business=business, number_hash=f"{n}" * 64, via="command"
     )
+    do_not_call = DoNotCall.objects.create(
+        business=business, phone_number=number, reason=f"{name} asked"
+    )
     return {
         "business": business,
         "lead": lead,
@@ -55,6 +59,7 @@ def rows_of(business, n, name):
         "action": action,
         "membership": owner.memberships.get(),
         "erasure": erasure,
+        "do_not_call": do_not_call,
         "number": number,
         "name": name,
     }
@@ -87,7 +92,17 @@ def admin_url(obj, view="changelist"):
     return f"{base}add/" if view == "add" else f"{base}{obj.pk}/{view}/"
 
 
-LISTED = ["business", "lead", "campaign", "request", "call", "action", "membership", "erasure"]
+LISTED = [
+    "business",
+    "lead",
+    "campaign",
+    "request",
+    "call",
+    "action",
+    "membership",
+    "erasure",
+    "do_not_call",
+]
 # What a role may list: memberships and erasures are the managers'.
 MANAGERS_ONLY = {"membership", "erasure"}
 
@@ -262,6 +277,10 @@ def business_form(business, **changes):
         "max_concurrent_calls": business.max_concurrent_calls,
         "max_attempts": business.max_attempts,
         "retry_delay_seconds": business.retry_delay_seconds,
+        "time_zone": business.time_zone,
+        "window_start_hour": business.window_start_hour,
+        "window_end_hour": business.window_end_hour,
+        "window_days": business.window_days,
     }
     return {**data, **changes}
 

@@ -59,6 +59,7 @@ WELL_FORMED = {
     "Direction": st.sampled_from(["inbound", "outbound-api"]),
     "Timestamp": st.just("Tue, 01 Dec 2026 10:00:00 +0000"),
     "CallbackSource": st.just("call-progress-events"),
+    "Digits": st.sampled_from(["9", "1", "#", ""]),
 }
 NUMERIC = ("SequenceNumber", "CallDuration", "SipResponseCode", "MachineDetectionDuration")
 # Built once: Hypothesis works out each strategy's properties the first time it draws from it.
@@ -107,6 +108,8 @@ def paths(calls):
         f"/twilio/calls/{outbound.public_id}/answer",
         f"/twilio/calls/{inbound.public_id}/amd",
         f"/twilio/calls/{outbound.public_id}/amd",
+        f"/twilio/calls/{inbound.public_id}/gather",
+        f"/twilio/calls/{outbound.public_id}/gather",
     ]
 
 

@@ -2,7 +2,7 @@
 verdict records who answered and queues the voicemail drop, the task sends it, and a machine
 reached is retried by the campaign's rule."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -414,3 +414,22 @@ def test_a_request_without_a_campaign_that_reached_a_machine_follows_the_default
     assert request.last_error == (
         "Reached an answering machine (machine_start). Trying again in 24 h."
     )
+
+
+def test_a_machine_retry_that_would_land_at_night_waits_for_the_calling_window(
+    business, campaign, fake_twilio, twilio_post, window_clock
+):
+    Campaign.objects.filter(pk=campaign.pk).update(machine_retry_hours=1)
+    window_clock.set(datetime(2026, 1, 15, 4, 30, tzinfo=UTC))  # 20:30 in Los Angeles
+    request, call = place(business, campaign)
+    twilio_post(url(call, "status"), callback(call.call_sid, "in-progress", 2))
+    complete(twilio_post, call, AnsweredBy="machine_end_beep")
+
+    request.refresh_from_db()
+    assert request.status == "queued"
+    # 21:30 is past the window's end: the morning's opening, 08:00 in Los Angeles.
+    assert request.next_attempt_at == datetime(2026, 1, 15, 16, tzinfo=UTC)
+    assert request.held_reason == (
+        "outside the calling window until Thu 15 Jan 08:00 America/Los_Angeles"
+    )
+    assert request.window_holds == 1

@@ -7,7 +7,7 @@ from xml.etree import ElementTree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calls.scripts import campaign_twiml, twiml_refusals
+from calls.scripts import campaign_twiml, gather_url, twiml_refusals
 
 HOSTS = ["media.example.com"]
 REACHING_OUT = {
@@ -118,8 +118,8 @@ def test_what_the_allowlist_accepts_never_reaches_out(twiml):
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(documents, st.text(max_size=40))
-def test_the_answer_never_reaches_out_whatever_the_row_holds(twiml, say_text):
+@given(documents, st.text(max_size=40), st.booleans())
+def test_the_answer_never_reaches_out_whatever_the_row_holds(twiml, say_text, offers_opt_out):
     business = SimpleNamespace(extra_twiml_verbs=[], recording_hosts=HOSTS)
     campaign = SimpleNamespace(
         pk=1,
@@ -129,9 +129,18 @@ def test_the_answer_never_reaches_out_whatever_the_row_holds(twiml, say_text):
         voice="",
         language="",
         recording_url="https://evil.example/a.mp3",
+        offers_opt_out=offers_opt_out,
+        opt_out_prompt=say_text,
     )
-    served = campaign_twiml(campaign, SimpleNamespace(pk=1))
-    assert reaches_out(served) == []
+    call = SimpleNamespace(pk=1, public_id="c0ffee")
+    served = campaign_twiml(campaign, call)
+    # The one exception: the opt-out prompt's <Gather>, which posts the key to this service.
+    own = [
+        g
+        for g in ElementTree.fromstring(served).iter("Gather")
+        if g.attrib == {"numDigits": "1", "method": "POST", "action": gather_url(call)}
+    ]
+    assert reaches_out(served) == ["Gather", "action"] * len(own)
 
 
 def single_verbs():

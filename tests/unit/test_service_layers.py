@@ -6,7 +6,16 @@ from pathlib import Path
 
 SERVICES = Path(__file__).resolve().parents[2] / "calls" / "services"
 LAYERS = [
-    {"task_queue", "call_facts", "dial_tokens", "action_log", "erasure", "retention"},
+    {
+        "task_queue",
+        "call_facts",
+        "dial_tokens",
+        "action_log",
+        "erasure",
+        "retention",
+        "calling_windows",
+        "do_not_call",
+    },
     {"status", "enqueue", "pauses", "machines"},
     {"callbacks", "reconcile", "placing", "operator_actions", "campaign_numbers"},
     {"hang_ups", "dispatch", "cleanup"},

@@ -13,6 +13,11 @@ AUTH_TOKEN = "sim-test-token"
 FROM = "+15005550006"
 ALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
 TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hello</Say></Response>'
+GATHER = (
+    b'<Response><Gather numDigits="1" action="BASE/gather" method="POST"><Say>Hello</Say>'
+    b"<Say>To stop these calls, press 9.</Say></Gather></Response>"
+)
+HANG_UP = b"<Response><Say>Goodbye</Say><Hangup/></Response>"
 
 
 class Receiver:
@@ -55,9 +60,12 @@ class Receiver:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def reply(self, path):
+        if path.startswith("/gather"):
+            return 200, HANG_UP
         if path.startswith("/answer"):
             return {
                 "twiml": (200, TWIML),
+                "gather": (200, GATHER.replace(b"BASE", self.base_url.encode())),
                 "garbage": (200, b"this is not xml"),
                 "wrong-root": (200, b"<Html><Body/></Html>"),
                 "error": (500, b"oops"),
@@ -78,6 +86,14 @@ class Receiver:
                 r
                 for r in self.requests
                 if r["path"].startswith("/answer") and r["params"]["CallSid"] == sid
+            ]
+
+    def gathers(self, sid):
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if r["path"].startswith("/gather") and r["params"]["CallSid"] == sid
             ]
 
     def wait_for_callbacks(self, sid, count, timeout=5.0):

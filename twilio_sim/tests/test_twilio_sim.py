@@ -496,6 +496,29 @@ def test_machine_detection_sets_answered_by(api, receiver, control):
     assert receiver.answers(machine)[0]["params"]["AnsweredBy"] == "machine_start"
 
 
+def test_an_opt_out_callee_presses_9_at_the_gather_and_its_hang_up_ends_the_call(
+    api, receiver, control
+):
+    receiver.answer_mode = "gather"
+    opting = api.create("+15551110007").json()["sid"]
+    listening = api.create("+15551110001").json()["sid"]
+    record = control.wait_for_end(opting)
+    control.wait_for_end(listening)
+
+    (press,) = receiver.gathers(opting)
+    assert press["url"] == f"{receiver.base_url}/gather"
+    assert (press["params"]["Digits"], press["params"]["To"]) == ("9", "+15551110007")
+    validator = RequestValidator(AUTH_TOKEN)
+    assert validator.validate(press["url"], press["params"], press["signature"])
+    assert receiver.gathers(listening) == []
+    # The answer to the keypress hangs up: the call ends then, not after its length.
+    gathered = next(e for e in record["timeline"] if e["event"] == "gather")
+    ended = next(e for e in record["timeline"] if e.get("status") == "completed")
+    assert (gathered["digits"], gathered["response_code"]) == ("9", 200)
+    assert ended["at"] == gathered["at"]
+    assert record["status"] == "completed"
+
+
 def test_duplicate_callbacks_are_each_sent_twice_with_the_same_sequence_number(
     api, receiver, control
 ):

@@ -29,7 +29,8 @@ class Command(BaseCommand):
         results = enqueue_outbound_calls(business=business, numbers=numbers, campaign=campaign)
         for result in results:
             if result.request:
-                self.stdout.write(f"{result.number}: queued as {result.request.to_number}")
+                held = f" ({result.request.held_reason})" if result.request.held_reason else ""
+                self.stdout.write(f"{result.number}: queued as {result.request.to_number}{held}")
             else:
                 self.stdout.write(f"{result.number}: refused: {result.refused}")
         queued = sum(1 for r in results if r.request)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('calls', '0010_console_time_zones_and_ended_call_tally'),
+        ('calls', '0014_business_webhooks'),
     ]
 
     operations = [

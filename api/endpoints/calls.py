@@ -1,0 +1,144 @@
+"""/api/v1/calls: queue a call, read one, list them, cancel one. Every query is scoped to the
+key's business: another business's id answers 404, as an id that does not exist."""
+
+from typing import Literal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
+
+from api.errors import ApiError, responses
+from api.idempotency import idempotent
+from api.schemas import CallIn, CallOut, CallPage, Id, IdempotencyKey, Moment
+from api.services import api_action_record, api_call_request_create
+from calls.models import CallLog, CallRequest, Campaign
+from calls.services.enqueue import EnqueueRefused
+from calls.services.operator_actions import request_cancel
+
+router = Router(tags=["calls"])
+
+ATTEMPTS = Prefetch("calls", queryset=CallLog.objects.order_by("created_at", "id"))
+
+
+def call_out(request: CallRequest) -> dict:
+    return CallOut(
+        id=request.pk,
+        to=request.to_number,
+        status=request.status,
+        campaign=request.campaign_id,
+        lead=request.lead_id,
+        attempts=request.attempts,
+        max_attempts=request.max_attempts,
+        reason=request.last_error,
+        next_attempt_at=request.next_attempt_at,
+        waiting_for=request.held_reason if request.status == CallRequest.Status.QUEUED else "",
+        metadata=request.metadata,
+        created_at=request.created_at,
+        updated_at=request.updated_at,
+        calls=[
+            {
+                "sid": call.call_sid,
+                "status": call.status,
+                "duration": call.duration_seconds,
+                # Answering-machine detection may add more than this field; read it softly.
+                "answered_by": getattr(call, "answered_by", "") or "",
+                "created_at": call.created_at,
+                "started_at": call.dial_started_at,
+                "answered_at": call.answered_at,
+                "ended_at": call.ended_at,
+            }
+            for call in request.calls.all()
+        ],
+    ).model_dump(mode="json")
+
+
+def requests_of(http_request):
+    return CallRequest.objects.filter(business=http_request.auth.business).prefetch_related(
+        ATTEMPTS
+    )
+
+
+@router.post("/calls", response=responses({201: CallOut}, 404, 409, 422))
+def call_create(request, payload: CallIn, idempotency_key: IdempotencyKey = None):
+    """Queues a call. A refusal answers 422 with its `code` (business-paused, business-inactive,
+    campaign-closed, do-not-call, …); the number already queued or live answers 409. With an
+    `Idempotency-Key` header, a retry gets the first answer and queues nothing more."""
+    business = request.auth.business
+
+    def act():
+        campaign = None
+        if payload.campaign is not None:
+            campaign = get_object_or_404(Campaign, business=business, pk=payload.campaign)
+        try:
+            created = api_call_request_create(
+                business=business,
+                to_number=payload.to,
+                campaign=campaign,
+                lead_name=payload.lead.name if payload.lead else "",
+                metadata=payload.metadata,
+            )
+        except ValidationError as error:
+            raise ApiError.invalid("to", error) from error
+        except EnqueueRefused as error:
+            status = 409 if error.code == EnqueueRefused.ALREADY_OPEN else 422
+            raise ApiError(status, error.code, str(error)) from error
+        return 201, call_out(requests_of(request).get(pk=created.pk))
+
+    return Status(*idempotent(request, payload.model_dump(mode="json"), act))
+
+
+@router.get("/calls/{id}", response=responses({200: CallOut}, 404))
+def call_read(request, id: Id):
+    return call_out(get_object_or_404(requests_of(request), pk=id))
+
+
+class CallFilters(Schema):
+    status: Literal[tuple(CallRequest.Status.values)] | None = None  # type: ignore[valid-type]
+    campaign: Id | None = None
+    since: Moment | None = Field(None, description="Created at or after (ISO 8601).")
+    limit: int = Field(50, ge=1, le=settings.API_PAGE_MAX)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+
+@router.get("/calls", response=responses({200: CallPage}))
+def call_list(request, filters: Query[CallFilters]):
+    """The business's call requests, newest first, a page at a time."""
+    rows = requests_of(request).order_by("-created_at", "-id")
+    if filters.status:
+        rows = rows.filter(status=filters.status)
+    if filters.campaign:
+        rows = rows.filter(campaign_id=filters.campaign)
+    if filters.since:
+        rows = rows.filter(created_at__gte=filters.since)
+    page = list(rows[filters.offset : filters.offset + filters.limit + 1])
+    more = len(page) > filters.limit
+    return {
+        "items": [call_out(r) for r in page[: filters.limit]],
+        "limit": filters.limit,
+        "offset": filters.offset,
+        "next_offset": filters.offset + filters.limit if more else None,
+    }
+
+
+@router.post("/calls/{id}/cancel", response=responses({200: CallOut}, 404, 409))
+def call_cancel(request, id: Id):
+    """Cancels a queued call at once; a live one is hung up and not retried (it settles as the
+    call ends). A settled call answers 409."""
+    call_request = get_object_or_404(requests_of(request), pk=id)
+    result = request_cancel(request_id=call_request.pk)
+    api_action_record(
+        api_key=request.auth,
+        action="cancel",
+        description="Cancel the call (API)",
+        row=call_request,
+        result=result,
+        noun="request",
+        verb="canceled",
+    )
+    if not result.changed:
+        (reason,) = result.unchanged
+        raise ApiError(409, "already-settled", f"The call {reason}.")
+    return call_out(requests_of(request).get(pk=id))
