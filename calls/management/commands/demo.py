@@ -6,12 +6,15 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from calls.models import Business, CallLog, CallRequest, Campaign
+from calls.models import Business, CallLog, CallRequest, Campaign, DoNotCall
+from calls.outcomes import outcome_reason
+from calls.services.do_not_call import OPT_OUT_DIGIT
 from calls.services.enqueue import enqueue_outbound_calls
 
 # The local Twilio picks each call's outcome by the last four digits of the number called
-# (twilio_sim/README.md): 0002 busy, 0003 no answer, 0004 failed, 0005 a short call.
-DEMO_SUFFIXES = ["0101", "0002", "0102", "0003", "0103", "0005", "0104", "0004", "0105", "0106"]
+# (twilio_sim/README.md): 0002 busy, 0003 no answer, 0004 failed, 0005 a short call, 0006 an
+# answering machine (left the campaign's voicemail), 0007 a callee who presses 9 to opt out.
+DEMO_SUFFIXES = ["0101", "0002", "0102", "0003", "0103", "0005", "0006", "0004", "0007", "0104"]
 
 
 class Command(BaseCommand):
@@ -39,8 +42,14 @@ class Command(BaseCommand):
                 "window_end_hour": 24,
             },
         )
+        # The last demo's opt-out listed its number; this one calls it again.
+        DoNotCall.objects.filter(business=business).delete()
         campaign = Campaign.objects.create(
-            business=business, name=f"demo {timezone.now():%Y-%m-%d %H:%M:%S.%f}"
+            business=business,
+            name=f"demo {timezone.now():%Y-%m-%d %H:%M:%S.%f}",
+            machine_detection=True,
+            voicemail_text="Hello from Demo Plumbing. Please call us back.",
+            offers_opt_out=True,
         )
         # Every ten calls use the next exchange, so the numbers stay distinct.
         numbers = [f"+1415{555 + n // 10}{DEMO_SUFFIXES[n % 10]}" for n in range(calls)]
@@ -91,8 +100,11 @@ class Command(BaseCommand):
 
 
 def _reason(call: CallLog) -> str:
-    """Why a call did not complete: Twilio's error, and what became of its request."""
+    """Why a call did not complete: Twilio's error, and what became of its request; for one that
+    did, whether a machine answered or the callee opted out."""
     if call.status == CallLog.Status.COMPLETED:
-        return ""
+        if call.digits == OPT_OUT_DIGIT:
+            return f"Pressed {OPT_OUT_DIGIT}: on the do-not-call list now."
+        return outcome_reason(call)
     why = call.request.last_error if call.request else ""
     return f"{call.error_code} {why or call.error_message}".strip()
