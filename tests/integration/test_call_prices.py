@@ -240,3 +240,13 @@ def test_the_calls_export_carries_the_price(admin_client, business):
     header, row = text.splitlines()[:2]
     assert header.endswith(",price,price_unit")
     assert row.endswith(",0.01300,USD")
+
+
+def test_a_price_the_column_cannot_hold_is_not_kept(business, fake_twilio):
+    call = ended_call(business, 1)
+    fake_twilio.calls[sid(1)] = twilio_call(sid(1), "completed", price=Decimal("-1000000"))
+
+    tasks.fetch_call_price(call.pk)
+
+    call.refresh_from_db()
+    assert (call.price, call.price_checks) == (None, 1)
