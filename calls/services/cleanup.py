@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from calls.faults import fault_point
 from calls.models import Business, CallLog, CallRequest, Lease
-from calls.services.prices import PRICE_CHECK_LIMIT
+from calls.services.prices import PRICE_CHECK_LIMIT, PRICE_CHECK_WINDOW
 from calls.services.retention import RetentionResult, retention_prune
 from calls.services.status import Retry, call_fail
 from calls.services.task_queue import task_queue_after_commit
@@ -260,7 +260,7 @@ def cleanup_queue_price_fetches() -> int:
         price__isnull=True,
         call_sid__isnull=False,
         direction=CallLog.Direction.OUTBOUND,
-        ended_at__gte=now - timedelta(hours=24),
+        ended_at__gte=now - PRICE_CHECK_WINDOW,
         ended_at__lt=now - timedelta(seconds=settings.PRICE_AFTER_SECONDS),
         price_checks__lt=PRICE_CHECK_LIMIT,
     ).order_by("ended_at")

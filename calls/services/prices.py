@@ -3,6 +3,7 @@ after the call ends, and never in a status callback, so the service asks for it,
 webhook's path: the cleanup queues `fetch_call_price` for ended calls still unpriced."""
 
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db.models import F
@@ -17,6 +18,9 @@ logger = logging.getLogger(__name__)
 # minute doubling to 15, so over about an hour and a quarter); a call never priced by then is
 # left unpriced, and the campaign's page counts it as such.
 PRICE_CHECK_LIMIT = 8
+# A call that ended longer ago than this is not asked about any more, even short of the limit
+# (its fetches were lost with a broker, say): the cleanup's query stays on a day of calls.
+PRICE_CHECK_WINDOW = timedelta(days=1)
 # The column holds 5 decimals and up to 99,999.99999 (a real call costs cents).
 PRICE_QUANTUM = Decimal("0.00001")
 PRICE_MAX = Decimal("100000")
