@@ -10,8 +10,9 @@ queue and the day's ended calls, never the whole history
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
-from django.db.models import Avg, Count, Min, Q
+from django.db.models import Avg, Count, Min, Q, Sum
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
@@ -164,6 +165,16 @@ class CampaignKpis:
     ended: int
     answered: int
     average_talk_seconds: float | None
+    # What its calls cost by currency ({"USD": Decimal("0.039")}), from the calls Twilio has
+    # priced; how many of its ended calls Twilio placed (so may price) and how many it priced.
+    costs: dict = field(default_factory=dict)
+    priceable: int = 0
+    priced: int = 0
+
+    @property
+    def cost_text(self) -> str:
+        """Each currency's sum ("1.20 EUR, 0.039 USD"); empty while nothing is priced."""
+        return ", ".join(f"{_amount(total)} {unit}".strip() for unit, total in self.costs.items())
 
     @property
     def total(self) -> int:
@@ -188,7 +199,7 @@ class CampaignKpis:
 
 
 def campaign_kpis(campaign) -> CampaignKpis:
-    """Two grouped queries over the campaign's requests and their calls (foreign-key indexes)."""
+    """Three grouped queries over the campaign's requests and their calls (foreign-key indexes)."""
     requests = dict(campaign.requests.values_list("status").annotate(n=Count("pk")).order_by())
     completed = Q(status=Status.COMPLETED)
     figures = CallLog.objects.filter(request__campaign=campaign).aggregate(
@@ -196,14 +207,35 @@ def campaign_kpis(campaign) -> CampaignKpis:
         ended=Count("pk", filter=Q(ended_at__isnull=False)),
         answered=Count("pk", filter=completed),
         talk=Avg("duration_seconds", filter=completed),
+        priceable=Count("pk", filter=Q(ended_at__isnull=False, call_sid__isnull=False)),
     )
+    prices = (
+        CallLog.objects.filter(request__campaign=campaign, price__isnull=False)
+        .values_list("price_unit")
+        .annotate(total=Sum("price"), n=Count("pk"))
+        .order_by("price_unit")
+    )
+    costs, priced = {}, 0
+    for unit, total, n in prices:
+        costs[unit] = total
+        priced += n
     return CampaignKpis(
         requests=requests,
         attempts=figures["attempts"],
         ended=figures["ended"],
         answered=figures["answered"],
         average_talk_seconds=figures["talk"],
+        costs=costs,
+        priceable=figures["priceable"],
+        priced=priced,
     )
+
+
+def _amount(total) -> str:
+    """Cents at least ("0.10"), and every further decimal Twilio gave ("0.039")."""
+    total = Decimal(total)
+    cents = total.quantize(Decimal("0.01"))
+    return str(cents) if cents == total else str(total.normalize())
 
 
 MACHINE = Q(answered_by__in=CallLog.MACHINE_ANSWERS)

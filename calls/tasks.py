@@ -37,13 +37,20 @@ def leave_voicemail(call_id):
     call_voicemail_leave(call_id=call_id)
 
 
+def fetch_call_price(call_id):
+    from calls.services.prices import call_price_fetch
+
+    call_price_fetch(call_id=call_id)
+
+
 def cleanup_orphaned_calls():
     """The per-minute schedule (its name is kept: the schedule row and runbooks use it).
 
     Under a lease, so runs never overlap: fails calls whose create was never sent, queues a
     reconcile for calls Twilio never confirmed or that went silent, queues a dispatch for every
-    business with a free slot and a due request and the lead task for ended calls without a lead,
-    and prunes django-q2's old results. Returns how many never-sent calls it failed.
+    business with a free slot and a due request, the lead task for ended calls without a lead and
+    a price fetch for ended calls Twilio has not priced yet, and prunes django-q2's old results.
+    Returns how many never-sent calls it failed.
     """
     from calls.services.cleanup import cleanup_run
 

@@ -8,6 +8,7 @@ import functools
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
 
@@ -106,6 +107,10 @@ class TwilioCall:
     date_created: datetime | None
     duration: int | None
     answered_by: str
+    # What Twilio charged, as it reports it (negative, e.g. Decimal("-0.01300")) in `price_unit`;
+    # None until Twilio has priced the call, some time after it ended.
+    price: Decimal | None = None
+    price_unit: str = ""
 
 
 class ServiceHttpClient(TwilioHttpClient):
@@ -195,7 +200,20 @@ def _call(instance) -> TwilioCall:
         date_created=instance.date_created,
         duration=int(instance.duration) if instance.duration not in (None, "") else None,
         answered_by=instance.answered_by or "",
+        price=_decimal(instance.price),
+        price_unit=(instance.price_unit or "").upper(),
     )
+
+
+def _decimal(value) -> Decimal | None:
+    """Twilio's price as a Decimal; None while it has none (or sends something that is not one)."""
+    if value in (None, ""):
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
 
 
 def _twilio(operation):

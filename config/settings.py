@@ -181,6 +181,10 @@ RECONCILE_AFTER_SECONDS = env.int("RECONCILE_AFTER_SECONDS", default=600)
 STUCK_CALL_SECONDS = env.int(
     "STUCK_CALL_SECONDS", default=CALL_RING_TIMEOUT_SECONDS + CALL_TIME_LIMIT_SECONDS + 300
 )
+# Twilio prices a call some time after it ends: the cleanup asks for the price of calls that
+# ended this long ago, at most this many calls per run (oldest first).
+PRICE_AFTER_SECONDS = env.int("PRICE_AFTER_SECONDS", default=120)
+PRICE_CHECKS_PER_RUN = env.int("PRICE_CHECKS_PER_RUN", default=50)
 
 # /healthz tells anyone which check failed; its details need a staff session or this bearer token.
 HEALTHZ_TOKEN = env("HEALTHZ_TOKEN", default="")

@@ -70,6 +70,8 @@ def twilio_call(call_sid, status="in-progress", *, created=None, **fields) -> Tw
         date_created=created or timezone.now(),
         duration=fields.get("duration"),
         answered_by=fields.get("answered_by", ""),
+        price=fields.get("price"),
+        price_unit=fields.get("price_unit", ""),
     )
 
 

@@ -87,6 +87,18 @@ def parser():
         default=1.0,
         help="how long TwiML sent by a call update plays before its <Hangup/> ends the call",
     )
+    add(
+        "--price-delay-seconds",
+        type=float,
+        default=1.0,
+        help="how long after a call ends its Call resource reports a price (null until then)",
+    )
+    add(
+        "--price-per-minute",
+        type=float,
+        default=0.013,
+        help="what each started minute of a completed call costs (USD)",
+    )
     add("--speed", type=float, default=1.0, help="clock speed: 10 runs everything 10x faster")
     add(
         "--clock",
@@ -210,6 +222,8 @@ def main(argv=None):
         amd_seconds=args.amd_seconds,
         machine_seconds=args.machine_seconds,
         update_play_seconds=args.update_play_seconds,
+        price_delay_seconds=args.price_delay_seconds,
+        price_per_minute=args.price_per_minute,
         speed=args.speed,
         clock=args.clock,
         mix=args.mix,

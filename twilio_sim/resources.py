@@ -1,5 +1,6 @@
 """The JSON bodies Twilio's REST API answers with: the Call resource, its list page, errors."""
 
+import math
 import urllib.parse
 
 from twilio_sim.switchboard import API_VERSION, rfc2822
@@ -85,7 +86,7 @@ def _call_resource(switchboard, call):
         "start_time": rfc2822(call.start_time),
         "end_time": rfc2822(call.end_time),
         "duration": None if call.duration is None else str(call.duration),
-        "price": None,
+        "price": _price(switchboard, call),
         "price_unit": "USD",
         "direction": "outbound-api",
         "answered_by": call.answered_by,
@@ -98,6 +99,17 @@ def _call_resource(switchboard, call):
         "uri": f"{base}.json",
         "subresource_uris": {name: f"{base}/{path}.json" for name, path in SUBRESOURCES.items()},
     }
+
+
+def _price(switchboard, call):
+    """Null until price_delay_seconds after the call ended; then negative, as Twilio reports a
+    charge ("-0.02600"): price_per_minute for each started minute of a completed call (one at
+    least), 0 for any other ending."""
+    settings = switchboard.settings
+    if not call.ended or switchboard.clock.now() < call.ended_at + settings.price_delay_seconds:
+        return None
+    minutes = max(1, math.ceil(call.duration / 60)) if call.phase == "completed" else 0
+    return f"{-minutes * settings.price_per_minute:.5f}" if minutes else "0.00000"
 
 
 def call_page(switchboard, calls, *, filters, page, page_size):

@@ -32,6 +32,11 @@ class SimSettings:
     machine_seconds: float = 20.0
     # TwiML sent by a call update plays this long, then the call ends (its <Hangup/>).
     update_play_seconds: float = 1.0
+    # Twilio prices a call some time after it ends (the Call resource's price is null until
+    # then): this many seconds after, at price_per_minute for each started minute of a completed
+    # call, 0 for any other ending.
+    price_delay_seconds: float = 1.0
+    price_per_minute: float = 0.013
     speed: float = 1.0
     clock: str = REAL
     mix: dict = dataclasses.field(default_factory=dict)

@@ -93,6 +93,8 @@ class CallLogAdmin(NumberSearch, CsvExport, ScopedAdmin):
         ("reason", outcome_reason),
         ("call_sid", "call_sid"),
         ("request_id", "request_id"),
+        ("price", "price"),
+        ("price_unit", "price_unit"),
     ]
     # What Twilio reports is not for anyone to edit.
     fields = readonly_fields = [
@@ -108,6 +110,9 @@ class CallLogAdmin(NumberSearch, CsvExport, ScopedAdmin):
         "last_sequence_number",
         "dial_started_at",
         "duration_seconds",
+        "price",
+        "price_unit",
+        "price_checks",
         "answered_by",
         "voicemail_left_at",
         "error_code",

@@ -118,6 +118,13 @@ class CallLog(models.Model):
     unlisted_since = models.DateTimeField(null=True, blank=True)
     # Why this call has no lead (and the cleanup no longer nudges the lead task for it).
     no_lead_reason = models.TextField(blank=True)
+    # What Twilio charged, as a positive cost (Twilio reports it negative, e.g. "-0.01300"), in
+    # `price_unit`. Only the Call resource carries it, some time after the call ends, never a
+    # callback: the cleanup asks for it (calls.services.prices), spaced, a bounded number of times.
+    price = models.DecimalField(max_digits=10, decimal_places=5, null=True, blank=True)
+    price_unit = models.CharField(max_length=8, blank=True)
+    price_checks = models.PositiveSmallIntegerField(default=0)
+    price_due_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     answered_at = models.DateTimeField(null=True, blank=True)
@@ -156,6 +163,12 @@ class CallLog(models.Model):
                 fields=["nudge_due_at"],
                 condition=Q(status__in=LIVE_CONDITION, hang_up_requested_at__isnull=False),
                 name="calllog_hang_up_idx",
+            ),
+            # Cleanup: ended outbound calls Twilio has not priced yet, oldest first.
+            models.Index(
+                fields=["ended_at"],
+                condition=Q(price__isnull=True, call_sid__isnull=False, direction="outbound"),
+                name="calllog_unpriced_idx",
             ),
         ]
         constraints = [

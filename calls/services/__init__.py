@@ -7,7 +7,8 @@ other in a cycle.
 Imports run one way, from the bottom layer up:
 1. `task_queue`, `call_facts`, `dial_tokens`, and `action_log`, `erasure`, `retention`,
    `calling_windows`, `do_not_call` (these import models only);
-2. `status` (the call status machine), `enqueue`, `pauses`, `machines` (answering machines);
+2. `status` (the call status machine), `enqueue`, `pauses`, `machines` (answering machines),
+   `prices` (what calls cost);
 3. `callbacks`, `reconcile`, `placing`, `operator_actions`, `campaign_numbers`;
 4. `hang_ups` (over reconcile), `dispatch` (over placing), `cleanup` (over retention).
 Callers import from the module that owns a function; the two names below stay here because

@@ -14,10 +14,17 @@ from django.utils import timezone
 
 from calls.faults import fault_point
 from calls.models import Business, CallLog, CallRequest, Lease
+from calls.services.prices import PRICE_CHECK_LIMIT, PRICE_CHECK_WINDOW
 from calls.services.retention import RetentionResult, retention_prune
 from calls.services.status import Retry, call_fail
 from calls.services.task_queue import task_queue_after_commit
-from calls.tasks import create_lead_from_call, dispatch, hang_up_call, reconcile_call
+from calls.tasks import (
+    create_lead_from_call,
+    dispatch,
+    fetch_call_price,
+    hang_up_call,
+    reconcile_call,
+)
 from webhooks.deliveries import messages_nudge
 
 logger = logging.getLogger(__name__)
@@ -52,6 +59,7 @@ class CleanupResult:
     reconciling: int = 0
     dispatched: int = 0
     leads: int = 0
+    prices: int = 0
     pruned: int = 0
     retention: RetentionResult | None = None
     webhooks: int = 0
@@ -74,6 +82,7 @@ def cleanup_run() -> CleanupResult:
             reconciling=cleanup_queue_reconciles(),
             dispatched=cleanup_nudge_dispatch(),
             leads=cleanup_nudge_leads(),
+            prices=cleanup_queue_price_fetches(),
             pruned=cleanup_prune_task_results(),
             retention=retention_prune(),
             webhooks=messages_nudge(),
@@ -238,6 +247,36 @@ def cleanup_nudge_leads() -> int:
     )
     due = [call for call in due if call[1] < LEAD_NUDGE_LIMIT]
     return _nudge(create_lead_from_call, due, now, key=lambda call: call[2])
+
+
+def cleanup_queue_price_fetches() -> int:
+    """Queues a price fetch for outbound calls that ended PRICE_AFTER_SECONDS ago (and within a
+    day) and Twilio has not priced yet, oldest first, PRICE_CHECKS_PER_RUN at most; each call no
+    sooner than its last fetch's spacing (1 minute doubling to 15, by its checks so far) and no
+    more than PRICE_CHECK_LIMIT times. Returns how many it queued."""
+    now = timezone.now()
+    calls = CallLog.objects.filter(
+        Q(price_due_at__isnull=True) | Q(price_due_at__lte=now),
+        price__isnull=True,
+        call_sid__isnull=False,
+        direction=CallLog.Direction.OUTBOUND,
+        ended_at__gte=now - PRICE_CHECK_WINDOW,
+        ended_at__lt=now - timedelta(seconds=settings.PRICE_AFTER_SECONDS),
+        price_checks__lt=PRICE_CHECK_LIMIT,
+    ).order_by("ended_at")
+    due = calls.values_list("pk", "price_checks", "price_due_at")
+    due = list(due[: settings.PRICE_CHECKS_PER_RUN])
+    queued = 0
+    with transaction.atomic():
+        for pk, checks, due_at in due:
+            delay = min(NUDGE_FIRST_SECONDS * 2 ** min(checks, 16), NUDGE_MAX_SECONDS)
+            # The UPDATE repeats the due time it read, so two runs never queue the same fetch.
+            if CallLog.objects.filter(pk=pk, price_due_at=due_at).update(
+                price_due_at=now + timedelta(seconds=delay)
+            ):
+                task_queue_after_commit(fetch_call_price, pk)
+                queued += 1
+    return queued
 
 
 def cleanup_prune_task_results() -> int:

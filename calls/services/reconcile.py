@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from calls import twilio_client
 from calls.models import CallEvent, CallLog
+from calls.services.prices import call_price_record
 from calls.services.status import Retry, StatusReport, call_fail, call_sid_store, call_status_apply
 from calls.twilio_client import TwilioError
 
@@ -95,6 +96,7 @@ def call_twilio_state_apply(*, call: CallLog, found: twilio_client.TwilioCall) -
     live = CallLog.objects.filter(pk=call.pk, status__in=CallLog.LIVE_STATUSES)
     live.update(updated_at=timezone.now(), nudge_count=0)
     live.filter(hang_up_requested_at__isnull=True).update(nudge_due_at=None)
+    call_price_record(call=call, found=found)
     return applied
 
 

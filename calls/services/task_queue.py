@@ -3,12 +3,12 @@
 from django.db import transaction
 from django_q.tasks import async_task
 
-from calls.tasks import dispatch
+from calls.tasks import dispatch, fetch_call_price
 from leads.tasks import create_lead_from_call
 
 # Several per call: a success row for each would make django-q2's monitor the bottleneck (it
 # prunes to save_limit under a lock for every row saved). Their failures are still saved.
-UNSAVED_TASKS = {dispatch, create_lead_from_call}
+UNSAVED_TASKS = {dispatch, create_lead_from_call, fetch_call_price}
 
 
 def task_queue_after_commit(task, key) -> None:

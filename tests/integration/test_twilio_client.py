@@ -2,6 +2,7 @@
 failure is classified as."""
 
 import socket
+from decimal import Decimal
 
 import pytest
 
@@ -231,3 +232,26 @@ def test_updating_a_call_that_ended_is_refused_with_twilios_code(sim):
     with pytest.raises(TwilioError) as error:
         twilio_client.call_update(sid=sid, twiml="<Response><Hangup/></Response>")
     assert error.value.code == "21220"
+
+
+def test_a_fetched_call_carries_twilio_s_price_once_it_has_one(sim):
+    receiver = Receiver()  # serves the answer URL's TwiML
+    sim.configure(clock="manual", call_seconds=70, price_delay_seconds=30)
+    sid = twilio_client.call_create(
+        to="+14155550123",
+        from_=FROM,
+        url=f"{receiver.base_url}/answer",
+        status_callback=f"{receiver.base_url}/status",
+        timeout=7,
+        time_limit=600,
+    )
+    sim.advance(75)  # answered, talked 70 s, ended
+    unpriced = twilio_client.call_fetch(sid=sid)
+    sim.advance(30)
+    priced = twilio_client.call_fetch(sid=sid)
+    (listed,) = twilio_client.call_list(to="+14155550123", from_=FROM)
+    receiver.stop()
+
+    assert (unpriced.status, unpriced.duration, unpriced.price) == ("completed", 70, None)
+    assert (priced.price, priced.price_unit) == (Decimal("-0.02600"), "USD")
+    assert (listed.price, listed.price_unit) == (Decimal("-0.02600"), "USD")

@@ -16,7 +16,7 @@ LAYERS = [
         "calling_windows",
         "do_not_call",
     },
-    {"status", "enqueue", "pauses", "machines"},
+    {"status", "enqueue", "pauses", "machines", "prices"},
     {"callbacks", "reconcile", "placing", "operator_actions", "campaign_numbers"},
     {"hang_ups", "dispatch", "cleanup"},
 ]

@@ -776,3 +776,24 @@ def test_the_command_line_documents_its_flags():
     flags = ("--account-sid", "--auth-token", "--cps", "--speed", "--clock", "--mix", "--seed")
     for flag in (*flags, "--retry-after"):
         assert flag in result.stdout
+
+
+def test_an_ended_call_is_priced_after_price_delay_seconds_by_its_started_minutes(
+    api, control, spec
+):
+    control.configure(clock="manual", call_seconds=70, price_delay_seconds=30)
+    answered = api.create("+15551110001").json()["sid"]
+    busy = api.create("+15551110002").json()["sid"]
+    assert api.fetch(answered).json()["price"] is None, "a live call has no price"
+
+    control.advance(75)
+    ended = api.fetch(answered).json()
+    assert (ended["status"], ended["duration"], ended["price"]) == ("completed", "70", None)
+    assert api.fetch(busy).json()["price"] == "0.00000", "ended 30 s ago and more: priced, free"
+
+    control.advance(30)
+    priced = api.fetch(answered).json()
+    call_validator(spec).validate(priced)
+    assert (priced["price"], priced["price_unit"]) == ("-0.02600", "USD"), "two started minutes"
+    listed = {c["sid"]: c["price"] for c in api.list().json()["calls"]}
+    assert listed == {answered: "-0.02600", busy: "0.00000"}
