@@ -129,6 +129,13 @@ class AttemptOut(Schema):
     status: str
     duration: int | None
     answered_by: str
+    price: str | None = Field(
+        description=(
+            "What Twilio charged for the call, a decimal in price_unit; null until Twilio reports "
+            "it (usually minutes after the call ends)."
+        )
+    )
+    price_unit: str
     created_at: datetime
     started_at: datetime | None
     answered_at: datetime | None

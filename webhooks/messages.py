@@ -26,7 +26,7 @@ def call_payload(call: CallLog) -> dict:
         "sid": call.call_sid,
         "status": call.status,
         "duration": call.duration_seconds,
-        "answered_by": getattr(call, "answered_by", "") or None,
+        "answered_by": call.answered_by or None,
         "started_at": _time(call.dial_started_at),
         "answered_at": _time(call.answered_at),
         "ended_at": _time(call.ended_at),
@@ -41,8 +41,7 @@ def settled_payload(request: CallRequest, now) -> dict:
         "reason": request.last_error,
         "campaign": request.campaign_id,
     }
-    if hasattr(request, "metadata"):
-        data["metadata"] = request.metadata
+    data["metadata"] = request.metadata
     data["calls"] = [call_payload(call) for call in request.calls.all() if call.call_sid]
     return {"type": WebhookMessage.Type.CALL_REQUEST_SETTLED, "timestamp": _time(now), "data": data}
 

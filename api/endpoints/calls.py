@@ -43,8 +43,9 @@ def call_out(request: CallRequest) -> dict:
                 "sid": call.call_sid,
                 "status": call.status,
                 "duration": call.duration_seconds,
-                # Answering-machine detection may add more than this field; read it softly.
-                "answered_by": getattr(call, "answered_by", "") or "",
+                "answered_by": call.answered_by,
+                "price": None if call.price is None else str(call.price),
+                "price_unit": call.price_unit,
                 "created_at": call.created_at,
                 "started_at": call.dial_started_at,
                 "answered_at": call.answered_at,

@@ -3,6 +3,7 @@ answered with JSON 4xx, never a 500."""
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -54,6 +55,8 @@ def test_a_call_is_read_with_its_attempts(api, business):
         answered_by="human",
         answered_at=ended - timedelta(seconds=42),
         ended_at=ended,
+        price=Decimal("0.01300"),
+        price_unit="USD",
     )
     response = api.get(f"/calls/{request.pk}")
     assert response.status_code == 200
@@ -68,6 +71,7 @@ def test_a_call_is_read_with_its_attempts(api, business):
         "human",
     )
     assert call["ended_at"] and call["answered_at"]
+    assert (call["price"], call["price_unit"]) == ("0.01300", "USD")
 
 
 def test_another_business_s_call_and_campaign_answer_404(api, business, rival, queue):

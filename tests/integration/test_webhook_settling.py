@@ -74,6 +74,7 @@ def test_a_completed_call_settles_its_request_done_and_stores_one_message(
         1,
         "",
     )
+    assert data["metadata"] == {}
     (sent_call,) = data["calls"]
     assert sent_call["sid"] == call.call_sid
     assert (sent_call["status"], sent_call["duration"], sent_call["answered_by"]) == (
