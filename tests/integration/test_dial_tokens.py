@@ -63,7 +63,10 @@ def test_a_token_is_free_again_a_second_after_a_sent_create_at_once_after_an_uns
     dial_token_release(token=sent, sent=True)
     dial_token_release(token=unsent, sent=False)
     assert free_tokens() == {unsent}
-    DialToken.objects.filter(pk=sent).update(free_at=F("free_at") - timedelta(seconds=1))
+    # A second (and a millisecond: SQLite's clock reads to the millisecond, and within the same
+    # one its shorter text sorts before the stored stamp) after the create returned.
+    a_second_later = timedelta(seconds=1, milliseconds=1)
+    DialToken.objects.filter(pk=sent).update(free_at=F("free_at") - a_second_later)
     assert free_tokens() == {sent, unsent}
 
 
