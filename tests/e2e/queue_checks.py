@@ -37,6 +37,15 @@ def make_business(name, number, cap):
     )  # fmt: skip
 
 
+def wait_for(predicate, timeout, what):
+    """`predicate()`'s first true result, polled until `timeout` s; fails naming `what`."""
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()):
+        assert time.monotonic() < deadline, f"{what} within {timeout} s"
+        time.sleep(0.2)
+    return result
+
+
 def wait_until_settled(count, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

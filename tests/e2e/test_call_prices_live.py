@@ -7,6 +7,7 @@ import pytest
 
 from calls.dashboard import campaign_kpis
 from calls.models import Business, CallLog, Campaign
+from tests.e2e.queue_checks import ALL_DAY, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -14,19 +15,11 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(tran
 PERSON, BUSY = "+14155590101", "+14155590002"
 
 
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        assert time.monotonic() < deadline, f"{what} within {timeout} s"
-        time.sleep(0.2)
-    return result
-
-
 def test_the_cleanup_has_each_ended_call_priced_and_the_campaign_sums_it(stack_for):
     stack = stack_for("orm", schedule=False, env={"PRICE_AFTER_SECONDS": "0"})
     stack.sim.configure(price_delay_seconds=0.5, price_per_minute=0.013)
     business = Business.objects.create(
-        name="Acme", phone_number="+14155550190", max_concurrent_calls=2
+        **ALL_DAY, name="Acme", phone_number="+14155550190", max_concurrent_calls=2
     )
     campaign = Campaign.objects.create(business=business, name="spring", say_text="Spring sale!")
     out = stack.manage(

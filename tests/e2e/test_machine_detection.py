@@ -1,13 +1,13 @@
 """Answering-machine detection as real processes (gunicorn, a qcluster, the local Twilio) on
 PostgreSQL: what each callee heard is read from the simulator's own record of the TwiML played."""
 
-import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from calls.models import Business, CallLog, CallRequest, Campaign
+from tests.e2e.queue_checks import ALL_DAY, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -17,20 +17,12 @@ SCRIPT = "Spring sale!"
 MACHINE, PERSON = "+14155590006", "+14155590101"
 
 
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        assert time.monotonic() < deadline, f"{what} within {timeout} s"
-        time.sleep(0.2)
-    return result
-
-
 def test_with_detection_a_machine_is_left_the_message_and_a_person_hears_the_script(stack_for):
     stack = stack_for("orm")
     # Long enough for a person's verdict to come while the call is live.
     stack.sim.configure(call_seconds=3, amd_seconds=0.5)
     business = Business.objects.create(
-        name="Acme", phone_number="+14155550190", max_concurrent_calls=2
+        **ALL_DAY, name="Acme", phone_number="+14155550190", max_concurrent_calls=2
     )
     Campaign.objects.create(
         business=business,

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from calls.models import Business, CallLog, CallRequest, DialingControl
-from tests.e2e.queue_checks import ALL_DAY, FINAL
+from tests.e2e.queue_checks import ALL_DAY, FINAL, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -15,14 +15,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(tran
 @pytest.fixture
 def stack(stack_for):
     return stack_for("orm")
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        assert time.monotonic() < deadline, f"{what} within {timeout} s"
-        time.sleep(0.2)
-    return result
 
 
 def test_refusals_stop_whoever_is_at_fault_and_a_throttle_retries_within_seconds(stack):

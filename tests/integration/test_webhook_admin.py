@@ -4,26 +4,15 @@ the URL refused when it reaches a non-public address; the dashboard's failing ma
 
 from datetime import timedelta
 
-import pytest
 from django.contrib.messages import get_messages
 from django.utils import timezone
 
 from calls.models import Business
-from tests.webhook_receiver import Receiver
 from webhooks.models import WebhookAttempt, WebhookMessage
 from webhooks.tasks import webhook_deliver
 
 MESSAGES = "/admin/webhooks/webhookmessage/"
 DELIVER = "webhooks.tasks.webhook_deliver"
-
-
-@pytest.fixture
-def receiver(settings):
-    settings.WEBHOOK_ALLOW_HTTP = True
-    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
 
 
 def message_of(business, *, delivered=False, given_up_ago=None, delivered_ago=None):

@@ -10,19 +10,9 @@ from calls.services.erasure import number_erase
 from calls.services.operator_actions import campaign_set_status, request_retry_now
 from calls.services.reconcile import call_reconcile
 from tests.recipes import callback, make_call, make_request, sid, twilio_call
-from tests.webhook_receiver import Receiver
 from webhooks.models import WebhookMessage
 
 DELIVER = "webhooks.tasks.webhook_deliver"
-
-
-@pytest.fixture
-def receiver(settings):
-    settings.WEBHOOK_ALLOW_HTTP = True
-    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
 
 
 @pytest.fixture
