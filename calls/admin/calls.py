@@ -242,6 +242,8 @@ class CallRequestAdmin(NumberSearch, CsvExport, ScopedAdmin):
         ("attempts", "attempts"),
         ("max_attempts", "max_attempts"),
         ("next_attempt_at", "next_attempt_at"),
+        ("waiting_for", "held_reason"),
+        ("window_holds", "window_holds"),
         ("last_error", "last_error"),
         ("updated_at", "updated_at"),
     ]

@@ -73,13 +73,16 @@ def test_an_export_past_the_limit_is_refused_with_the_reason(admin_client, setti
 
 
 def test_requests_and_leads_export_too(member_client, business, rival):
-    make_request(business, number="+14155550011")
+    held = "outside the calling window until 08:00 America/Los_Angeles"
+    make_request(business, number="+14155550011", held_reason=held, window_holds=2)
     make_request(rival, number="+14155550012")
     Lead.objects.create(business=business, phone_number="+14155550021", name="Ann")
     Lead.objects.create(business=rival, phone_number="+14155550022", name="Rob")
     client = member_client((business, "viewer"))
     requests = rows_of(client.get("/admin/calls/callrequest/export/"))
-    assert [r["to"] for r in requests] == ["+14155550011"]
+    assert [(r["to"], r["waiting_for"], r["window_holds"]) for r in requests] == [
+        ("+14155550011", held, "2")
+    ]
     leads = rows_of(client.get("/admin/leads/lead/export/"))
     assert [(r["phone_number"], r["name"]) for r in leads] == [("+14155550021", "Ann")]
 
