@@ -145,6 +145,11 @@ NUDGE_MAX_SECONDS = 900
 LEAD_NUDGE_LIMIT = 5
 
 
+def nudge_delay(count: int) -> timedelta:
+    """How long after its `count`-th nudge a call may be nudged again."""
+    return timedelta(seconds=min(NUDGE_FIRST_SECONDS * 2 ** min(count, 16), NUDGE_MAX_SECONDS))
+
+
 def nudge_due(now: datetime) -> Q:
     return Q(nudge_due_at__isnull=True) | Q(nudge_due_at__lte=now)
 
@@ -157,9 +162,8 @@ def _nudge(task, calls: list[tuple], now: datetime, key=lambda call: call[0]) ->
     with transaction.atomic():
         for call in calls:
             pk, count = call[0], call[1]
-            delay = min(NUDGE_FIRST_SECONDS * 2 ** min(count, 16), NUDGE_MAX_SECONDS)
             if CallLog.objects.filter(pk=pk, nudge_count=count).update(
-                nudge_due_at=now + timedelta(seconds=delay), nudge_count=count + 1
+                nudge_due_at=now + nudge_delay(count), nudge_count=count + 1
             ):
                 task_queue_after_commit(task, key(call))
                 queued += 1
@@ -269,10 +273,9 @@ def cleanup_queue_price_fetches() -> int:
     queued = 0
     with transaction.atomic():
         for pk, checks, due_at in due:
-            delay = min(NUDGE_FIRST_SECONDS * 2 ** min(checks, 16), NUDGE_MAX_SECONDS)
             # The UPDATE repeats the due time it read, so two runs never queue the same fetch.
             if CallLog.objects.filter(pk=pk, price_due_at=due_at).update(
-                price_due_at=now + timedelta(seconds=delay)
+                price_due_at=now + nudge_delay(checks)
             ):
                 task_queue_after_commit(fetch_call_price, pk)
                 queued += 1
