@@ -9,6 +9,7 @@ from calls.services.action_log import operator_action_record
 from calls.services.campaign_numbers import NumberRow, RowOutcome, campaign_numbers_add
 from calls.services.enqueue import enqueue_outbound_call
 from calls.services.operator_actions import ActionResult
+from leads.services import lead_named
 
 
 class CampaignRefused(Exception):
@@ -31,19 +32,11 @@ def api_call_request_create(
     """Queues one call (enqueue_outbound_call's rules and refusals: ValidationError for the
     number, EnqueueRefused otherwise) with the caller's metadata; a name makes or names the
     person's lead. One transaction: a refused call leaves no lead behind."""
-    from leads.models import Lead
-
     number = to_e164(to_number)
     with transaction.atomic():
         lead = None
         if lead_name:
-            lead, created = Lead.objects.get_or_create(
-                business=business,
-                phone_number=number,
-                defaults={"name": lead_name, "source": Lead.Source.IMPORT},
-            )
-            if not created and not lead.name:
-                Lead.objects.filter(pk=lead.pk, name="").update(name=lead_name)
+            lead = lead_named(business=business, phone_number=number, name=lead_name)
         request = enqueue_outbound_call(
             business=business, to_number=number, lead=lead, campaign=campaign
         )

@@ -44,3 +44,16 @@ def lead_from_call(*, call_sid: str) -> Lead | None:
             Q(last_call_at__isnull=True) | Q(last_call_at__lt=call.created_at)
         ).update(last_call_at=call.created_at, last_call_direction=call.direction)
     return lead
+
+
+def lead_named(*, business, phone_number: str, name: str) -> Lead:
+    """The business's lead for `phone_number` (an imported one if it had none), named `name`
+    unless it has a name already: a list or an API call may name a person, never rename one."""
+    lead, created = Lead.objects.get_or_create(
+        business=business,
+        phone_number=phone_number,
+        defaults={"name": name, "source": Lead.Source.IMPORT},
+    )
+    if not created and not lead.name:
+        Lead.objects.filter(pk=lead.pk, name="").update(name=name)
+    return lead

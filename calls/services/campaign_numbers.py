@@ -51,7 +51,7 @@ def campaign_numbers_check(*, rows: list[NumberRow]) -> list[RowOutcome]:
 def campaign_numbers_add(*, campaign: Campaign, rows: list[NumberRow]) -> list[RowOutcome]:
     """Queues every row that passes the checks and the enqueue's own (business paused, campaign
     closed, number already open in the campaign); one transaction, one dispatch on commit."""
-    from leads.models import Lead
+    from leads.services import lead_named
 
     outcomes = campaign_numbers_check(rows=rows)
     passing = [o for o in outcomes if not o.refused]
@@ -62,12 +62,10 @@ def campaign_numbers_add(*, campaign: Campaign, rows: list[NumberRow]) -> list[R
         for outcome, result in zip(passing, results, strict=True):
             outcome.request, outcome.refused = result.request, result.refused
             if result.request and outcome.row.name:
-                lead, created = Lead.objects.get_or_create(
+                lead = lead_named(
                     business=campaign.business,
                     phone_number=result.request.to_number,
-                    defaults={"name": outcome.row.name, "source": Lead.Source.IMPORT},
+                    name=outcome.row.name,
                 )
-                if not created and not lead.name:
-                    Lead.objects.filter(pk=lead.pk, name="").update(name=outcome.row.name)
                 CallRequest.objects.filter(pk=result.request.pk).update(lead=lead)
     return outcomes
