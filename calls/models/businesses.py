@@ -9,6 +9,11 @@ from calls.windows import CallingWindow, every_day
 from webhooks.signing import webhook_secret_generate
 from webhooks.targets import validate_webhook_url
 
+# Attempts per request at most, wherever they are set (a business's default, the API, "retry
+# now"): with the backoff doubling per attempt, a bound keeps every retry time a real date.
+MAX_ATTEMPTS_LIMIT = 20
+max_attempts_validators = [MinValueValidator(1), MaxValueValidator(MAX_ATTEMPTS_LIMIT)]
+
 
 def validate_weekdays(days) -> None:
     if not isinstance(days, list) or any(day not in every_day() for day in days):
@@ -28,7 +33,9 @@ class Business(models.Model):
     phone_number = models.CharField(max_length=16, unique=True, validators=[validate_e164])
     max_concurrent_calls = models.PositiveSmallIntegerField(default=3)
     max_attempts = models.PositiveSmallIntegerField(
-        default=3, help_text="Attempts per call request before it is given up."
+        default=3,
+        validators=max_attempts_validators,
+        help_text=f"Attempts per call request before it is given up (1-{MAX_ATTEMPTS_LIMIT}).",
     )
     retry_delay_seconds = models.PositiveIntegerField(
         default=300, help_text="Delay before the first retry; it doubles with each attempt."
@@ -87,6 +94,13 @@ class Business(models.Model):
     class Meta:
         verbose_name_plural = "businesses"
         ordering = ["name"]
+        constraints = [
+            # A request takes its business's attempts: bounded as a request's are.
+            models.CheckConstraint(
+                condition=models.Q(max_attempts__gte=1, max_attempts__lte=MAX_ATTEMPTS_LIMIT),
+                name="business_max_attempts_bounded",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.phone_number})"

@@ -97,6 +97,9 @@ class CallLog(models.Model):
     sip_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
     # When Twilio took the update that plays the campaign's voicemail message to a machine.
     voicemail_left_at = models.DateTimeField(null=True, blank=True)
+    # When the update for a machine (the voicemail message, or a hang-up) was claimed for sending:
+    # set before the request goes to Twilio, so two verdicts or a task run twice send it once.
+    machine_update_at = models.DateTimeField(null=True, blank=True)
     # The keys the callee pressed at the campaign's prompt (a <Gather>).
     digits = models.CharField(max_length=DIGITS_MAX, blank=True)
     ended_by = models.CharField(max_length=16, choices=EndedBy, blank=True)

@@ -1,7 +1,7 @@
 from django.db import models, transaction
 from django.db.models import Q
 
-from calls.models.businesses import Business
+from calls.models.businesses import MAX_ATTEMPTS_LIMIT, Business, max_attempts_validators
 from calls.models.campaigns import Campaign
 from calls.models.status import StatusQuerySet
 from calls.phone import validate_e164
@@ -25,7 +25,7 @@ class CallRequestQuerySet(StatusQuerySet):
         with transaction.atomic():
             ids = list(
                 self.filter(status__in=sources)
-                .select_for_update(of=("self",))
+                .select_for_update(no_key=True, of=("self",))
                 .order_by("pk")
                 .values_list("pk", flat=True)
             )
@@ -47,9 +47,10 @@ class CallRequest(models.Model):
         CANCELED = "canceled"
 
     # Which status may follow which. `active` means exactly one live attempt; a closed request
-    # (done, failed, canceled) reopens only when an operator retries it.
+    # (done, failed, canceled) reopens only when an operator retries it. A queued request fails
+    # without a call only when it has no attempt left (dispatch never dials past its attempts).
     TRANSITIONS = {
-        Status.QUEUED: {Status.ACTIVE, Status.CANCELED},
+        Status.QUEUED: {Status.ACTIVE, Status.CANCELED, Status.FAILED},
         Status.ACTIVE: {Status.QUEUED, Status.DONE, Status.FAILED, Status.CANCELED},
         Status.DONE: {Status.QUEUED},
         Status.FAILED: {Status.QUEUED},
@@ -68,7 +69,7 @@ class CallRequest(models.Model):
     to_number = models.CharField(max_length=16, validators=[validate_e164])
     status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
-    max_attempts = models.PositiveSmallIntegerField(default=3)
+    max_attempts = models.PositiveSmallIntegerField(default=3, validators=max_attempts_validators)
     next_attempt_at = models.DateTimeField()
     last_error = models.TextField(blank=True)
     # Creates Twilio throttled in a row (reset when one goes through); each doubles the wait.
@@ -78,6 +79,9 @@ class CallRequest(models.Model):
     )
     # Times the calling window pushed the next attempt back (at queuing, dispatch or a retry).
     window_holds = models.PositiveIntegerField(default=0)
+    # An operator or the API asked to cancel it while a call was live or being placed: whatever
+    # ends that call (or hands its unsent claim back), the request ends canceled, never retried.
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
     # The caller's own data (an API client's CRM ids), returned as given; bounded by the API.
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -107,6 +111,11 @@ class CallRequest(models.Model):
             ),
         ]
         constraints = [
+            # Every retry time stays a real date: see MAX_ATTEMPTS_LIMIT.
+            models.CheckConstraint(
+                condition=Q(max_attempts__gte=1, max_attempts__lte=MAX_ATTEMPTS_LIMIT),
+                name="request_max_attempts_bounded",
+            ),
             # A number is queued or live at most once per campaign.
             models.UniqueConstraint(
                 fields=["campaign", "to_number"],

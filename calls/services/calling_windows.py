@@ -2,19 +2,15 @@
 now, queuing and a retry schedule the next attempt at the next opening. The windows are judged at
 calls.clock.now(); see calls/windows.py for how."""
 
-from collections.abc import Iterator
+from collections import defaultdict
 from datetime import datetime, timedelta
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F
 from django.utils import timezone
 
 from calls import clock
 from calls.models import Business, CallRequest, Campaign
 from calls.windows import CallingWindow, WindowCheck, callee_time_zones, window_check
-
-# Holds written by one claim at most, each an UPDATE under the business lock; what is left is
-# held by the next dispatch (the cleanup queues one each minute while requests are due).
-MAX_HOLDS_PER_CLAIM = 200
 
 
 def callee_window_check(
@@ -26,57 +22,46 @@ def callee_window_check(
     return window_check(window, zones, clock.now() if at is None else at)
 
 
-def requests_in_window(business: Business, due: QuerySet, *, limit: int) -> Iterator[CallRequest]:
-    """Yields the requests of `due` (ordered by next_attempt_at, id) whose callee may be called
-    now, at most `limit`. Each one outside its window is held on the way: its next attempt moves
-    to the next opening, uncounted, with the reason. One whose window never opens is canceled
-    with the reason (a configuration nobody can dial through; an operator retries it once the
-    window is fixed). Holding them as it goes means a night's backlog at the head of the queue
-    cannot starve the requests behind it in the same claim. Runs under the business lock."""
-    now = clock.now()
+def requests_hold_outside_window(
+    business: Business, requests: list[CallRequest], now: datetime
+) -> list[CallRequest]:
+    """The requests whose callee may be called at `now`, in order; every other one is held on
+    the way: its next attempt moves to its window's next opening, uncounted, with the reason,
+    in one UPDATE per opening (a night's backlog of thousands costs a handful of statements, so
+    it is held in the same claim that dials the callable requests behind it). One whose window
+    never opens is canceled with the reason (a configuration nobody can dial through; an
+    operator retries it once the window is fixed). Runs under the business lock."""
     windows: dict[int | None, CallingWindow] = {None: business.calling_window}
-    held: list[int] = []
-    yielded = 0
-    after = Q()
-    while yielded < limit and len(held) < MAX_HOLDS_PER_CLAIM:
-        # A held request may come round again later in the order: it is left out by id.
-        page = list(due.filter(after).exclude(pk__in=held)[:limit])
-        if not page:
-            return
-        for request in page:
-            if request.campaign_id not in windows:
-                campaign = Campaign.objects.get(pk=request.campaign_id)
-                campaign.business = business
-                windows[request.campaign_id] = campaign.calling_window
-            zones = callee_time_zones(request.to_number, business.time_zone)
-            check = window_check(windows[request.campaign_id], zones, now)
-            if check.is_open:
-                yielded += 1
-                yield request
-                if yielded >= limit:
-                    return
-                continue
-            _request_hold(request, check)
-            held.append(request.pk)
-            if len(held) >= MAX_HOLDS_PER_CLAIM:
-                return
-        last = page[-1]
-        after = Q(next_attempt_at__gt=last.next_attempt_at) | Q(
-            next_attempt_at=last.next_attempt_at, pk__gt=last.pk
+    checks: dict[tuple, WindowCheck] = {}
+    inside, held, never = [], defaultdict(list), defaultdict(list)
+    for request in requests:
+        if request.campaign_id not in windows:
+            campaign = Campaign.objects.get(pk=request.campaign_id)
+            campaign.business = business
+            windows[request.campaign_id] = campaign.calling_window
+        key = (request.campaign_id, callee_time_zones(request.to_number, business.time_zone))
+        if key not in checks:
+            checks[key] = window_check(windows[key[0]], key[1], now)
+        check = checks[key]
+        if check.is_open:
+            inside.append(request)
+        elif check.opening is None:
+            never[check.reason].append(request.pk)
+        else:
+            held[check.opening, check.reason].append(request.pk)
+    queued = CallRequest.objects.filter(status=CallRequest.Status.QUEUED)
+    for (opening, reason), ids in held.items():
+        queued.filter(pk__in=ids).update(
+            next_attempt_at=opening,
+            held_reason=reason,
+            window_holds=F("window_holds") + 1,
+            updated_at=timezone.now(),
         )
-
-
-def _request_hold(request: CallRequest, check: WindowCheck) -> None:
-    rows = CallRequest.objects.filter(pk=request.pk, status=CallRequest.Status.QUEUED)
-    if check.opening is None:
-        rows.status_move(CallRequest.Status.CANCELED, last_error=f"Not called: {check.reason}.")
-        return
-    rows.update(
-        next_attempt_at=check.opening,
-        held_reason=check.reason,
-        window_holds=F("window_holds") + 1,
-        updated_at=timezone.now(),
-    )
+    for reason, ids in never.items():
+        queued.filter(pk__in=ids).status_move(
+            CallRequest.Status.CANCELED, last_error=f"Not called: {reason}."
+        )
+    return inside
 
 
 def next_attempt_fields(

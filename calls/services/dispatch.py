@@ -10,10 +10,13 @@ from django.db.models import Count, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from calls import clock
 from calls.faults import fault_point
 from calls.models import Business, CallLog, CallRequest, Campaign, DialingControl
-from calls.services.calling_windows import requests_in_window
+from calls.services.calling_windows import requests_hold_outside_window
+from calls.services.campaign_finishing import campaigns_finish_idle
 from calls.services.do_not_call import do_not_call_listed, do_not_call_reason
+from calls.services.locks import business_lock, dialing_control_lock
 from calls.services.placing import (
     Placed,
     call_claim_release,
@@ -89,35 +92,47 @@ def _place_all(call_ids: list[int], deadline: float) -> set[Placed]:
 
 
 def business_claim(*, business_id: int) -> list[int]:
-    """Under the business row lock: marks due requests active and creates a pending CallLog each.
+    """Under the business row lock: marks due requests active and creates a pending CallLog each;
+    then ends the business's campaigns that have nothing left (in their own transactions).
 
     The lock makes the count of live calls and the claims one step, so racing dispatchers for
-    one business cannot exceed its cap; the partial unique constraints back it up.
+    one business cannot exceed its cap; the partial unique constraints back it up. The claim
+    locks no campaign: it only moves queued requests on (to active, held or canceled), and a
+    campaign's end is judged under the campaign's own lock (campaign_finishing).
     """
     with transaction.atomic():
-        business = Business.objects.select_for_update().filter(pk=business_id).first()
-        if business is None or not business.can_dial:
-            return []
-        control = DialingControl.get()
-        if control.paused:
-            return []
-        live = CallLog.objects.filter(
-            business=business,
-            direction=CallLog.Direction.OUTBOUND,
-            status__in=CallLog.LIVE_STATUSES,
-        )
-        free = business.max_concurrent_calls - live.count()
-        if settings.TWILIO_MAX_CONCURRENT_CALLS is not None and free > 0:
-            # The account-wide cap spans businesses: its lock is the control row.
-            DialingControl.objects.select_for_update().get(pk=control.pk)
-            account_live = CallLog.objects.filter(
-                direction=CallLog.Direction.OUTBOUND, status__in=CallLog.LIVE_STATUSES
-            ).count()
-            free = min(free, settings.TWILIO_MAX_CONCURRENT_CALLS - account_live)
-        free = min(free, dispatch_claim_limit())
-        call_ids = _claim(business, live, free) if free > 0 else []
-        _campaigns_finish(business)
+        business = business_lock(business_id=business_id)
+        if business is None or not business.can_dial or DialingControl.get().paused:
+            call_ids = []
+        else:
+            call_ids = _claim_within_caps(business)
+    campaigns_finish_idle(business_id=business_id)
     return call_ids
+
+
+def _claim_within_caps(business: Business) -> list[int]:
+    live = CallLog.objects.filter(
+        business=business,
+        direction=CallLog.Direction.OUTBOUND,
+        status__in=CallLog.LIVE_STATUSES,
+    )
+    free = business.max_concurrent_calls - live.count()
+    if settings.TWILIO_MAX_CONCURRENT_CALLS is not None and free > 0:
+        # The account-wide cap spans businesses: its lock is the control row.
+        dialing_control_lock()
+        account_live = CallLog.objects.filter(
+            direction=CallLog.Direction.OUTBOUND, status__in=CallLog.LIVE_STATUSES
+        ).count()
+        free = min(free, settings.TWILIO_MAX_CONCURRENT_CALLS - account_live)
+    free = min(free, dispatch_claim_limit())
+    return _claim(business, live, free) if free > 0 else []
+
+
+# Due requests read per page while claiming; and pages read at most in one claim: a backlog of
+# 20,000 requests outside their window is held in the claim that dials the requests behind it,
+# a few statements a page.
+CLAIM_PAGE = 500
+CLAIM_PAGES_MAX = 40
 
 
 def _claim(business: Business, live, free: int) -> list[int]:
@@ -137,77 +152,89 @@ def _claim(business: Business, live, free: int) -> list[int]:
             business=business, status__in=Campaign.DIALING_STATUSES
         ).values_list("pk", "concurrency")
     }
-    full = [pk for pk, room in campaign_room.items() if room <= 0]
-    due = (
-        CallRequest.objects.filter(
-            business=business, status=CallRequest.Status.QUEUED, next_attempt_at__lte=Now()
+    full = {pk for pk, room in campaign_room.items() if room <= 0}
+    now = clock.now()
+    call_ids, passed = [], []
+    after = Q()
+    for _ in range(CLAIM_PAGES_MAX):
+        # Read again each page: a campaign that filled up is left out of the rest, so a campaign
+        # at its own concurrency at the head of the queue leaves the business's other slots to
+        # the requests behind it.
+        due = (
+            CallRequest.objects.filter(
+                business=business, status=CallRequest.Status.QUEUED, next_attempt_at__lte=Now()
+            )
+            .filter(Q(campaign__isnull=True) | Q(campaign__status__in=Campaign.DIALING_STATUSES))
+            .exclude(campaign_id__in=full)
+            .exclude(to_number__in=live_numbers)
+            # A held request is due again by the database's clock if calls.clock is behind it.
+            .exclude(pk__in=passed)
+            .filter(after)
+            .order_by("next_attempt_at", "id")
         )
-        .filter(Q(campaign__isnull=True) | Q(campaign__status__in=Campaign.DIALING_STATUSES))
-        .exclude(campaign_id__in=full)
-        .exclude(to_number__in=live_numbers)
-        .order_by("next_attempt_at", "id")
-    )
-    call_ids = []
-    for request in _due_callable(business, due, free * 4 + 10):
-        if len(call_ids) >= free:
+        page = list(due[:CLAIM_PAGE])
+        if not page:
             break
-        if request.to_number in live_numbers:
-            continue
-        if request.campaign_id and campaign_room[request.campaign_id] <= 0:
-            continue
-        claimed = CallRequest.objects.filter(pk=request.pk).status_move(
-            CallRequest.Status.ACTIVE, attempts=F("attempts") + 1, held_reason=""
+        last = page[-1]
+        after = Q(next_attempt_at__gt=last.next_attempt_at) | Q(
+            next_attempt_at=last.next_attempt_at, pk__gt=last.pk
         )
-        if not claimed:
-            continue
-        call = CallLog.objects.create(
-            business=business,
-            request=request,
-            lead_id=request.lead_id,
-            direction=CallLog.Direction.OUTBOUND,
-            from_number=business.phone_number,
-            to_number=request.to_number,
-        )
-        fault_point("claim")
-        live_numbers.add(request.to_number)
-        if request.campaign_id:
-            campaign_room[request.campaign_id] -= 1
-        call_ids.append(call.pk)
+        callable_ = _callable(business, page, now)
+        passed += {r.pk for r in page} - {r.pk for r in callable_}
+        for request in callable_:
+            if request.to_number in live_numbers or request.campaign_id in full:
+                continue
+            call_id = _claim_one(business, request)
+            if call_id is None:
+                continue
+            call_ids.append(call_id)
+            live_numbers.add(request.to_number)
+            if request.campaign_id:
+                campaign_room[request.campaign_id] -= 1
+                if campaign_room[request.campaign_id] <= 0:
+                    full.add(request.campaign_id)
+            if len(call_ids) >= free:
+                return call_ids
     return call_ids
 
 
-def _due_callable(business: Business, due, limit: int) -> list[CallRequest]:
-    """The first `limit` of `due` that may be called now: inside the callee's calling window
-    (the others are held for its opening on the way, calls/services/calling_windows.py) and on
-    no do-not-call list, in one lookup per round. A listed one (listed after it was queued) is
-    canceled here, so it is never dialed, and the next are read: a run of listed numbers at the
-    head of the queue does not hold up the rest."""
-    while True:
-        candidates = list(requests_in_window(business, due, limit=limit))
-        numbers = [request.to_number for request in candidates]
-        listed = do_not_call_listed(business_id=business.pk, numbers=numbers)
-        if not listed:
-            return candidates
-        for request in candidates:
-            if request.to_number in listed:
-                # A canceled request leaves `due` (queued only), so each round moves on.
-                CallRequest.objects.filter(pk=request.pk).status_move(
-                    CallRequest.Status.CANCELED,
-                    last_error=do_not_call_reason(listed[request.to_number]),
-                )
-
-
-def _campaigns_finish(business: Business) -> None:
-    """Ends the business's running and stopping campaigns that have nothing left to do."""
-    now = timezone.now()
-    stopping = Campaign.objects.filter(business=business, status=Campaign.Status.STOPPING).exclude(
-        requests__status=CallRequest.Status.ACTIVE
-    )
-    for campaign in stopping:
-        campaign.requests.filter(status=CallRequest.Status.QUEUED).status_move(
-            CallRequest.Status.CANCELED, last_error="The campaign was stopped."
+def _claim_one(business: Business, request: CallRequest) -> int | None:
+    """Marks one request active with a pending CallLog; None when another writer moved it."""
+    if request.attempts >= request.max_attempts:
+        # Never dialed past its attempts: a request left queued so would wait forever.
+        CallRequest.objects.filter(pk=request.pk).status_move(
+            CallRequest.Status.FAILED,
+            last_error=f"Gave up after {request.attempts} attempts.",
         )
-    stopping.status_move(Campaign.Status.DONE, ended_at=now)
-    Campaign.objects.filter(business=business, status=Campaign.Status.RUNNING).exclude(
-        requests__status__in=CallRequest.OPEN_STATUSES
-    ).filter(requests__isnull=False).status_move(Campaign.Status.DONE, ended_at=now)
+        return None
+    claimed = CallRequest.objects.filter(pk=request.pk).status_move(
+        CallRequest.Status.ACTIVE, attempts=F("attempts") + 1, held_reason=""
+    )
+    if not claimed:
+        return None
+    call = CallLog.objects.create(
+        business=business,
+        request=request,
+        lead_id=request.lead_id,
+        direction=CallLog.Direction.OUTBOUND,
+        from_number=business.phone_number,
+        to_number=request.to_number,
+    )
+    fault_point("claim")
+    return call.pk
+
+
+def _callable(business: Business, page: list[CallRequest], now) -> list[CallRequest]:
+    """The requests of `page` that may be called now: inside the callee's calling window (the
+    others are held for its opening, calls/services/calling_windows.py) and on no do-not-call
+    list, in one lookup. A listed one (listed after it was queued) is canceled here, so it is
+    never dialed; placing checks both again right before the create."""
+    inside = requests_hold_outside_window(business, page, now)
+    listed = do_not_call_listed(business_id=business.pk, numbers=[r.to_number for r in inside])
+    for request in inside:
+        if request.to_number in listed:
+            CallRequest.objects.filter(pk=request.pk).status_move(
+                CallRequest.Status.CANCELED,
+                last_error=do_not_call_reason(listed[request.to_number]),
+            )
+    return [request for request in inside if request.to_number not in listed]

@@ -10,6 +10,7 @@ from calls.models import Business, CallRequest, Campaign
 from calls.phone import to_e164
 from calls.services.calling_windows import callee_window_check
 from calls.services.do_not_call import do_not_call_listed
+from calls.services.locks import business_lock, campaign_lock
 from calls.services.task_queue import task_queue_after_commit
 from calls.tasks import dispatch
 
@@ -42,13 +43,17 @@ def enqueue_outbound_call(
 def _request_create(*, business, to_number, lead, campaign) -> CallRequest:
     number = to_e164(to_number)
     with transaction.atomic():
-        business = Business.objects.select_for_update().get(pk=business.pk)
+        business = business_lock(business_id=business.pk)
         if not business.is_active:
             raise EnqueueRefused(f"{business.name} is inactive.", code=EnqueueRefused.INACTIVE)
         if business.paused_reason:
             raise EnqueueRefused(
                 f"{business.name} is paused: {business.paused_reason}", code=EnqueueRefused.PAUSED
             )
+        if campaign:
+            # Read again under its lock: the caller's copy may predate a dispatch that finished
+            # the campaign, and a request added to a finished campaign would wait forever.
+            campaign = campaign_lock(campaign_id=campaign.pk)
         if campaign and campaign.status in Campaign.CLOSED_STATUSES:
             raise EnqueueRefused(
                 f"Campaign {campaign.name!r} is {campaign.status}.",

@@ -18,8 +18,9 @@ from django.db.models.functions import Replace
 from django.utils.crypto import salted_hmac
 
 from calls.audit import NumberErasure
-from calls.models import Business, CallEvent, CallLog, CallRequest
+from calls.models import CallEvent, CallLog, CallRequest
 from calls.phone import to_e164
+from calls.services.locks import business_lock
 from leads.models import Lead
 from webhooks.models import WebhookMessage
 
@@ -54,7 +55,7 @@ def number_erase(*, business_id: int, number: str, user=None, via: str) -> Erasu
     ValidationError for a malformed number and ErasureRefused while a call to it is live."""
     number = to_e164(number)
     with transaction.atomic():
-        business = Business.objects.select_for_update().get(pk=business_id)
+        business = business_lock(business_id=business_id)
         calls = CallLog.objects.filter(business=business).filter(
             Q(to_number=number) | Q(from_number=number)
         )

@@ -4,12 +4,11 @@ call the service had given up on is live. Retried until Twilio confirms the call
 import logging
 
 from django.db import transaction
-from django.db.models import Q
 
 from calls import twilio_client
 from calls.models import CallLog
 from calls.services.reconcile import call_reconcile, call_twilio_state_apply
-from calls.services.status import StatusReport, call_status_apply
+from calls.services.status import call_cancel_unsent
 from calls.twilio_client import TwilioError
 
 logger = logging.getLogger(__name__)
@@ -45,16 +44,5 @@ def call_hang_up(*, call_id: int) -> None:
 
 
 def _cancel_unsent(call: CallLog) -> None:
-    # The dial stamp is repeated in the UPDATE: a create sent since the read may have placed the
-    # call, and then only Twilio can end it.
-    report = StatusReport(
-        status=CallLog.Status.CANCELED, error_code="canceled", error_message="Canceled by request."
-    )
     with transaction.atomic():
-        call_status_apply(
-            call=call,
-            report=report,
-            ended_by=EndedBy.OPERATOR,
-            where=Q(dial_started_at__isnull=True, call_sid__isnull=True),
-            from_twilio=False,
-        )
+        call_cancel_unsent(call=call)

@@ -11,8 +11,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from calls.models import Business, CallLog, CallRequest, Campaign
+from calls.models.businesses import MAX_ATTEMPTS_LIMIT
+from calls.services.locks import business_lock, campaign_lock, request_lock
 from calls.services.pauses import business_resume
-from calls.services.status import calls_hang_up_request, request_lock
+from calls.services.status import calls_hang_up_request
 from calls.services.task_queue import task_queue_after_commit
 from calls.tasks import dispatch, reconcile_call
 
@@ -61,8 +63,9 @@ def calls_hang_up(*, call_ids, actor=None) -> ActionResult:
     call_ids = list(call_ids)
     with transaction.atomic():
         live = list(
-            CallLog.objects.select_for_update()
+            CallLog.objects.select_for_update(no_key=True)
             .filter(pk__in=call_ids, status__in=CallLog.LIVE_STATUSES)
+            .order_by("pk")
             .values_list("pk", flat=True)
         )
         calls_hang_up_request(call_ids=live, actor=actor)
@@ -95,17 +98,20 @@ def requests_retry_now(*, request_ids) -> ActionResult:
 
 
 def request_retry_now(*, request_id: int) -> ActionResult:
-    """Queues a closed or waiting request to dial at once, with one more attempt if needed."""
+    """Queues a closed or waiting request to dial at once, with one more attempt if needed (never
+    past MAX_ATTEMPTS_LIMIT)."""
     with transaction.atomic():
-        request_lock(request_id=request_id)
-        request = CallRequest.objects.select_related("campaign").get(pk=request_id)
+        request = request_lock(request_id=request_id)
         if request.status == CallRequest.Status.ACTIVE:
             return ActionResult.refused("had a live call already")
         campaign = request.campaign
         if campaign and campaign.status == Campaign.Status.CANCELED:
             return ActionResult.refused("belonged to a canceled campaign")
+        if request.attempts >= MAX_ATTEMPTS_LIMIT:
+            return ActionResult.refused(f"had had the most attempts allowed ({MAX_ATTEMPTS_LIMIT})")
         if campaign:
             # Dispatch dials only running campaigns: a finished one runs again for this retry.
+            # Under the campaign's lock (request_lock took it), so a finish cannot cross it.
             Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.DONE).status_move(
                 Campaign.Status.RUNNING, ended_at=None
             )
@@ -113,6 +119,7 @@ def request_retry_now(*, request_id: int) -> ActionResult:
         changes = {
             "next_attempt_at": timezone.now(),
             "max_attempts": max(request.max_attempts, request.attempts + 1),
+            "cancel_requested_at": None,
         }
         try:
             with transaction.atomic():
@@ -127,20 +134,23 @@ def request_retry_now(*, request_id: int) -> ActionResult:
 
 
 def request_cancel(*, request_id: int, actor=None) -> ActionResult:
-    """Cancels a request: a queued one at once; an active one is not retried and its live call
-    is hung up, so it settles as that call ends. A closed request is left as it is."""
+    """Cancels a request: a queued one at once; an active one is recorded as to be canceled and
+    its call hung up (a call not yet sent is never sent), so it settles canceled as that call
+    ends, whatever the end. A closed request is left as it is."""
     with transaction.atomic():
-        request_lock(request_id=request_id)
-        request = CallRequest.objects.get(pk=request_id)
+        request = request_lock(request_id=request_id)
         if request.status in CallRequest.CLOSED_STATUSES:
             return ActionResult.refused(f"was {request.status} already")
+        now = timezone.now()
         rows = CallRequest.objects.filter(pk=request.pk)
         if request.status == CallRequest.Status.QUEUED:
-            rows.status_move(CallRequest.Status.CANCELED, last_error="Canceled by request.")
+            rows.status_move(
+                CallRequest.Status.CANCELED,
+                last_error="Canceled by request.",
+                cancel_requested_at=now,
+            )
             return ActionResult(changed=1)
-        # Active: no attempt follows the one in progress, counted or not (an attempt Twilio
-        # throttled or never placed is given back before the retry check).
-        rows.update(max_attempts=max(request.attempts - 1, 0), updated_at=timezone.now())
+        rows.update(cancel_requested_at=now, updated_at=now)
         live = request.calls.filter(status__in=CallLog.LIVE_STATUSES)
         calls_hang_up_request(call_ids=live.values_list("pk", flat=True), actor=actor)
     return ActionResult(changed=1)
@@ -153,8 +163,8 @@ def campaign_set_status(
     cancels its queued requests and, with `hang_up`, hangs up its live calls."""
     with transaction.atomic():
         business_id = Campaign.objects.values_list("business_id", flat=True).get(pk=campaign_id)
-        Business.objects.select_for_update().get(pk=business_id)
-        campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+        business_lock(business_id=business_id)
+        campaign = campaign_lock(campaign_id=campaign_id)
         if campaign.status == status:
             return ActionResult.refused("had that status already")
         ended_at = timezone.now() if status in Campaign.CLOSED_STATUSES else None
@@ -198,7 +208,7 @@ def business_deactivate(*, business_id: int, actor=None) -> ActionResult:
     """Stops a business dialing (its queued requests wait) and hangs up its live calls. A business
     is deactivated, never deleted: its calls, leads and events are its history."""
     with transaction.atomic():
-        business = Business.objects.select_for_update().get(pk=business_id)
+        business = business_lock(business_id=business_id)
         if not business.is_active:
             return ActionResult.refused("was inactive already")
         Business.objects.filter(pk=business.pk).update(is_active=False, updated_at=timezone.now())

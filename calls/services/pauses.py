@@ -5,7 +5,8 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from calls.models import Business, DialingControl
+from calls.models import Business
+from calls.services.locks import dialing_control_lock
 from calls.services.task_queue import task_queue_after_commit
 from calls.tasks import dispatch
 
@@ -33,7 +34,7 @@ def business_resume(*, business_id: int) -> bool:
 def dialing_set(*, paused: bool, reason: str) -> None:
     """Pauses or resumes all dialing; resuming nudges every active business's dispatch."""
     with transaction.atomic():
-        control = DialingControl.objects.select_for_update().get(pk=DialingControl.get().pk)
+        control = dialing_control_lock()
         control.paused, control.reason = paused, reason
         control.save()
         if not paused:

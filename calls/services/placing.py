@@ -4,21 +4,26 @@ what its outcome proves (twilio_client.ErrorKind says whose fault a refusal is).
 import enum
 import logging
 import random
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from calls import twilio_client
 from calls.faults import fault_point
-from calls.models import CallLog, CallRequest, Campaign, DialingControl
+from calls.models import CallLog, CallRequest, Campaign, DialingControl, DoNotCall
+from calls.services.calling_windows import callee_window_check
 from calls.services.dial_tokens import dial_token_release, dial_token_take
+from calls.services.do_not_call import do_not_call_listed, do_not_call_reason
+from calls.services.locks import request_lock
 from calls.services.machines import machine_detection_params
 from calls.services.pauses import business_pause, dialing_set
-from calls.services.status import Retry, call_fail, call_sid_store, request_lock
+from calls.services.status import Retry, call_fail, call_sid_store
 from calls.twilio_client import ErrorKind, TwilioError
+from calls.windows import WindowCheck
 
 logger = logging.getLogger(__name__)
 
@@ -40,26 +45,31 @@ def call_place(*, call_id: int, deadline: float | None = None) -> Placed:
     """Sends the create request for one claimed call and settles what its outcome proves.
 
     `deadline` (time.monotonic()) bounds the wait for a calls-per-second token: a call that gets
-    none by then is handed back unsent.
+    none by then is handed back unsent. Whether the call may still be placed is judged again
+    right before the create (call_send_refusal): a claim may wait for its token, and a pause, a
+    cancel, a closing window or a do-not-call listing meanwhile must keep it from being dialed.
     """
     call = CallLog.objects.select_related("business", "request__campaign").get(pk=call_id)
     if not call.business.can_dial or DialingControl.get().paused:
-        # Paused since the claim (e.g. Twilio refused the business's previous call).
-        call_claim_release(
-            call_id=call_id, reason="Not sent: dialing was paused before the call was placed."
-        )
-        return Placed.RELEASED
+        # Paused since the claim (e.g. Twilio refused the business's previous call): no token.
+        return _refused(call, SendRefusal(PAUSED))
     token = dial_token_take(deadline=deadline)
     if token is None:
         call_claim_release(call_id=call_id)
         return Placed.RELEASED
     fault_point("dial-token")
-    # Stamped only if still pending and unstamped: a call the cleanup settled is never sent.
-    if not CallLog.objects.filter(
-        pk=call_id, status=Status.PENDING, dial_started_at__isnull=True
-    ).update(dial_started_at=timezone.now(), updated_at=timezone.now()):
+    refusal = call_send_refusal(call)
+    if refusal is not None:
         dial_token_release(token=token, sent=False)
-        return Placed.SETTLED
+        return _refused(call, refusal)
+    # Stamped only if still pending, unstamped, not being hung up and not listed: a call the
+    # cleanup settled, an operator canceled or a callee opted out of since the check above is
+    # never sent (the conditions are repeated in the UPDATE, as of the moment it runs).
+    now = timezone.now()
+    if not _sendable(call).update(dial_started_at=now, updated_at=now):
+        dial_token_release(token=token, sent=False)
+        refusal = call_send_refusal(call)
+        return _refused(call, refusal) if refusal is not None else Placed.SETTLED
     fault_point("dial-stamped")
     base = settings.PUBLIC_BASE_URL
     try:
@@ -85,6 +95,66 @@ def call_place(*, call_id: int, deadline: float | None = None) -> Placed:
                 throttled_count=0
             )
     return Placed.SENT
+
+
+PAUSED = "Not sent: dialing was paused before the call was placed."
+
+
+@dataclass(frozen=True)
+class SendRefusal:
+    """Why a claimed call may not be sent now, and what becomes of it: handed back to the queue
+    (at once, or held for its window's opening), canceled, or left to whoever settled it."""
+
+    reason: str
+    hold: WindowCheck | None = None
+    cancel: bool = False
+
+
+def _sendable(call: CallLog):
+    listed = DoNotCall.objects.filter(phone_number=OuterRef("to_number")).filter(
+        Q(business_id=OuterRef("business_id")) | Q(business__isnull=True)
+    )
+    return CallLog.objects.filter(
+        ~Exists(listed),
+        pk=call.pk,
+        status=Status.PENDING,
+        dial_started_at__isnull=True,
+        hang_up_requested_at__isnull=True,
+    )
+
+
+def call_send_refusal(call: CallLog) -> SendRefusal | None:
+    """Why `call` (claimed, not yet sent) may not be sent now, judged as things are at this
+    moment; None when it may. The same rules as the claim's, one call at a time: the business
+    and all dialing not paused, the campaign still dialing, no cancel or hang-up asked for, the
+    callee inside their calling window and on no do-not-call list."""
+    call = CallLog.objects.select_related("business", "request__campaign").get(pk=call.pk)
+    request = call.request
+    campaign = request.campaign if request else None
+    if not call.business.can_dial or DialingControl.get().paused:
+        return SendRefusal(PAUSED)
+    if call.hang_up_requested_at or (request and request.cancel_requested_at):
+        return SendRefusal("Canceled by request before the call was placed.", cancel=True)
+    if campaign and campaign.status not in Campaign.DIALING_STATUSES:
+        return SendRefusal(
+            f"Not sent: the campaign was {campaign.get_status_display().lower()} before the "
+            "call was placed.",
+            cancel=campaign.status == Campaign.Status.CANCELED,
+        )
+    listed = do_not_call_listed(business_id=call.business_id, numbers=[call.to_number])
+    if call.to_number in listed:
+        return SendRefusal(do_not_call_reason(listed[call.to_number]), cancel=True)
+    window = callee_window_check(business=call.business, campaign=campaign, number=call.to_number)
+    if not window.is_open:
+        return SendRefusal(window.reason, hold=window)
+    return None
+
+
+def _refused(call: CallLog, refusal: SendRefusal) -> Placed:
+    released = call_claim_release(
+        call_id=call.pk, reason=refusal.reason, hold=refusal.hold, cancel=refusal.cancel
+    )
+    return Placed.RELEASED if released else Placed.SETTLED
 
 
 def call_create_failed(*, call: CallLog, error: TwilioError) -> None:
@@ -152,20 +222,23 @@ def requests_throttled_due(*, business_id: int):
     )
 
 
-def call_claim_release(*, call_id: int, reason: str = "") -> bool:
+def call_claim_release(
+    *, call_id: int, reason: str = "", hold: WindowCheck | None = None, cancel: bool = False
+) -> bool:
     """Hands back a claim that was never sent, as if it had never been made: its pending CallLog
-    is deleted and its request goes back to the queue with the attempt uncounted. False when the
-    call was sent or settled meanwhile (then it is left as it is).
+    is deleted and its request goes back to the queue with the attempt uncounted (at once, or at
+    `hold`'s opening with its reason), or is canceled with `reason` when `cancel` says so, when a
+    cancel was asked for, or when its campaign was canceled. False when the call was sent or
+    settled meanwhile (then it is left as it is).
 
     Deleted rather than failed: no call existed, and a failed attempt in the admin would read as
     one that Twilio refused or the callee missed.
     """
     with transaction.atomic():
         request_id = CallLog.objects.filter(pk=call_id).values_list("request_id", flat=True).first()
-        if request_id:
-            request_lock(request_id=request_id)  # the lock order: the request before the call
+        request = request_lock(request_id=request_id) if request_id else None
         call = (
-            CallLog.objects.select_for_update()
+            CallLog.objects.select_for_update(no_key=True)
             .filter(pk=call_id, status=Status.PENDING, dial_started_at__isnull=True)
             .filter(call_sid__isnull=True)
             .first()
@@ -173,19 +246,26 @@ def call_claim_release(*, call_id: int, reason: str = "") -> bool:
         if call is None:
             return False
         call.delete()
-        if request_id:
-            request = CallRequest.objects.select_related("campaign").get(pk=request_id)
-            active = CallRequest.objects.filter(pk=request_id, status=CallRequest.Status.ACTIVE)
-            changes = {"attempts": F("attempts") - 1}
+        if request is None:
+            return True
+        active = CallRequest.objects.filter(pk=request.pk, status=CallRequest.Status.ACTIVE)
+        changes = {"attempts": F("attempts") - 1}
+        if request.campaign and request.campaign.status == Campaign.Status.CANCELED:
+            cancel, reason = True, "The campaign was canceled."
+        elif request.cancel_requested_at and not cancel:
+            cancel, reason = True, "Canceled by request before the call was placed."
+        if cancel:
+            active.status_move(CallRequest.Status.CANCELED, last_error=reason, **changes)
+        elif hold is not None:
+            active.status_move(
+                CallRequest.Status.QUEUED,
+                next_attempt_at=hold.opening,
+                held_reason=hold.reason,
+                window_holds=F("window_holds") + 1,
+                **changes,
+            )
+        else:
             if reason:
                 changes["last_error"] = reason
-            if request.campaign and request.campaign.status == Campaign.Status.CANCELED:
-                active.status_move(
-                    CallRequest.Status.CANCELED,
-                    **{**changes, "last_error": "The campaign was canceled."},
-                )
-            else:
-                active.status_move(
-                    CallRequest.Status.QUEUED, next_attempt_at=timezone.now(), **changes
-                )
+            active.status_move(CallRequest.Status.QUEUED, next_attempt_at=timezone.now(), **changes)
     return True

@@ -15,6 +15,7 @@ from django.utils import timezone
 from calls.models import Business, CallLog, CallRequest, Campaign
 from calls.services.call_facts import facts_fill, facts_moving
 from calls.services.calling_windows import next_attempt_fields
+from calls.services.locks import request_lock
 from calls.services.task_queue import task_queue_after_commit
 from calls.tasks import create_lead_from_call, dispatch, hang_up_call
 
@@ -103,17 +104,6 @@ def call_status_apply(
     return True
 
 
-def request_lock(*, request_id: int) -> None:
-    """Locks a request, and its campaign first (the lock order), so a campaign being canceled
-    cannot miss a request that a call settles back to queued."""
-    campaign_id = (
-        CallRequest.objects.filter(pk=request_id).values_list("campaign_id", flat=True).first()
-    )
-    if campaign_id:
-        list(Campaign.objects.select_for_update().filter(pk=campaign_id).values_list("pk"))
-    list(CallRequest.objects.select_for_update().filter(pk=request_id).values_list("pk"))
-
-
 def call_attempt_ended(
     *, call: CallLog, retry: Retry = Retry.BACKOFF, delay: timedelta | None = None
 ) -> None:
@@ -127,8 +117,14 @@ def call_attempt_ended(
         return
     request = CallRequest.objects.select_related("business", "campaign").get(pk=call.request_id)
     active = CallRequest.objects.filter(pk=request.pk, status=CallRequest.Status.ACTIVE)
-    reason = call.error_message or f"The last attempt ended {call.get_status_display().lower()}."
-    if call.status == Status.COMPLETED and call.reached_machine:
+    ended = call.get_status_display().lower()
+    reason = call.error_message or f"The last attempt ended {ended}."
+    if request.cancel_requested_at:
+        # Asked while the call was live or being placed: whatever ended it, nothing follows.
+        active.status_move(
+            CallRequest.Status.CANCELED, last_error=f"Canceled by request; the call ended {ended}."
+        )
+    elif call.status == Status.COMPLETED and call.reached_machine:
         _machine_reached(active=active, request=request, call=call)
     elif call.status == Status.COMPLETED:
         active.status_move(CallRequest.Status.DONE, last_error="")
@@ -199,10 +195,16 @@ def _why_no_retry(request: CallRequest, attempts: int) -> str:
     return ""
 
 
+# However many attempts were made, the next waits at most a day: past ~31 doublings the retry
+# time was past the year 9999 and the callback that computed it crashed.
+RETRY_DELAY_MAX_SECONDS = 86_400
+
+
 def retry_delay(business: Business, attempts: int) -> timedelta:
-    """The business's delay doubled per attempt made, with ±20 % jitter so retries spread out."""
-    base = business.retry_delay_seconds * 2 ** max(attempts - 1, 0)
-    return timedelta(seconds=base * random.uniform(0.8, 1.2))
+    """The business's delay doubled per attempt made, at most a day, with ±20 % jitter so
+    retries spread out."""
+    base = business.retry_delay_seconds * 2 ** min(max(attempts - 1, 0), 32)
+    return timedelta(seconds=min(base, RETRY_DELAY_MAX_SECONDS) * random.uniform(0.8, 1.2))
 
 
 def call_sid_store(*, call: CallLog, sid: str) -> None:
@@ -277,3 +279,18 @@ def calls_hang_up_request(*, call_ids, actor=None) -> None:
         )
         for call_id in call_ids:
             task_queue_after_commit(hang_up_call, call_id)
+
+
+def call_cancel_unsent(*, call: CallLog, message: str = "Canceled by request.") -> bool:
+    """Ends a call whose create was never sent, by an operator's hand (a hang-up, a cancel, a
+    campaign canceled). The dial stamp and the SID are repeated in the UPDATE: a create sent since
+    the read may have placed the call, and then only Twilio can end it. Must run in a
+    transaction; True when it ended the call."""
+    report = StatusReport(status=Status.CANCELED, error_code="canceled", error_message=message)
+    return call_status_apply(
+        call=call,
+        report=report,
+        ended_by=EndedBy.OPERATOR,
+        where=Q(dial_started_at__isnull=True, call_sid__isnull=True),
+        from_twilio=False,
+    )

@@ -145,7 +145,14 @@ def test_a_window_that_never_opens_cancels_the_request_with_the_reason(
     business.save()
     window_clock.set(at(20))
     request = due_request(business, LOS_ANGELES, campaign=campaign)
+    with pytest.raises(EnqueueRefused) as refused:
+        enqueue_outbound_call(business=business, to_number=NEW_YORK, campaign=campaign)
+    assert refused.value.code == EnqueueRefused.NO_CALLING_WINDOW
+    assert "no time in the next 8 days" in str(refused.value)
+    assert CallRequest.objects.count() == 1
+
     tasks.dispatch(business.pk)
+
     request.refresh_from_db()
     assert fake_twilio.created == []
     assert request.status == "canceled"
@@ -153,11 +160,8 @@ def test_a_window_that_never_opens_cancels_the_request_with_the_reason(
         "Not called: no time in the next 8 days is inside the calling window (08:00–21:00, "
         "no day) in every time zone of the number (America/Los_Angeles)."
     )
-    with pytest.raises(EnqueueRefused) as refused:
-        enqueue_outbound_call(business=business, to_number=NEW_YORK, campaign=campaign)
-    assert refused.value.code == EnqueueRefused.NO_CALLING_WINDOW
-    assert "no time in the next 8 days" in str(refused.value)
-    assert CallRequest.objects.count() == 1
+    campaign.refresh_from_db()
+    assert campaign.status == "done"  # nothing left to call
 
 
 def test_queuing_outside_the_window_schedules_the_opening(

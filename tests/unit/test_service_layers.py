@@ -6,6 +6,7 @@ from pathlib import Path
 
 SERVICES = Path(__file__).resolve().parents[2] / "calls" / "services"
 LAYERS = [
+    {"locks"},
     {
         "task_queue",
         "call_facts",
@@ -16,7 +17,7 @@ LAYERS = [
         "calling_windows",
         "do_not_call",
     },
-    {"status", "enqueue", "pauses", "machines", "prices"},
+    {"status", "enqueue", "pauses", "machines", "prices", "campaign_finishing"},
     {"callbacks", "reconcile", "placing", "operator_actions", "campaign_numbers"},
     {"hang_ups", "dispatch", "cleanup"},
 ]

@@ -12,7 +12,7 @@ C = Campaign.Status
 
 def test_a_request_moves_only_as_its_table_says():
     assert CallRequest.TRANSITIONS == {
-        R.QUEUED: {R.ACTIVE, R.CANCELED},
+        R.QUEUED: {R.ACTIVE, R.CANCELED, R.FAILED},
         R.ACTIVE: {R.QUEUED, R.DONE, R.FAILED, R.CANCELED},
         R.DONE: {R.QUEUED},
         R.FAILED: {R.QUEUED},
