@@ -135,7 +135,12 @@ def call_machine_verdict(request, public_id):
     if not form.is_valid():
         return HttpResponseBadRequest(form.errors.as_text())
     data = form.cleaned_data
-    call_machine_verdict_record(call=call, sid=data["CallSid"], answered_by=data["AnsweredBy"])
+    call_machine_verdict_record(
+        call=call,
+        sid=data["CallSid"],
+        answered_by=data["AnsweredBy"],
+        params=audit_params(request.POST),
+    )
     return HttpResponse(status=204)
 
 

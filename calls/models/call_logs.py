@@ -215,10 +215,13 @@ class CallEvent(models.Model):
     class Source(models.TextChoices):
         CALLBACK = "callback"
         RECONCILE = "reconcile"
+        # Twilio's answering-machine verdict; `status` holds the verdict (AnsweredBy).
+        MACHINE_DETECTION = "amd", "Machine detection"
 
     call = models.ForeignKey(CallLog, on_delete=models.CASCADE, related_name="events")
     source = models.CharField(max_length=16, choices=Source, default=Source.CALLBACK)
-    status = models.CharField(max_length=16)
+    # A call status, or for a machine-detection event the verdict (as long as answered_by).
+    status = models.CharField(max_length=32)
     sequence_number = models.PositiveIntegerField(null=True, blank=True)
     sip_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
     applied = models.BooleanField()

@@ -102,8 +102,13 @@ def facts_fill(*, call_id: int, report, now: datetime) -> int:
         changes["duration_seconds"] = Coalesce(F("duration_seconds"), duration)
         missing |= Q(duration_seconds__isnull=True)
     if report.answered_by:
-        changes["answered_by"] = _if_blank("answered_by", report.answered_by)
-        missing |= Q(answered_by="")
+        blank = Q(answered_by="")
+        if report.answered_by in CallLog.MACHINE_ANSWERS:
+            # Not once the call ended: its request was settled for a person, and a late machine
+            # verdict would make the call disagree with it (see machines).
+            blank &= Q(status__in=CallLog.LIVE_STATUSES)
+        changes["answered_by"] = _if_blank("answered_by", report.answered_by, when=blank)
+        missing |= blank
     if report.sip_response_code is not None:
         changes["sip_response_code"] = Coalesce(
             F("sip_response_code"), Value(report.sip_response_code)

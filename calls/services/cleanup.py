@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from calls.faults import fault_point
 from calls.models import Business, CallLog, CallRequest, Lease
+from calls.services.campaign_finishing import campaigns_finish_idle
 from calls.services.prices import PRICE_CHECK_LIMIT, PRICE_CHECK_WINDOW
 from calls.services.retention import RetentionResult, retention_prune
 from calls.services.status import Retry, call_fail
@@ -58,6 +59,7 @@ class CleanupResult:
     hanging_up: int = 0
     reconciling: int = 0
     dispatched: int = 0
+    campaigns_finished: int = 0
     leads: int = 0
     prices: int = 0
     pruned: int = 0
@@ -81,6 +83,7 @@ def cleanup_run() -> CleanupResult:
             hanging_up=cleanup_retry_hang_ups(),
             reconciling=cleanup_queue_reconciles(),
             dispatched=cleanup_nudge_dispatch(),
+            campaigns_finished=campaigns_finish_idle(),
             leads=cleanup_nudge_leads(),
             prices=cleanup_queue_price_fetches(),
             pruned=cleanup_prune_task_results(),

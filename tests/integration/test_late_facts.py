@@ -34,6 +34,20 @@ def test_an_answer_reported_after_the_end_fills_the_answer_time(twilio_post, cal
     assert list(CallEvent.objects.values_list("applied", flat=True)) == [True, False]
 
 
+def test_a_machine_verdict_reported_after_the_end_does_not_contradict_the_settled_request(
+    twilio_post, call
+):
+    """The request was settled for a person when the call completed (see the machine
+    verdict's own rule in calls/services/machines.py): a late machine verdict is kept in the
+    trail, not on the call."""
+    twilio_post(URL, callback("completed", 3, CallDuration="17"))
+    twilio_post(URL, callback("in-progress", 2, AnsweredBy="machine_start"))
+    call.refresh_from_db()
+    call.request.refresh_from_db()
+    assert (call.answered_by, call.request.status) == ("", "done")
+    assert call.events.filter(applied=False).get().params["AnsweredBy"] == "machine_start"
+
+
 def test_a_completed_call_whose_answer_report_never_came_is_known_to_be_answered(twilio_post, call):
     twilio_post(URL, callback("completed", 3, CallDuration="17"))
     call.refresh_from_db()

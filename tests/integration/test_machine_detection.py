@@ -197,18 +197,43 @@ def test_twilio_refusing_the_update_is_logged_and_leaves_no_mark(
     assert "Voicemail for call" in caplog.text
 
 
-def test_a_verdict_after_the_call_ended_is_recorded_and_queues_nothing(
+def test_a_verdict_after_the_call_ended_is_kept_in_its_trail_and_changes_nothing_else(
     answered, twilio_post, queue, django_capture_on_commit_callbacks
 ):
-    _, call = answered
+    """The request was settled for a person when the call ended; the call keeps saying what it
+    was settled on, so the call, its request and every count agree."""
+    request, call = answered
     complete(twilio_post, call)  # outside the capture: what the end queues is not counted
     with django_capture_on_commit_callbacks(execute=True):
         response = twilio_post(url(call), verdict(call, "machine_end_beep"))
 
     assert response.status_code == 204
     call.refresh_from_db()
-    assert (call.answered_by, call.status) == ("machine_end_beep", "completed")
+    request.refresh_from_db()
+    assert (call.answered_by, call.status, request.status) == ("", "completed", "done")
+    event = call.events.get(source="amd")
+    assert (event.status, event.applied) == ("machine_end_beep", False)
+    assert event.params["AnsweredBy"] == "machine_end_beep"
     assert queue() == []
+
+
+def test_a_verdict_twice_leaves_the_voicemail_once(
+    answered, twilio_post, fake_twilio, django_capture_on_commit_callbacks
+):
+    _, call = answered
+    with django_capture_on_commit_callbacks(execute=True):
+        twilio_post(url(call), verdict(call, "machine_end_beep"))
+    with django_capture_on_commit_callbacks(execute=True):
+        twilio_post(url(call), verdict(call, "machine_end_silence"))
+    tasks.leave_voicemail(call.pk)  # the ORM broker delivered the task a second time
+
+    assert len(fake_twilio.updated) == 1
+    call.refresh_from_db()
+    assert call.machine_update_at is not None
+    assert list(call.events.filter(source="amd").values_list("status", "applied")) == [
+        ("machine_end_beep", True),
+        ("machine_end_silence", True),
+    ]
 
 
 def test_a_verdict_on_an_inbound_call_is_recorded_and_never_redirects_the_caller(
