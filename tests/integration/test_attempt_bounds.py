@@ -26,9 +26,7 @@ def test_the_backoff_never_exceeds_a_day_with_its_jitter(business, attempts):
     assert timezone.now() + delay  # a real date
 
 
-def test_a_busy_callback_on_the_last_attempts_schedules_a_retry_within_a_day(
-    business, twilio_post
-):
+def test_a_busy_callback_on_the_last_attempts_schedules_a_retry_within_a_day(business, twilio_post):
     business.retry_delay_seconds = 3600
     business.save()
     request = make_request(business, number=A, status="active", attempts=19, max_attempts=20)

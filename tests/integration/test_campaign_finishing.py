@@ -11,9 +11,9 @@ from calls.services.campaign_finishing import campaign_finish_idle, campaigns_fi
 from calls.services.cleanup import cleanup_run
 from calls.services.enqueue import EnqueueRefused, enqueue_outbound_call
 from calls.services.erasure import number_erase
-from calls.services.operator_actions import request_cancel, request_retry_now
+from calls.services.operator_actions import request_retry_now
 from tests.api_client import api_for
-from tests.concurrency import run_at_once
+from tests.racing import run_at_once
 from tests.recipes import make_call, make_request, sid
 
 A, B = "+14155550123", "+14155550124"

@@ -22,7 +22,7 @@ from calls.services.operator_actions import (
     request_cancel,
 )
 from calls.services.status import StatusReport
-from tests.concurrency import run_at_once
+from tests.racing import run_at_once
 from tests.recipes import make_call, make_request, sid
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
