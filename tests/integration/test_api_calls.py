@@ -256,6 +256,25 @@ def test_a_key_past_its_rate_answers_429_with_retry_after(
     assert api.get("/calls").status_code == 200
 
 
+def test_two_keys_of_one_business_are_counted_each_on_its_own(
+    client, api, business, settings, monkeypatch
+):
+    """Interleaved, so a count kept per business (or shared between the keys' rows) would
+    refuse the first key's second request."""
+    settings.API_RATE_PER_MINUTE = 2
+    monkeypatch.setattr("api.keys.time.time", lambda: 1_800_000_000 - 40)
+    other = api_for(client, business, name="other")
+    answers = [
+        api.get("/calls").status_code,
+        other.get("/calls").status_code,
+        api.get("/calls").status_code,
+        api.get("/calls").status_code,
+        other.get("/calls").status_code,
+        other.get("/calls").status_code,
+    ]
+    assert answers == [200, 200, 200, 429, 200, 429]
+
+
 def test_calls_are_listed_newest_first_a_page_at_a_time(api, business, rival):
     campaign = Campaign.objects.create(business=business, name="spring")
     made = [make_request(business, number=f"+1415555012{k}") for k in range(5)]

@@ -226,3 +226,30 @@ def test_a_check_is_open_exactly_when_now_is_inside_everywhere(window, zones, no
     check = window_check(window, zones, now)
     assert check.is_open == inside_everywhere(window, zones, now)
     assert (check.reason == "") == check.is_open
+
+
+# Two area codes whose zones straddle a boundary, each zone deciding at one end of the day:
+# 701 (North Dakota) is Mountain and Central; 208 (Idaho) is Mountain and Pacific.
+NORTH_DAKOTA = "+17015550123"
+IDAHO = "+12085550123"
+
+
+def test_a_number_in_two_zones_keeps_both():
+    assert number_time_zones(NORTH_DAKOTA) == ("America/Denver", "America/North_Dakota/Center")
+    assert number_time_zones(IDAHO) == ("America/Boise", "America/Los_Angeles")
+    assert callee_time_zones(IDAHO, "UTC") == ("America/Boise", "America/Los_Angeles")
+
+
+def test_the_zone_listed_second_closes_the_evening_for_north_dakota():
+    # Thursday 03:30 UTC: 21:30 Central (closed), 20:30 Mountain (open).
+    check = window_check(CallingWindow(), callee_time_zones(NORTH_DAKOTA, "UTC"), at(24 + 3.5))
+    assert not check.is_open
+    assert check.opening == at(24 + 15)  # 08:00 Mountain, when both are open again
+
+
+def test_the_zone_listed_second_opens_the_morning_for_idaho():
+    # Wednesday 15:30 UTC: 08:30 Mountain (open), 07:30 Pacific (closed).
+    check = window_check(CallingWindow(), callee_time_zones(IDAHO, "UTC"), at(15.5))
+    assert not check.is_open
+    assert check.opening == at(16)
+    assert check.reason == "outside the calling window until 08:00 America/Los_Angeles"
