@@ -353,13 +353,13 @@ def _hours_parse(value, problems) -> dict[int, tuple[tuple[int, int], ...]] | No
 def _spans_parse(key, value, problems) -> tuple[tuple[int, int], ...]:
     texts = [value] if isinstance(value, str) else value
     if not isinstance(texts, list) or not texts:
-        problems.append(f"hours {key}: give a span like \"08:00-20:00\" or a list of them")
+        problems.append(f'hours {key}: give a span like "08:00-20:00" or a list of them')
         return ()
     spans = []
     for text in texts:
         match = SPAN.match(text) if isinstance(text, str) else None
         if not match:
-            problems.append(f"hours {key}: {text!r} is not a span like \"08:00-20:00\"")
+            problems.append(f'hours {key}: {text!r} is not a span like "08:00-20:00"')
             continue
         sh, sm, eh, em = (int(group) for group in match.groups())
         start, end = sh * 60 + sm, eh * 60 + em

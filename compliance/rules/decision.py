@@ -11,7 +11,7 @@ spans it allows over the horizon (`spans`, what the search intersects).
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from compliance.regions import (
@@ -47,16 +47,19 @@ class Decision:
     opening: datetime | None
     reason: str = ""
     rule: Rule | None = None
-    rules: tuple[Rule, ...] = ()
+    rules: tuple[Rule, ...] = field(default=(), repr=False)
 
 
 class _Hours:
     """Hours, days, holidays and the effective date of a rule (or the business's window), in
     every one of its zones."""
 
-    def __init__(self, rule: Rule | None, zones: tuple[str, ...], window: CallingWindow = None):
+    def __init__(self, rule, zones, window=None, shown_in=()):
         self.rule = rule
         self.zones = zones
+        # A rule read in a fixed zone (standard time all year) still says "until" in the
+        # callee's own time.
+        self.shown_in = shown_in or zones
         if rule is None:
             self.hours = {
                 day: ((window.start_hour * 60, window.end_hour * 60),)
@@ -120,7 +123,7 @@ class _Hours:
         """Why the call is held at `instant` (an instant this constraint forbids)."""
         zone = next((z for z in self.zones if not self.allows_in(instant, z)), self.zones[0])
         local = instant.astimezone(zone_info(zone))
-        until = _until(opening, zone, at)
+        until = _until(opening, zone if self.shown_in == self.zones else self.shown_in[0], at)
         if self.rule is None:
             return f"outside the calling window ({self.window.describe()}){until}"
         rule = self.rule
@@ -192,9 +195,10 @@ def callee_jurisdictions(
     """Each jurisdiction whose rules apply to a call to `number` (and a callee living in the
     ISO 3166-2 `region`, when known), with the zones its rules are judged in. The number's own
     country and region are judged in the number's zones; a US or Canadian number whose region
-    cannot be told (toll-free, non-geographic, a shared area code) brings every region of its
-    country, each in its own zones; an address region brings itself and its country, in its
-    zones."""
+    cannot be told (toll-free, non-geographic, a shared area code) and no address region in its
+    country brings every region of that country, each in its own zones; an address region
+    brings itself and its country, in its zones; a country alone, or a region we have no table
+    for, brings every region of that country."""
     place = number_place(number)
     found: dict[str, set[str]] = {}
 
@@ -206,7 +210,9 @@ def callee_jurisdictions(
         add(place.country, zones)
         if place.region:
             add(place.region, zones)
-        else:
+        elif not (region and region[:2] == place.country):
+            # Where the callee is cannot be told from the number, nor from an address in its
+            # country: anywhere in the country, so every region's rules, each in its zones.
             for code in country_regions(place.country):
                 add(code, region_zones(code))
     if region in REGION_ZONES:
@@ -293,39 +299,53 @@ def _constraints(jurisdictions, purpose, at, window, attempts, conversations):
     for rule, zones in zones_of_rule.items():
         zones = tuple(sorted(zones))
         if rule.hours is not None or rule.days_without_calls or rule.holiday_calendars:
-            constraints.append(_Hours(rule, zones))
+            constraints.append(_Hours(rule, zones, shown_in=jurisdictions[rule.jurisdiction]))
         elif rule.holiday_dates:
-            constraints.append(_Hours(rule, zones))
+            constraints.append(_Hours(rule, zones, shown_in=jurisdictions[rule.jurisdiction]))
         if rule.cap_calls:
             period = timedelta(hours=rule.cap_hours)
             recent = sorted((a for a in attempts if at - period < a <= at), reverse=True)
             if len(recent) >= rule.cap_calls:
                 until = recent[rule.cap_calls - 1] + period
-                constraints.append(_HeldUntil(rule, zones, at, until, "cap", len(recent)))
+                constraints.append(
+                    _HeldUntil(
+                        rule, jurisdictions[rule.jurisdiction], at, until, "cap", len(recent)
+                    )
+                )
         if rule.quiet_hours:
             quiet = timedelta(hours=rule.quiet_hours)
             ends = [c + quiet for c in conversations if c <= at < c + quiet]
             if ends:
-                constraints.append(_HeldUntil(rule, zones, at, max(ends), "quiet"))
+                constraints.append(
+                    _HeldUntil(rule, jurisdictions[rule.jurisdiction], at, max(ends), "quiet")
+                )
     rules = tuple(sorted(zones_of_rule, key=lambda rule: (len(rule.jurisdiction), rule.id)))
     return constraints, rules
 
 
 def _holder(constraints, own_spans, opening, at):
-    """The constraint that holds the call, and the instant to explain it at: the last one to
-    open (closed just before the opening), explained at the start of its closed stretch or at
-    `at`. With no opening: the first that allows nothing, else the first closed at `at`."""
-    if opening is None:
-        for constraint, spans in zip(constraints, own_spans, strict=True):
-            if not spans:
-                return constraint, at
-        return next(c for c in constraints if not c.allows(at)), at
-    before = opening - TINY
-    for constraint, spans in zip(constraints, own_spans, strict=True):
-        if before >= at and not constraint.allows(before):
-            ends = [high for _, high in spans if high <= opening]
-            return constraint, max(ends) if ends and max(ends) > at else at
-    return next(c for c in constraints if not c.allows(at)), at
+    """The constraint that holds the call, and the instant to explain it at: of those that
+    forbid `at`, the one whose own next opening comes last (none at all: last of all), then a
+    rule before the business's window and a region's before its country's."""
+    far = at + 2 * HORIZON
+
+    def key(entry):
+        position, constraint, spans = entry
+        rule = constraint.rule
+        return (
+            spans[0][0] if spans else far,
+            rule is not None,
+            len(rule.jurisdiction) if rule else 0,
+            -position,
+        )
+
+    closed = [
+        (position, constraint, spans)
+        for position, (constraint, spans) in enumerate(zip(constraints, own_spans, strict=True))
+        if not constraint.allows(at)
+    ]
+    _, constraint, _ = max(closed, key=key)
+    return constraint, at
 
 
 def jurisdiction_names(jurisdictions) -> str:
