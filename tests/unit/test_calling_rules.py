@@ -163,7 +163,8 @@ def test_alabama_allows_no_telemarketing_on_sundays():
     sunday = ask(BIRMINGHAM, "telemarketing", local(ch, 2026, 12, 13, 12))
     assert (
         sunday.reason
-        == "Alabama: no telemarketing on Sundays (Ala. Admin. Code r. 770-X-5-.17(1)(b)) until Mon 08:00 CST"
+        == "Alabama: no telemarketing on Sundays (Ala. Admin. Code r. 770-X-5-.17(1)(b)) "
+        "until Mon 08:00 CST"
     )
     assert_held_until(
         ask(BIRMINGHAM, "telemarketing", local(ch, 2026, 12, 14, 7, 59)), local(ch, 2026, 12, 14, 8)

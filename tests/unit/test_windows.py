@@ -1,5 +1,5 @@
-"""Calling windows judged in every time zone a number may be in (compliance/windows.py): no database,
-the instant is passed in."""
+"""Calling windows judged in every time zone a number may be in (compliance/windows.py): no
+database, the instant is passed in."""
 
 from datetime import UTC, datetime, timedelta
 
