@@ -24,6 +24,7 @@ class OperatorsAdminSite(admin.AdminSite):
 
     def get_urls(self):
         from calls.admin import console
+        from compliance import admin_views
 
         urls = [
             path("dashboard/", self.admin_view(console.dashboard), name="dashboard"),
@@ -33,6 +34,11 @@ class OperatorsAdminSite(admin.AdminSite):
                 name="dashboard-resume",
             ),
             path("preferences/", self.admin_view(console.preferences), name="preferences"),
+            path(
+                "compliance/rules/",
+                self.admin_view(admin_views.calling_rules),
+                name="calling-rules",
+            ),
         ]
         return urls + super().get_urls()
 

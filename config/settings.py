@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "calls",
     "django_q",
     "leads",
+    # Whether a number may be called: windows and the calling rules (compliance/rules/*.toml).
+    "compliance",
     # The HTTP API (/api/v1/); "ninja" serves its documentation's scripts from static files.
     "ninja",
     "api",

@@ -4,7 +4,7 @@ time zone as a list of the IANA names."""
 from django import forms
 
 from calls.preferences import time_zone_names
-from calls.windows import WEEKDAYS
+from compliance.windows import WEEKDAYS
 
 
 def window_formfield(db_field) -> forms.Field | None:

@@ -2,7 +2,7 @@
 
 import calls.models.businesses
 import calls.preferences
-import calls.windows
+import compliance.windows
 import django.core.validators
 from django.db import migrations, models
 
@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='business',
             name='window_days',
-            field=models.JSONField(default=calls.windows.every_day, help_text="The weekdays calls are placed on, in the callee's local time.", validators=[calls.models.businesses.validate_weekdays]),
+            field=models.JSONField(default=compliance.windows.every_day, help_text="The weekdays calls are placed on, in the callee's local time.", validators=[calls.models.businesses.validate_weekdays]),
         ),
         migrations.AddField(
             model_name='business',

@@ -5,7 +5,7 @@ from django.db import models
 from calls.phone import validate_e164
 from calls.preferences import validate_time_zone
 from calls.scripts import validate_guarded_verbs
-from calls.windows import CallingWindow, every_day
+from compliance.windows import CallingWindow, every_day
 from webhooks.signing import webhook_secret_generate
 from webhooks.targets import validate_webhook_url
 

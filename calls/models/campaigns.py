@@ -15,7 +15,7 @@ from calls.scripts import (
     script_errors,
     voicemail_twiml,
 )
-from calls.windows import CallingWindow
+from compliance.windows import CallingWindow
 
 
 class Campaign(models.Model):

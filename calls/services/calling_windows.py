@@ -1,6 +1,6 @@
 """Calling windows applied to requests: dispatch holds a request whose callee may not be called
 now, queuing and a retry schedule the next attempt at the next opening. The windows are judged at
-calls.clock.now(); see calls/windows.py for how."""
+calls.clock.now(); see compliance/windows.py for how."""
 
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from calls import clock
 from calls.models import Business, CallRequest, Campaign
-from calls.windows import CallingWindow, WindowCheck, callee_time_zones, window_check
+from compliance.windows import CallingWindow, WindowCheck, callee_time_zones, window_check
 
 
 def callee_window_check(

@@ -1,5 +1,5 @@
-"""Calling windows judged in every time zone a number may be in (calls/windows.py): no database,
-the instant is passed in."""
+"""Calling windows judged in every time zone a number may be in (compliance/windows.py): no
+database, the instant is passed in."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calls.windows import (
+from compliance.windows import (
     HORIZON,
     CallingWindow,
     callee_time_zones,

@@ -28,7 +28,7 @@ def every_day() -> list[int]:
 
 
 @cache
-def _zone(name: str) -> zoneinfo.ZoneInfo:
+def zone_info(name: str) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(name)
 
 
@@ -54,7 +54,7 @@ class CallingWindow:
         )
 
     def contains(self, instant: datetime, zone: str) -> bool:
-        local = instant.astimezone(_zone(zone))
+        local = instant.astimezone(zone_info(zone))
         return local.isoweekday() in self.days and self.start_hour <= local.hour < self.end_hour
 
     def describe(self) -> str:
@@ -71,7 +71,7 @@ def _open_spans(window: CallingWindow, zone: str, start: datetime, end: datetime
     occurs twice its first occurrence (zoneinfo's fold=0): both agree with what `contains` says
     of the instants around them.
     """
-    tz = _zone(zone)
+    tz = zone_info(zone)
     day = start.astimezone(tz).date() - timedelta(days=1)
     last = end.astimezone(tz).date() + timedelta(days=1)
     while day <= last:
@@ -83,9 +83,15 @@ def _open_spans(window: CallingWindow, zone: str, start: datetime, end: datetime
 
 
 def _instant(day: date, hour: int, tz: zoneinfo.ZoneInfo) -> datetime:
-    if hour == 24:
-        day, hour = day + timedelta(days=1), 0
-    wall = datetime.combine(day, time(hour))
+    return wall_instant(day, hour * 60, tz)
+
+
+def wall_instant(day: date, minute: int, tz: zoneinfo.ZoneInfo) -> datetime:
+    """The UTC instant of `minute` minutes past midnight of `day` in `tz` (1440: the next
+    midnight): a wall time a spring-forward skips becomes the first instant past it, one that
+    occurs twice its first occurrence."""
+    day, minute = day + timedelta(days=minute // 1440), minute % 1440
+    wall = datetime.combine(day, time(minute // 60, minute % 60))
     instant = wall.replace(tzinfo=tz).astimezone(UTC)
     if _wall(instant, tz) == wall:
         return instant
@@ -106,7 +112,8 @@ def _wall(instant: datetime, tz: zoneinfo.ZoneInfo) -> datetime:
     return instant.astimezone(tz).replace(tzinfo=None)
 
 
-def _intersect(spans_a: list, spans_b: list) -> list:
+def intersect_spans(spans_a: list, spans_b: list) -> list:
+    """The common parts of two ordered lists of disjoint (start, end) spans."""
     common, i, j = [], 0, 0
     while i < len(spans_a) and j < len(spans_b):
         low = max(spans_a[i][0], spans_b[j][0])
@@ -125,7 +132,7 @@ def window_opening(window: CallingWindow, zones, now: datetime) -> datetime | No
     itself when it is inside); None when there is none within HORIZON."""
     common = [(now, now + HORIZON)]
     for zone in zones:
-        common = _intersect(common, list(_open_spans(window, zone, now, now + HORIZON)))
+        common = intersect_spans(common, list(_open_spans(window, zone, now, now + HORIZON)))
         if not common:
             return None
     return common[0][0]
@@ -181,7 +188,7 @@ def _when(window: CallingWindow, zones: tuple[str, ...], opening: datetime, now:
     """The opening in the zone that opens last (where the instant before it is still outside)."""
     before = opening - timedelta(microseconds=1)
     zone = next((z for z in zones if not window.contains(before, z)), zones[0])
-    local = opening.astimezone(_zone(zone))
-    if local.date() == now.astimezone(_zone(zone)).date():
+    local = opening.astimezone(zone_info(zone))
+    if local.date() == now.astimezone(zone_info(zone)).date():
         return f"{local:%H:%M} {zone}"
     return f"{local:%a %d %b %H:%M} {zone}"
