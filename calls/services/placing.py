@@ -23,7 +23,7 @@ from calls.services.machines import machine_detection_params
 from calls.services.pauses import business_pause, dialing_set
 from calls.services.status import Retry, call_fail, call_sid_store
 from calls.twilio_client import ErrorKind, TwilioError
-from calls.windows import WindowCheck
+from compliance.windows import WindowCheck
 
 logger = logging.getLogger(__name__)
 
