@@ -31,9 +31,11 @@ def queue_violations(*, business_ids=None) -> list[str]:
                 f"over its cap of {business.max_concurrent_calls}"
             )
     cap = settings.TWILIO_MAX_CONCURRENT_CALLS
-    if cap is not None and CallLog.objects.filter(
-        direction=CallLog.Direction.OUTBOUND, status__in=LIVE
-    ).count() > cap:
+    if (
+        cap is not None
+        and CallLog.objects.filter(direction=CallLog.Direction.OUTBOUND, status__in=LIVE).count()
+        > cap
+    ):
         wrong.append(f"more live calls than the account-wide cap of {cap}")
 
     twice = live.values("business_id", "to_number").annotate(n=Count("pk")).filter(n__gt=1)
@@ -55,12 +57,15 @@ def queue_violations(*, business_ids=None) -> list[str]:
     over = requests.filter(attempts__gt=F("max_attempts"))
     wrong += [f"request {r.pk} made {r.attempts} of {r.max_attempts} attempts" for r in over]
 
+    # A queued request of a finished or canceled campaign would never be dialed nor settled; an
+    # active one of a finished campaign means it finished with a call still live. (An active
+    # request of a canceled campaign is fine: its call is being hung up.)
     stranded = requests.filter(
-        status__in=CallRequest.OPEN_STATUSES, campaign__status__in=Campaign.CLOSED_STATUSES
+        Q(status=CallRequest.Status.QUEUED, campaign__status__in=Campaign.CLOSED_STATUSES)
+        | Q(status=CallRequest.Status.ACTIVE, campaign__status=Campaign.Status.DONE)
     )
     wrong += [
-        f"request {r.pk} is {r.status} in campaign {r.campaign_id}, which is "
-        f"{r.campaign.status}"
+        f"request {r.pk} is {r.status} in campaign {r.campaign_id}, which is {r.campaign.status}"
         for r in stranded.select_related("campaign")
     ]
     return wrong
@@ -76,9 +81,10 @@ def idle_campaigns(*, business_ids=None) -> list[Campaign]:
     for campaign in campaigns:
         requests = campaign.requests
         if campaign.status == Campaign.Status.RUNNING:
-            if requests.exists() and not requests.filter(
-                Q(status__in=CallRequest.OPEN_STATUSES)
-            ).exists():
+            if (
+                requests.exists()
+                and not requests.filter(Q(status__in=CallRequest.OPEN_STATUSES)).exists()
+            ):
                 idle.append(campaign)
         elif not requests.filter(status=CallRequest.Status.ACTIVE).exists():
             idle.append(campaign)
