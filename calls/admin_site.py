@@ -72,3 +72,9 @@ def dialing_alerts(user) -> dict:
 
 class OperatorsAdminConfig(AdminConfig):
     default_site = "calls.admin_site.OperatorsAdminSite"
+
+    def ready(self):
+        from calls.admin.scoping import superuser_only_elsewhere
+
+        super().ready()  # every app's admin module registers here
+        superuser_only_elsewhere(admin.site)

@@ -347,3 +347,17 @@ class SuperuserOnly:
 
     def has_delete_permission(self, request, obj=None):
         return is_superuser(request.user) and super().has_delete_permission(request, obj)
+
+
+def superuser_only_elsewhere(site) -> None:
+    """Makes every admin on `site` that membership does not scope (the task queue's, the login
+    throttle's, accounts', any app's added later) superusers' only, whatever Django permissions
+    a user was granted: a granted "change schedule" would let a member make the worker run any
+    function. Runs once every app's admin module has registered (django_q's registers after
+    calls', which INSTALLED_APPS lists first)."""
+    for model, model_admin in list(site._registry.items()):
+        if isinstance(model_admin, (ScopedAdmin, SuperuserOnly)):
+            continue
+        admin_class = type(model_admin)
+        site.unregister(model)
+        site.register(model, type(admin_class.__name__, (SuperuserOnly, admin_class), {}))
