@@ -42,6 +42,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.middleware.DatabaseUnavailableMiddleware",
+    # Before anything reads a body (the CSRF check parses every POST's).
+    "config.middleware.UploadSizeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -264,6 +266,16 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 EXPORT_MAX_ROWS = env.int("EXPORT_MAX_ROWS", default=10000)
 # Most numbers one paste or upload gives a campaign (each is validated and queued in the request).
 CAMPAIGN_UPLOAD_MAX_ROWS = env.int("CAMPAIGN_UPLOAD_MAX_ROWS", default=5000)
+# Largest campaign file or paste, refused by its size before it is read: room for each row's
+# number and a name.
+CAMPAIGN_UPLOAD_MAX_BYTES = env.int(
+    "CAMPAIGN_UPLOAD_MAX_BYTES", default=CAMPAIGN_UPLOAD_MAX_ROWS * 200
+)
+# Largest body of any file upload, refused from its Content-Length before it is read: the
+# do-not-call import's 5 MB and the form around it (config/middleware.py).
+UPLOAD_MAX_BYTES = env.int(
+    "UPLOAD_MAX_BYTES", default=max(6_000_000, CAMPAIGN_UPLOAD_MAX_BYTES + 1_000_000)
+)
 # Seconds between the dashboard's refreshes in the browser.
 DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=5)
 
