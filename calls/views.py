@@ -142,7 +142,8 @@ def call_machine_verdict(request, public_id):
 @twilio_webhook
 def call_gather(request, public_id):
     """The key the callee pressed at the campaign's opt-out prompt: the opt-out key lists the
-    number and the call ends with a confirmation; any other key is recorded and the call ends."""
+    number and the call ends with a confirmation; any other key is recorded and the call ends.
+    A report that is not this live outbound call's records nothing and hangs up."""
     call = get_object_or_404(
         CallLog.objects.select_related("request__campaign"), public_id=public_id
     )

@@ -11,6 +11,7 @@ import io
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -214,12 +215,38 @@ class Keypress:
     digits: str
     opted_out: bool = False
     listed: DoNotCall | None = None
+    # Why the keypress was not taken (the report is not about this call as it is now).
+    refused: str = ""
+
+
+# A callee who presses the key and hangs up at once: Twilio may report the end while its
+# request for the keypress is still on its way, and an opt-out must not be lost to that race.
+KEYPRESS_AFTER_END = timedelta(seconds=60)
+
+
+def keypress_refusal(*, call: CallLog, call_sid: str) -> str:
+    """Why a keypress report does not belong to `call`, or "": it must carry the call's own SID
+    (as the machine verdict must), and the call must be one this service placed and still live.
+    Twilio signs the report but not when it was sent, so a captured one could be replayed."""
+    if call.direction != CallLog.Direction.OUTBOUND:
+        return "not a call this service placed"
+    if call.call_sid and call.call_sid != call_sid:
+        return f"it carries SID {call_sid}, not the call's"
+    if call.is_terminal and (
+        call.ended_at is None or call.ended_at < timezone.now() - KEYPRESS_AFTER_END
+    ):
+        return "the call has ended"
+    return ""
 
 
 def call_keypress_record(*, call: CallLog, digits: str, call_sid: str) -> Keypress:
     """Records the keys pressed during `call`; the opt-out key lists its other party on the
-    business's do-not-call list, naming the call. A number that cannot be listed (an erased
-    or withheld one) is logged, not raised: the callee still hears the call end."""
+    business's do-not-call list, naming the call. A report that is not this live call's is
+    refused and changes nothing. A number that cannot be listed (an erased or withheld one) is
+    logged, not raised: the callee still hears the call end."""
+    if refused := keypress_refusal(call=call, call_sid=call_sid):
+        logger.warning("Keypress report for call %s refused: %s", call.pk, refused)
+        return Keypress("", refused=refused)
     digits = digits[:DIGITS_MAX]
     with transaction.atomic():
         CallLog.objects.filter(pk=call.pk).update(digits=digits, updated_at=timezone.now())
