@@ -190,7 +190,7 @@ def incoming_call(request):
 @require_GET
 def health(request):
     """Database, broker, cluster heartbeat, last cleanup, oldest unsettled call: 200 or 503.
-    Anyone learns which check failed; the details (errors, ages, queue size) only a staff
+    Anyone learns which check failed; the details (errors, ages, queue size) only a superuser's
     session or `Authorization: Bearer <HEALTHZ_TOKEN>`, since a driver's error names the
     database's host, port, name and user."""
     checks = health_checks()

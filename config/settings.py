@@ -188,7 +188,7 @@ STUCK_CALL_SECONDS = env.int(
 PRICE_AFTER_SECONDS = env.int("PRICE_AFTER_SECONDS", default=120)
 PRICE_CHECKS_PER_RUN = env.int("PRICE_CHECKS_PER_RUN", default=50)
 
-# /healthz tells anyone which check failed; its details need a staff session or this bearer token.
+# /healthz tells anyone which check failed; its details need a superuser's session or this token.
 HEALTHZ_TOKEN = env("HEALTHZ_TOKEN", default="")
 
 # `make run`'s admin password, kept out of git and the same across runs.

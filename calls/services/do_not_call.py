@@ -55,10 +55,28 @@ def do_not_call_listed(*, business_id: int, numbers: Iterable[str]) -> dict[str,
     return listed
 
 
+# What a business reads when the list of every business holds a number: that list is the
+# superusers', and its reasons may be in words no business should read (another business's
+# complaint, a court order, a litigator's name).
+EVERY_BUSINESS = "of every business"
+
+
 def do_not_call_reason(row: DoNotCall) -> str:
-    """Why a request to a listed number was canceled: DO_NOT_CALL_PREFIX, then the row's reason."""
-    scope = " of every business" if row.business_id is None else ""
-    return f"{DO_NOT_CALL_PREFIX}{scope}: {row.reason or 'no reason given'}"
+    """Why a request to a listed number was canceled, as its business reads it (the request's
+    last error, its webhook, the API): DO_NOT_CALL_PREFIX, then the business's own reason; for
+    the list of every business, no reason."""
+    if row.business_id is None:
+        return f"{DO_NOT_CALL_PREFIX} {EVERY_BUSINESS}."
+    return f"{DO_NOT_CALL_PREFIX}: {row.reason or 'no reason given'}"
+
+
+def do_not_call_refusal(number: str, row: DoNotCall) -> str:
+    """Why queuing `number` was refused, as its business reads it (the same rule)."""
+    if row.business_id is None:
+        return f"{number} is on the do-not-call list {EVERY_BUSINESS}."
+    return (
+        f"{number} is on the do-not-call list of this business: {row.reason or 'no reason given'}"
+    )
 
 
 def do_not_call_add(
