@@ -23,9 +23,15 @@ class OperatorsAdminSite(admin.AdminSite):
     index_title = "Operations"
 
     def get_urls(self):
-        from calls.admin import console
+        from calls.admin import console, invitations
 
         urls = [
+            # Outside the admin's login: the invited person may have no account yet.
+            path(
+                "invitations/<str:token>/",
+                invitations.invitation_accept_view,
+                name="invitation-accept",
+            ),
             path("dashboard/", self.admin_view(console.dashboard), name="dashboard"),
             path(
                 "dashboard/resume/<int:business_id>/",

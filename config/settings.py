@@ -200,6 +200,13 @@ PRICE_CHECKS_PER_RUN = env.int("PRICE_CHECKS_PER_RUN", default=50)
 # /healthz tells anyone which check failed; its details need a superuser's session or this token.
 HEALTHZ_TOKEN = env("HEALTHZ_TOKEN", default="")
 
+# Mail (a manager's invitations): EMAIL_URL as django-environ reads it, e.g.
+# smtp+tls://user:password@smtp.example.com:587; development prints each mail to the console.
+vars().update(
+    env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
+)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="calls@localhost")
+
 # `make run`'s admin password, kept out of git and the same across runs.
 DEV_ADMIN_PASSWORD_FILE = BASE_DIR / env("DEV_ADMIN_PASSWORD_FILE", default=".run/admin-password")
 

@@ -5,4 +5,13 @@ a member's access comes from its memberships, never from Django's per-model perm
 `calls.admin_site.OperatorsAdminConfig` makes them so once every app has registered its own.
 """
 
-from calls.admin import audit, businesses, calls, campaigns, do_not_call, memberships  # noqa: F401
+from calls.admin import (  # noqa: F401
+    audit,
+    businesses,
+    calls,
+    campaigns,
+    do_not_call,
+    invitations,
+    memberships,
+    people,
+)

@@ -15,6 +15,7 @@ LAYERS = [
         "retention",
         "calling_windows",
         "do_not_call",
+        "invitations",
     },
     {"status", "enqueue", "pauses", "machines", "prices"},
     {"callbacks", "reconcile", "placing", "operator_actions", "campaign_numbers"},
