@@ -4,7 +4,7 @@ account or by logging in to theirs."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import login
+from django.contrib.auth import get_user_model, login
 from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
@@ -103,8 +103,6 @@ class InvitationAdmin(ScopedAdmin):
 def invitation_accept_view(request, token):
     """The invitation's link: join as the logged-in user, log in to an account of the address,
     or set the password of a new account named by the address."""
-    from django.contrib.auth import get_user_model
-
     invitation = invitation_find(token=token)
     context = {**admin.site.each_context(request), "title": "Invitation", "invitation": invitation}
     if invitation is None:
@@ -130,7 +128,11 @@ def invitation_accept_view(request, token):
                     invitation=invitation, password=password_form.cleaned_data["new_password1"]
                 )
             except IntegrityError:
+                # The name was taken meanwhile (or by an inactive account).
                 existing = account_of(invitation.email)
+                password_form.add_error(
+                    None, "An account has this user name: log in to join, or ask a superuser."
+                )
             else:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
                 return _joined(request, invitation)
