@@ -1,7 +1,9 @@
 """API keys in the admin: managers of a business make and revoke its keys. A new key is shown
-once, in the message after it is made; only its hash is kept."""
+once, on the page that answers the form; only its hash is kept."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 from api.keys import api_key_create, api_keys_revoke
 from api.models import ApiKey
@@ -36,15 +38,22 @@ class ApiKeyAdmin(ScopedAdmin):
             return
         row, key = api_key_create(business=obj.business, name=obj.name, created_by=request.user)
         obj.pk, obj.prefix, obj.created_at = row.pk, row.prefix, row.created_at
-        self.message_user(
-            request,
-            f"The new key (shown this once; only its hash is kept): {key}",
-            messages.SUCCESS,
-        )
+        request.api_key_made = key
 
     def response_add(self, request, obj, post_url_continue=None):
-        # The list, not the key's page: the message above is the only place the key appears.
-        return self.response_post_save_add(request, obj)
+        """The key, on the answer to the form and nowhere else: a message would travel in the
+        signed (not encrypted) messages cookie or sit in the session until read."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "New API key",
+            "opts": self.model._meta,
+            "row": obj,
+            "key": request.api_key_made,
+        }
+        response = TemplateResponse(request, "admin/api/apikey/created.html", context)
+        add_never_cache_headers(response)
+        patch_cache_control(response, no_store=True)
+        return response
 
     @role_action(
         role=Role.MANAGER,

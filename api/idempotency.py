@@ -1,8 +1,8 @@
 """`Idempotency-Key` on a POST: the first answer is stored with the key (per API key), and a
 retry with the same key and body gets that answer again (same status, same body) instead of
 acting twice; the same key with another body is refused (422). Records expire after
-API_IDEMPOTENCY_HOURS; an expired key acts anew. Requests refused before the endpoint runs
-(401, 429, a body that does not validate) store nothing."""
+API_IDEMPOTENCY_HOURS (the cleanup deletes them); an expired key acts anew. Requests refused
+before the endpoint runs (401, 429, a body that does not validate) store nothing."""
 
 import hashlib
 import json
@@ -33,7 +33,8 @@ def idempotent(request, body: dict, act) -> tuple[int, dict]:
         json.dumps([request.method, request.path, body], sort_keys=True).encode()
     ).hexdigest()
     cutoff = timezone.now() - timedelta(hours=settings.API_IDEMPOTENCY_HOURS)
-    IdempotencyRecord.objects.filter(api_key=api_key, created_at__lt=cutoff).delete()
+    # An expired record the cleanup has not deleted yet would block this key's new one.
+    IdempotencyRecord.objects.filter(api_key=api_key, key=key, created_at__lt=cutoff).delete()
     found = IdempotencyRecord.objects.filter(api_key=api_key, key=key).first()
     if found is None:
         try:

@@ -41,7 +41,8 @@ class ApiKey(models.Model):
 
 class IdempotencyRecord(models.Model):
     """The first answer to a POST sent with an `Idempotency-Key`: a retry with the same key (and
-    the same body) gets it again instead of acting twice. Kept API_IDEMPOTENCY_HOURS."""
+    the same body) gets it again instead of acting twice. Kept API_IDEMPOTENCY_HOURS, then
+    deleted by the cleanup's retention step."""
 
     api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="idempotency")
     key = models.CharField(max_length=255)
@@ -59,8 +60,8 @@ class IdempotencyRecord(models.Model):
             ),
         ]
         indexes = [
-            # Expiry: a key's old records, deleted as new ones are stored.
-            models.Index(fields=["api_key", "created_at"], name="idempotency_age_idx"),
+            # The cleanup's retention step: records past API_IDEMPOTENCY_HOURS, oldest first.
+            models.Index(fields=["created_at"], name="idempotency_created_idx"),
         ]
 
     def __str__(self):

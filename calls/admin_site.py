@@ -23,10 +23,16 @@ class OperatorsAdminSite(admin.AdminSite):
     index_title = "Operations"
 
     def get_urls(self):
-        from calls.admin import console
+        from calls.admin import console, invitations
         from compliance import admin_views
 
         urls = [
+            # Outside the admin's login: the invited person may have no account yet.
+            path(
+                "invitations/<str:token>/",
+                invitations.invitation_accept_view,
+                name="invitation-accept",
+            ),
             path("dashboard/", self.admin_view(console.dashboard), name="dashboard"),
             path(
                 "dashboard/resume/<int:business_id>/",
@@ -78,3 +84,9 @@ def dialing_alerts(user) -> dict:
 
 class OperatorsAdminConfig(AdminConfig):
     default_site = "calls.admin_site.OperatorsAdminSite"
+
+    def ready(self):
+        from calls.admin.scoping import superuser_only_elsewhere
+
+        super().ready()  # every app's admin module registers here
+        superuser_only_elsewhere(admin.site)

@@ -12,9 +12,11 @@ class CallsConfig(AppConfig):
             dispatch_budget,
             production_secrets_check,
             public_base_url_check,
+            trusted_proxies_check,
         )
 
         checks.register(production_secrets_check, checks.Tags.security, deploy=True)
         checks.register(public_base_url_check, checks.Tags.security, deploy=True)
+        checks.register(trusted_proxies_check, checks.Tags.security, deploy=True)
         checks.register(dispatch_budget)
         checks.register(fault_points_check)

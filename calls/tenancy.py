@@ -47,6 +47,45 @@ class Membership(models.Model):
 Role = Membership.Role
 
 
+class Invitation(models.Model):
+    """A manager's invitation to join a business in a role, sent to an e-mail address. It
+    becomes a membership only when the person at that address accepts it (setting a password
+    for a new account, or logging in to theirs): so a manager never turns an existing account
+    into staff, nor learns whether one exists. Only a hash of the link's token is kept."""
+
+    business = models.ForeignKey(
+        "calls.Business", on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField(help_text="Where the invitation goes.")
+    role = models.CharField(max_length=16, choices=Role, default=Role.VIEWER)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept as written, so the list still names someone whose account was removed.
+    invited_by_name = models.CharField(max_length=150, blank=True)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.email} to {self.business.name} as {self.role}"
+
+    @property
+    def state(self) -> str:
+        from django.utils import timezone
+
+        if self.accepted_at:
+            return "accepted"
+        return "expired" if self.expires_at <= timezone.now() else "pending"
+
+
 def is_superuser(user) -> bool:
     return bool(user and user.is_active and user.is_superuser)
 

@@ -147,7 +147,8 @@ def call_machine_verdict(request, public_id):
 @twilio_webhook
 def call_gather(request, public_id):
     """The key the callee pressed at the campaign's opt-out prompt: the opt-out key lists the
-    number and the call ends with a confirmation; any other key is recorded and the call ends."""
+    number and the call ends with a confirmation; any other key is recorded and the call ends.
+    A report that is not this live outbound call's records nothing and hangs up."""
     call = get_object_or_404(
         CallLog.objects.select_related("request__campaign"), public_id=public_id
     )
@@ -194,7 +195,7 @@ def incoming_call(request):
 @require_GET
 def health(request):
     """Database, broker, cluster heartbeat, last cleanup, oldest unsettled call: 200 or 503.
-    Anyone learns which check failed; the details (errors, ages, queue size) only a staff
+    Anyone learns which check failed; the details (errors, ages, queue size) only a superuser's
     session or `Authorization: Bearer <HEALTHZ_TOKEN>`, since a driver's error names the
     database's host, port, name and user."""
     checks = health_checks()

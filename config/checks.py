@@ -1,5 +1,6 @@
-"""What production (DEBUG off) demands: a refusal to start on development secrets, and deploy
-checks (`manage.py check --deploy`) for those secrets and the public URL.
+"""What production (DEBUG off) demands: a refusal to start on development secrets, development
+switches or short tokens, and deploy checks (`manage.py check --deploy`) for those, the public
+URL and the proxies trusted for the client's address.
 
 django-q2 signs its pickled tasks with SECRET_KEY, so a worker on a public key with a reachable
 broker runs whatever it is sent; the Twilio auth token is what proves a webhook came from Twilio.
@@ -14,7 +15,7 @@ import sys
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import Error
+from django.core.checks import Error, Warning
 from django.core.exceptions import ImproperlyConfigured
 from django.http.request import validate_host
 
@@ -33,6 +34,8 @@ COMMANDS_WITHOUT_SECRETS = {
     "--version",
 }
 ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
+# Bearer tokens (/healthz, /metrics) are compared whole, so only their length guards them.
+TOKEN_MIN_LENGTH = 32
 
 
 def production_secret_problems() -> list[str]:
@@ -70,25 +73,95 @@ def production_secret_problems() -> list[str]:
     return problems
 
 
+def production_switch_problems() -> list[str]:
+    """One sentence per development switch or weak token production must not run with; none
+    with DEBUG on. The switches exist for development and the tests' own stacks."""
+    if settings.DEBUG:
+        return []
+    problems = []
+    if settings.WEBHOOK_ALLOW_HTTP:
+        problems.append("WEBHOOK_ALLOW_HTTP is on: webhooks could travel unencrypted.")
+    if settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
+        problems.append(
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS is on: a business's webhook URL could reach this "
+            "network's internal addresses."
+        )
+    if settings.FAULT_POINTS:
+        problems.append(
+            f"FAULT_POINTS is set ({', '.join(settings.FAULT_POINTS)}): a process would kill "
+            "itself there."
+        )
+    for name in ("HEALTHZ_TOKEN", "METRICS_TOKEN"):
+        token = getattr(settings, name)
+        if token and len(token) < TOKEN_MIN_LENGTH:
+            problems.append(
+                f"{name} is {len(token)} characters; at least {TOKEN_MIN_LENGTH} random ones."
+            )
+    return problems
+
+
+def production_problems() -> list[str]:
+    return production_secret_problems() + production_switch_problems()
+
+
 def refuse_unsafe_start(argv: list[str]) -> None:
     """manage.py: exits, naming each problem, unless the command needs no secrets."""
     command = argv[1] if len(argv) > 1 else "help"
     if command in COMMANDS_WITHOUT_SECRETS:
         return
-    if problems := production_secret_problems():
+    if problems := production_problems():
         sys.exit(_refusal(problems))
 
 
 def refuse_unsafe_web() -> None:
     """config/wsgi.py: the web server fails to boot, naming each problem."""
-    if problems := production_secret_problems():
+    if problems := production_problems():
         raise ImproperlyConfigured(_refusal(problems))
 
 
 def production_secrets_check(app_configs, **kwargs):
     return [
         Error(problem, hint=_HINT, id="config.E001") for problem in production_secret_problems()
+    ] + [
+        Error(problem, hint=_SWITCH_HINT, id="config.E005")
+        for problem in production_switch_problems()
     ]
+
+
+def trusted_proxies_check(app_configs, **kwargs):
+    """The login lockout counts failures per client address: the one the nearest of
+    TRUSTED_PROXY_COUNT proxies saw. A count that does not fit what stands in front either lets
+    each client name its own address (and never be locked out) or makes all clients one
+    address (one client's failures lock everyone out). Each warning fires only on settings
+    that contradict each other."""
+    if settings.DEBUG:
+        return []
+    count = settings.TRUSTED_PROXY_COUNT
+    forwarded_proto = getattr(settings, "SECURE_PROXY_SSL_HEADER", None) is not None
+    if count > 0 and not forwarded_proto and settings.SECURE_SSL_REDIRECT:
+        # Behind a TLS-terminating proxy this redirect would loop: so no proxy is in front.
+        return [
+            Warning(
+                f"TRUSTED_PROXY_COUNT is {count}, but this service redirects to HTTPS itself "
+                "without trusting X-Forwarded-Proto, so no TLS-terminating proxy stands in "
+                "front: a client writes X-Forwarded-For itself and dodges the login lockout.",
+                hint="Without a proxy set TRUSTED_PROXY_COUNT=0; behind one, set "
+                "TRUST_X_FORWARDED_PROTO=true (README, Deploying).",
+                id="config.W001",
+            )
+        ]
+    if count <= 0 and forwarded_proto:
+        return [
+            Warning(
+                "TRUST_X_FORWARDED_PROTO says a proxy stands in front, but TRUSTED_PROXY_COUNT "
+                "is 0: every client counts as the proxy's address, and one client's failed "
+                "logins lock everyone out.",
+                hint="Set TRUSTED_PROXY_COUNT to the number of proxies that append to "
+                "X-Forwarded-For (README, Deploying: 1 on Heroku, 2 on Render).",
+                id="config.W002",
+            )
+        ]
+    return []
 
 
 def public_base_url_check(app_configs, **kwargs):
@@ -116,6 +189,7 @@ def public_base_url_check(app_configs, **kwargs):
 
 
 _HINT = "Set it in the environment (see .env.example), or DEBUG=true to develop."
+_SWITCH_HINT = "Unset it or lengthen it in the environment (see .env.example)."
 
 
 def _refusal(problems: list[str]) -> str:

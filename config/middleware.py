@@ -1,9 +1,12 @@
-"""A database that cannot be reached is an outage, not a bug: 503, so callers retry."""
+"""A database that cannot be reached is an outage, not a bug: 503, so callers retry. An upload
+past its bound is refused before it is read: 413."""
 
 import logging
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
+from django.template.defaultfilters import filesizeformat
 
 logger = logging.getLogger(__name__)
 
@@ -37,3 +40,37 @@ class DatabaseUnavailableMiddleware:
         )
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+
+
+class UploadSizeMiddleware:
+    """Refuses a file upload (a multipart body) larger than UPLOAD_MAX_BYTES with 413, from its
+    Content-Length, before anything reads it.
+
+    Django caps other bodies (DATA_UPLOAD_MAX_MEMORY_SIZE) but streams any file to disk however
+    large, and the CSRF check parses a POST's body before any view runs, for anyone, logged in
+    or not. A WSGI server hands over no more than Content-Length bytes, so the header bounds
+    what is read. Each form then refuses a file past its own bound by its size, before reading
+    it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.content_type == "multipart/form-data":
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0  # Django reads such a body as empty
+            if length > settings.UPLOAD_MAX_BYTES:
+                most = megabytes(settings.UPLOAD_MAX_BYTES)
+                return HttpResponse(
+                    f"The upload is {megabytes(length)}; at most {most} is taken at once. "
+                    "Split the file and upload the parts.\n",
+                    status=413,
+                    content_type="text/plain; charset=utf-8",
+                )
+        return self.get_response(request)
+
+
+def megabytes(size: int) -> str:
+    return filesizeformat(size).replace("\xa0", " ")

@@ -44,6 +44,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.middleware.DatabaseUnavailableMiddleware",
+    # Before anything reads a body (the CSRF check parses every POST's).
+    "config.middleware.UploadSizeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -93,8 +95,17 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Every password set through a form (a new member's, a change, a reset) passes Django's four
+# validators: long enough, not one of the 20,000 most common, not all digits, not like the
+# user's own name or e-mail address.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -188,8 +199,15 @@ STUCK_CALL_SECONDS = env.int(
 PRICE_AFTER_SECONDS = env.int("PRICE_AFTER_SECONDS", default=120)
 PRICE_CHECKS_PER_RUN = env.int("PRICE_CHECKS_PER_RUN", default=50)
 
-# /healthz tells anyone which check failed; its details need a staff session or this bearer token.
+# /healthz tells anyone which check failed; its details need a superuser's session or this token.
 HEALTHZ_TOKEN = env("HEALTHZ_TOKEN", default="")
+
+# Mail (a manager's invitations): EMAIL_URL as django-environ reads it, e.g.
+# smtp+tls://user:password@smtp.example.com:587; development prints each mail to the console.
+vars().update(
+    env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
+)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="calls@localhost")
 
 # `make run`'s admin password, kept out of git and the same across runs.
 DEV_ADMIN_PASSWORD_FILE = BASE_DIR / env("DEV_ADMIN_PASSWORD_FILE", default=".run/admin-password")
@@ -266,6 +284,16 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 EXPORT_MAX_ROWS = env.int("EXPORT_MAX_ROWS", default=10000)
 # Most numbers one paste or upload gives a campaign (each is validated and queued in the request).
 CAMPAIGN_UPLOAD_MAX_ROWS = env.int("CAMPAIGN_UPLOAD_MAX_ROWS", default=5000)
+# Largest campaign file or paste, refused by its size before it is read: room for each row's
+# number and a name.
+CAMPAIGN_UPLOAD_MAX_BYTES = env.int(
+    "CAMPAIGN_UPLOAD_MAX_BYTES", default=CAMPAIGN_UPLOAD_MAX_ROWS * 200
+)
+# Largest body of any file upload, refused from its Content-Length before it is read: the
+# do-not-call import's 5 MB and the form around it (config/middleware.py).
+UPLOAD_MAX_BYTES = env.int(
+    "UPLOAD_MAX_BYTES", default=max(6_000_000, CAMPAIGN_UPLOAD_MAX_BYTES + 1_000_000)
+)
 # Seconds between the dashboard's refreshes in the browser.
 DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=5)
 

@@ -15,6 +15,7 @@ from calls.admin.scoping import user_may
 from calls.models import Campaign
 from calls.services.campaign_numbers import NumberRow, campaign_numbers_add, campaign_numbers_check
 from calls.tenancy import Role
+from config.middleware import megabytes
 
 NUMBERS_HELP = (
     "One number per line, optionally followed by a comma and the person's name "
@@ -58,7 +59,16 @@ class NumbersFormMixin:
         data = super().clean()
         if self.errors:
             return data
-        rows = number_rows_from(data.get("numbers", ""), data.get("numbers_file"))
+        upload = data.get("numbers_file")
+        size = len((data.get("numbers") or "").encode()) + (upload.size if upload else 0)
+        if size > settings.CAMPAIGN_UPLOAD_MAX_BYTES:
+            # By its size, before it is read: reading and checking each row is what costs.
+            raise forms.ValidationError(
+                f"The numbers take {megabytes(size)}: at most "
+                f"{megabytes(settings.CAMPAIGN_UPLOAD_MAX_BYTES)} at once "
+                "(CAMPAIGN_UPLOAD_MAX_BYTES). Split the list."
+            )
+        rows = number_rows_from(data.get("numbers", ""), upload)
         if not rows:
             raise forms.ValidationError("Give at least one number: paste it or upload a file.")
         if len(rows) > settings.CAMPAIGN_UPLOAD_MAX_ROWS:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
+from django.contrib.admin import FieldListFilter, helpers
+from django.contrib.admin.utils import get_fields_from_path
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html_join
@@ -152,6 +153,36 @@ class ScopedAdmin(admin.ModelAdmin):
             else name
             for name in super().get_list_filter(request)
         ]
+
+    def lookup_allowed(self, lookup, value, request=None):
+        """Only what the list's filters and date hierarchy read comes from the query string.
+
+        Django accepts any lookup on the model's own fields (`?webhook_secret__regex=^whsec_a`),
+        and a count that answers yes or no gives away a field the page never shows, one
+        character at a time. Search goes through `q` and the declared search fields."""
+        return lookup in self.filter_parameters(request)
+
+    def filter_parameters(self, request) -> set[str]:
+        """The query-string parameters this list's filters and date hierarchy declare, read
+        from the filters themselves (once per request)."""
+        cache = request.__dict__.setdefault("_filter_parameters", {})
+        if type(self) not in cache:
+            names = set()
+            for item in self.get_list_filter(request):
+                names.update(self._list_filter(request, item).expected_parameters())
+            if self.date_hierarchy:
+                names.update(f"{self.date_hierarchy}__{part}" for part in ("year", "month", "day"))
+            cache[type(self)] = names
+        return cache[type(self)]
+
+    def _list_filter(self, request, item):
+        """One filter of the list as ChangeList builds it, given no parameters."""
+        if callable(item) and not isinstance(item, str):
+            return item(request, {}, self.model, self)
+        field_path, make = item if isinstance(item, (list, tuple)) else (item, None)
+        field = get_fields_from_path(self.model, field_path)[-1]
+        make = make or FieldListFilter.create
+        return make(field, request, {}, self.model, self, field_path=field_path)
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -316,3 +347,17 @@ class SuperuserOnly:
 
     def has_delete_permission(self, request, obj=None):
         return is_superuser(request.user) and super().has_delete_permission(request, obj)
+
+
+def superuser_only_elsewhere(site) -> None:
+    """Makes every admin on `site` that membership does not scope (the task queue's, the login
+    throttle's, accounts', any app's added later) superusers' only, whatever Django permissions
+    a user was granted: a granted "change schedule" would let a member make the worker run any
+    function. Runs once every app's admin module has registered (django_q's registers after
+    calls', which INSTALLED_APPS lists first)."""
+    for model, model_admin in list(site._registry.items()):
+        if isinstance(model_admin, (ScopedAdmin, SuperuserOnly)):
+            continue
+        admin_class = type(model_admin)
+        site.unregister(model)
+        site.register(model, type(admin_class.__name__, (SuperuserOnly, admin_class), {}))

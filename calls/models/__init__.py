@@ -17,7 +17,7 @@ from calls.models.requests import CallRequest
 from calls.models.status import StatusQuerySet
 from calls.preferences import OperatorPreference
 from calls.scripts import default_twiml  # migration 0001 names it here
-from calls.tenancy import Membership
+from calls.tenancy import Invitation, Membership
 
 __all__ = [
     "LIVE_CONDITION",
@@ -30,6 +30,7 @@ __all__ = [
     "DialingControl",
     "DoNotCall",
     "EndedCallTally",
+    "Invitation",
     "Lease",
     "Membership",
     "NumberErasure",

@@ -62,7 +62,3 @@ class DoNotCall(models.Model):
 
     def __str__(self):
         return self.phone_number
-
-    @property
-    def scope(self) -> str:
-        return "every business" if self.business_id is None else "this business"

@@ -6,7 +6,7 @@ other in a cycle.
 
 Imports run one way, from the bottom layer up:
 1. `task_queue`, `call_facts`, `dial_tokens`, and `action_log`, `erasure`, `retention`,
-   `calling_windows`, `do_not_call` (these import models only);
+   `calling_windows`, `do_not_call`, `invitations` (these import models only);
 2. `status` (the call status machine), `enqueue`, `pauses`, `machines` (answering machines),
    `prices` (what calls cost);
 3. `callbacks`, `reconcile`, `placing`, `operator_actions`, `campaign_numbers`;

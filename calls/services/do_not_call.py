@@ -11,6 +11,7 @@ import io
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -54,10 +55,28 @@ def do_not_call_listed(*, business_id: int, numbers: Iterable[str]) -> dict[str,
     return listed
 
 
+# What a business reads when the list of every business holds a number: that list is the
+# superusers', and its reasons may be in words no business should read (another business's
+# complaint, a court order, a litigator's name).
+EVERY_BUSINESS = "of every business"
+
+
 def do_not_call_reason(row: DoNotCall) -> str:
-    """Why a request to a listed number was canceled: DO_NOT_CALL_PREFIX, then the row's reason."""
-    scope = " of every business" if row.business_id is None else ""
-    return f"{DO_NOT_CALL_PREFIX}{scope}: {row.reason or 'no reason given'}"
+    """Why a request to a listed number was canceled, as its business reads it (the request's
+    last error, its webhook, the API): DO_NOT_CALL_PREFIX, then the business's own reason; for
+    the list of every business, no reason."""
+    if row.business_id is None:
+        return f"{DO_NOT_CALL_PREFIX} {EVERY_BUSINESS}."
+    return f"{DO_NOT_CALL_PREFIX}: {row.reason or 'no reason given'}"
+
+
+def do_not_call_refusal(number: str, row: DoNotCall) -> str:
+    """Why queuing `number` was refused, as its business reads it (the same rule)."""
+    if row.business_id is None:
+        return f"{number} is on the do-not-call list {EVERY_BUSINESS}."
+    return (
+        f"{number} is on the do-not-call list of this business: {row.reason or 'no reason given'}"
+    )
 
 
 def do_not_call_add(
@@ -214,12 +233,38 @@ class Keypress:
     digits: str
     opted_out: bool = False
     listed: DoNotCall | None = None
+    # Why the keypress was not taken (the report is not about this call as it is now).
+    refused: str = ""
+
+
+# A callee who presses the key and hangs up at once: Twilio may report the end while its
+# request for the keypress is still on its way, and an opt-out must not be lost to that race.
+KEYPRESS_AFTER_END = timedelta(seconds=60)
+
+
+def keypress_refusal(*, call: CallLog, call_sid: str) -> str:
+    """Why a keypress report does not belong to `call`, or "": it must carry the call's own SID
+    (as the machine verdict must), and the call must be one this service placed and still live.
+    Twilio signs the report but not when it was sent, so a captured one could be replayed."""
+    if call.direction != CallLog.Direction.OUTBOUND:
+        return "not a call this service placed"
+    if call.call_sid and call.call_sid != call_sid:
+        return f"it carries SID {call_sid}, not the call's"
+    if call.is_terminal and (
+        call.ended_at is None or call.ended_at < timezone.now() - KEYPRESS_AFTER_END
+    ):
+        return "the call has ended"
+    return ""
 
 
 def call_keypress_record(*, call: CallLog, digits: str, call_sid: str) -> Keypress:
     """Records the keys pressed during `call`; the opt-out key lists its other party on the
-    business's do-not-call list, naming the call. A number that cannot be listed (an erased
-    or withheld one) is logged, not raised: the callee still hears the call end."""
+    business's do-not-call list, naming the call. A report that is not this live call's is
+    refused and changes nothing. A number that cannot be listed (an erased or withheld one) is
+    logged, not raised: the callee still hears the call end."""
+    if refused := keypress_refusal(call=call, call_sid=call_sid):
+        logger.warning("Keypress report for call %s refused: %s", call.pk, refused)
+        return Keypress("", refused=refused)
     digits = digits[:DIGITS_MAX]
     with transaction.atomic():
         CallLog.objects.filter(pk=call.pk).update(digits=digits, updated_at=timezone.now())

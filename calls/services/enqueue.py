@@ -9,7 +9,7 @@ from django.utils import timezone
 from calls.models import Business, CallRequest, Campaign
 from calls.phone import to_e164
 from calls.services.calling_windows import callee_window_check
-from calls.services.do_not_call import do_not_call_listed
+from calls.services.do_not_call import do_not_call_listed, do_not_call_refusal
 from calls.services.locks import business_lock, campaign_lock
 from calls.services.task_queue import task_queue_after_commit
 from calls.tasks import dispatch
@@ -62,9 +62,7 @@ def _request_create(*, business, to_number, lead, campaign) -> CallRequest:
         listed = do_not_call_listed(business_id=business.pk, numbers=[number]).get(number)
         if listed:
             raise EnqueueRefused(
-                f"{number} is on the do-not-call list of {listed.scope}: "
-                f"{listed.reason or 'no reason given'}",
-                code=EnqueueRefused.DO_NOT_CALL,
+                do_not_call_refusal(number, listed), code=EnqueueRefused.DO_NOT_CALL
             )
         open_requests = CallRequest.objects.filter(
             business=business,

@@ -1,6 +1,7 @@
 """Keeping data only as long as it is needed: the raw parameters of callbacks (numbers, caller
 names, locations) for CALLBACK_PARAMS_RETENTION_DAYS, ended calls and closed requests for
-CALL_RETENTION_DAYS. The cleanup runs `retention_prune` every minute; each step touches at most
+CALL_RETENTION_DAYS, the stored answers of idempotent API POSTs (numbers, metadata) for
+API_IDEMPOTENCY_HOURS. The cleanup runs `retention_prune` every minute; each step touches at most
 RETENTION_BATCH rows, so a first run over years of history spreads over many minutes instead of
 holding one long transaction."""
 
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from api.models import IdempotencyRecord
 from calls.models import CallEvent, CallLog, CallRequest
 
 logger = logging.getLogger(__name__)
@@ -22,6 +24,7 @@ class RetentionResult:
     params: int = 0
     calls: int = 0
     requests: int = 0
+    idempotency: int = 0
 
 
 def retention_prune() -> RetentionResult:
@@ -30,6 +33,7 @@ def retention_prune() -> RetentionResult:
         params=callback_params_prune(),
         calls=calls_prune(),
         requests=requests_prune(),
+        idempotency=idempotency_records_prune(),
     )
 
 
@@ -72,4 +76,14 @@ def requests_prune() -> int:
     with transaction.atomic():
         CallLog.objects.filter(request_id__in=ids).update(request=None)
         deleted = CallRequest.objects.filter(pk__in=ids).delete()[1].get("calls.CallRequest", 0)
+    return deleted
+
+
+def idempotency_records_prune() -> int:
+    """Deletes the stored answers of idempotent POSTs older than API_IDEMPOTENCY_HOURS: past it
+    a retry acts anew anyway, and an answer holds the number and the client's metadata."""
+    cutoff = timezone.now() - timedelta(hours=settings.API_IDEMPOTENCY_HOURS)
+    old = IdempotencyRecord.objects.filter(created_at__lt=cutoff).order_by("created_at")
+    ids = list(old.values_list("pk", flat=True)[: settings.RETENTION_BATCH])
+    deleted, _ = IdempotencyRecord.objects.filter(pk__in=ids).delete()
     return deleted

@@ -159,9 +159,11 @@ def test_the_task_queue_is_a_section_below_the_business_apps(admin_client):
 
 def test_members_do_not_see_the_task_queue(member_client, business):
     apps = member_client((business, "manager")).get("/admin/").context["app_list"]
-    # A manager sees its business's API keys and webhook messages; no one but superusers the
-    # task queue.
-    assert [app["name"] for app in apps] == ["Calls", "Leads", "HTTP API", "Webhooks"]
+    # A manager sees its business's API keys, webhook messages and people (the accounts, Users
+    # only: groups are superusers'); no one but superusers the task queue.
+    names = [app["name"] for app in apps]
+    assert names == ["Calls", "Leads", "HTTP API", "Webhooks", "Authentication and Authorization"]
+    assert [model["object_name"] for model in apps[-1]["models"]] == ["User"]
 
 
 def test_the_list_of_calls_shows_to_status_duration_and_reason(admin_client, outcomes):

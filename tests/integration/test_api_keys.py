@@ -2,6 +2,7 @@
 revoked in the admin; a key acts for its business only."""
 
 import hashlib
+import re
 
 import pytest
 from django.contrib.messages import get_messages
@@ -35,19 +36,26 @@ def test_the_command_refuses_an_unknown_business(db):
     assert not ApiKey.objects.exists()
 
 
-def test_a_manager_adds_a_key_and_sees_it_once(member_client, client, business):
+def test_a_manager_adds_a_key_and_sees_it_once_on_the_answer_to_the_form(
+    member_client, client, business
+):
     admin = member_client((business, "manager"))
     response = admin.post(ADD, {"business": business.pk, "name": "CRM"})
-    assert response.status_code == 302
-    (message,) = [str(m) for m in get_messages(response.wsgi_request)]
-    key = message.rsplit(" ", 1)[-1]
+    assert response.status_code == 200
+    key = re.search(r'<code class="api-key">(cq_[^<]+)</code>', response.content.decode())[1]
+    assert "no-store" in response["Cache-Control"]
     row = ApiKey.objects.get()
     assert (row.business, row.name, row.created_by.username) == (business, "CRM", "alice")
     assert row.secret_hash == hashlib.sha256(key.encode()).hexdigest()
-    # The page after the add shows it, once; then only its prefix appears.
-    assert key in admin.get(response["Location"]).content.decode()
-    page = admin.get(f"{LIST}{row.pk}/change/").content.decode()
-    assert row.prefix in page and key not in page
+    # Never client-side: no cookie (the messages cookie is signed, not encrypted) and no
+    # message carries it; the session does not keep it either.
+    assert get_messages(response.wsgi_request)._queued_messages == []
+    assert not [c for c in response.cookies.values() if key in c.value or key[3:] in c.value]
+    assert key not in str(admin.session.items())
+    # Later pages show only its prefix.
+    for path in (LIST, f"{LIST}{row.pk}/change/"):
+        page = admin.get(path).content.decode()
+        assert row.prefix in page and key not in page
     assert ApiClient(client, key).get("/calls").status_code == 200
 
 

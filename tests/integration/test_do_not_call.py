@@ -1,7 +1,9 @@
 """Do-not-call lists: refused at queuing, canceled at claim (never dialed), imported and exported
 as CSV, and kept when the number is erased."""
 
+import json
 from datetime import timedelta
+from importlib import import_module
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -24,7 +26,9 @@ from calls.services.do_not_call import (
 from calls.services.enqueue import EnqueueRefused, enqueue_outbound_call, enqueue_outbound_calls
 from calls.services.erasure import number_erase
 from calls.services.retention import calls_prune
+from tests.api_client import api_for
 from tests.recipes import NUMBER, make_call, make_request, sid
+from webhooks.models import WebhookMessage
 
 OTHER = "+14155550124"
 
@@ -39,8 +43,9 @@ def test_queuing_a_listed_number_is_refused_with_the_reason_and_code(
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(EnqueueRefused) as caught:
         enqueue_outbound_call(business=business, to_number="4155550123")
     assert caught.value.code == EnqueueRefused.DO_NOT_CALL == "do-not-call"
-    scope = "every business" if global_row else "this business"
-    assert str(caught.value) == f"{NUMBER} is on the do-not-call list of {scope}: asked"
+    # The list of every business is the superusers': its reason is not the business's to read.
+    told = "of every business." if global_row else "of this business: asked"
+    assert str(caught.value) == f"{NUMBER} is on the do-not-call list {told}"
     assert not CallRequest.objects.exists()
     assert queue() == []
 
@@ -88,7 +93,7 @@ def test_a_globally_listed_number_is_canceled_at_claim_with_its_scope(business, 
     assert fake_twilio.created == []
     request.refresh_from_db()
     assert request.status == "canceled"
-    assert request.last_error == "On the do-not-call list of every business: national list"
+    assert request.last_error == "On the do-not-call list of every business."
     assert not CallLog.objects.exists()
 
 
@@ -267,3 +272,74 @@ def test_a_run_of_listed_numbers_at_the_head_of_the_queue_does_not_hold_up_the_r
     assert [c["to"] for c in fake_twilio.created] == [OTHER]
     assert CallRequest.objects.filter(status="canceled").count() == 30
     assert CallLog.objects.get().to_number == OTHER
+
+
+SECRET_REASON = "Litigator: sued Acme Plumbing, case 21-cv-0042"
+
+
+def test_the_reason_of_the_list_of_every_business_reaches_no_business(
+    client, business, fake_twilio, member_client, django_capture_on_commit_callbacks
+):
+    """Every place a do-not-call reason reaches a business: the API's 422, the campaign page's
+    refused rows, a request canceled at claim (its last error, the API, its webhook)."""
+    business.webhook_url = "https://hooks.example.com/calls"
+    business.save()
+    queued = make_request(business, number=OTHER)
+    api = api_for(client, business)
+    DoNotCall.objects.create(business=None, phone_number=NUMBER, reason=SECRET_REASON)
+    DoNotCall.objects.create(business=None, phone_number=OTHER, reason=SECRET_REASON)
+
+    refused = api.post("/calls", {"to": NUMBER})
+    assert refused.status_code == 422 and refused.json()["code"] == "do-not-call"
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.dispatch(business.pk)
+    queued.refresh_from_db()
+    assert queued.status == "canceled"
+    read = api.get(f"/calls/{queued.pk}")
+    (message,) = WebhookMessage.objects.filter(request=queued)
+    manager = member_client((business, "manager"), username="maria")
+    page = manager.post(
+        "/admin/calls/campaign/add/",
+        {"business": business.pk, "name": "Spring", "say_text": "Hi", "numbers": f"{NUMBER}\n"},
+    )
+    told = [
+        refused.content.decode(),
+        queued.last_error,
+        read.content.decode(),
+        json.dumps(message.payload),
+        page.content.decode(),
+    ]
+    assert queued.last_error == "On the do-not-call list of every business."
+    assert f"{NUMBER} is on the do-not-call list of every business." in page.content.decode()
+    assert not [text for text in told if "Litigator" in text or "21-cv-0042" in text]
+    assert fake_twilio.created == []
+
+
+def test_the_migrations_hide_the_reasons_already_told(business):
+    """Requests canceled, and their messages stored, before the reason was kept back."""
+    from django.apps import apps
+
+    leaked = f"On the do-not-call list of every business: {SECRET_REASON}"
+    request = make_request(business, status="canceled", last_error=leaked)
+    own = make_request(
+        business, number=OTHER, status="canceled", last_error="On the do-not-call list: asked"
+    )
+    message = WebhookMessage.objects.create(
+        business=business,
+        request=request,
+        type="call_request.settled",
+        payload={"type": "call_request.settled", "data": {"id": request.pk, "reason": leaked}},
+        retry_until=timezone.now(),
+        delivered_at=timezone.now(),
+    )
+    for name in (
+        "calls.migrations.0019_do_not_call_every_business_reasons_hidden",
+        "webhooks.migrations.0002_do_not_call_every_business_reasons_hidden",
+    ):
+        import_module(name).reasons_hide(apps, None)
+    request.refresh_from_db()
+    own.refresh_from_db()
+    message.refresh_from_db()
+    assert request.last_error == "On the do-not-call list of every business."
+    assert message.payload["data"]["reason"] == "On the do-not-call list of every business."
+    assert own.last_error == "On the do-not-call list: asked"

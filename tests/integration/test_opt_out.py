@@ -1,7 +1,10 @@
 """Opt-out by keypress: a campaign that offers it wraps its script in a one-key <Gather>; the
 signed key 9 lists the number on the business's do-not-call list, other keys are recorded."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from model_bakery import baker
 
 from calls import tasks
@@ -116,6 +119,44 @@ def test_another_key_is_recorded_and_the_call_ends(call, twilio_post, digits):
     assert not DoNotCall.objects.exists()
 
 
+HANG_UP = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup /></Response>'
+
+
+def assert_refused(call, response):
+    assert response.status_code == 200
+    assert response.content.decode() == HANG_UP
+    assert not DoNotCall.objects.exists()
+    call.refresh_from_db()
+    assert call.digits == ""
+
+
+def test_a_keypress_carrying_another_call_s_sid_is_refused(call, twilio_post):
+    response = twilio_post(gather_path(call), {"CallSid": sid(99), "Digits": "9"})
+    assert_refused(call, response)
+
+
+def test_a_keypress_on_an_inbound_call_is_refused(business, twilio_post):
+    inbound = make_call(business, direction="inbound", call_sid=sid(7), status="in-progress")
+    response = twilio_post(gather_path(inbound), {"CallSid": sid(7), "Digits": "9"})
+    assert_refused(inbound, response)
+
+
+def test_a_keypress_replayed_after_the_call_ended_is_refused(call, twilio_post):
+    """A business removed a number the person asked to be called on again: a captured opt-out
+    replayed later must not list it again."""
+    ended = timezone.now() - timedelta(minutes=10)
+    CallLog.objects.filter(pk=call.pk).update(status="completed", ended_at=ended)
+    response = twilio_post(gather_path(call), {"CallSid": call.call_sid, "Digits": "9"})
+    assert_refused(call, response)
+
+
+def test_a_keypress_racing_the_end_of_its_call_still_opts_out(call, twilio_post):
+    CallLog.objects.filter(pk=call.pk).update(status="completed", ended_at=timezone.now())
+    response = twilio_post(gather_path(call), {"CallSid": call.call_sid, "Digits": "9"})
+    assert OPT_OUT_CONFIRMATION in response.content.decode()
+    assert DoNotCall.objects.filter(phone_number=NUMBER, source_call=call).exists()
+
+
 def test_an_unknown_call_is_not_found(db, twilio_post):
     path = "/twilio/calls/00000000-0000-0000-0000-000000000000/gather"
     response = twilio_post(path, {"CallSid": sid(1), "Digits": "9"})
@@ -142,7 +183,8 @@ def test_a_malformed_body_is_refused_and_nothing_recorded(call, twilio_post, par
 
 
 def test_an_opt_out_from_an_erased_number_records_the_key_but_lists_nothing(business, twilio_post):
-    call = make_call(business, call_sid=sid(5), status="completed")
+    # Ended a moment ago (the callee pressed 9 and hung up), and erased meanwhile.
+    call = make_call(business, call_sid=sid(5), status="completed", ended_at=timezone.now())
     number_erase(business_id=business.pk, number=NUMBER, via="command")
     response = twilio_post(gather_path(call), {"CallSid": sid(5), "Digits": "9"})
     assert response.status_code == 200

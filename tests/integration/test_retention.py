@@ -1,11 +1,13 @@
-"""Retention: the cleanup drops raw callback parameters and old ended calls and closed requests,
-a bounded batch per run."""
+"""Retention: the cleanup drops raw callback parameters, old ended calls and closed requests, and
+expired answers of idempotent API POSTs, a bounded batch per run."""
 
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from api.keys import api_key_create
+from api.models import IdempotencyRecord
 from calls.models import CallEvent, CallLog, CallRequest
 from calls.services.cleanup import cleanup_run
 from calls.services.retention import retention_prune
@@ -79,3 +81,29 @@ def test_the_scheduled_cleanup_runs_the_retention_step(business):
     result = cleanup_run()
     assert result.retention.params == 1
     assert CallEvent.objects.get().params is None
+
+
+def idempotency_record(api_key, key, hours):
+    row = IdempotencyRecord.objects.create(
+        api_key=api_key, key=key, request_hash="0" * 64, status_code=201, response_body={}
+    )
+    IdempotencyRecord.objects.filter(pk=row.pk).update(
+        created_at=timezone.now() - timedelta(hours=hours)
+    )
+    return row
+
+
+def test_idempotency_answers_are_deleted_a_day_on_though_their_keys_never_post_again(
+    business, settings
+):
+    """A stored first answer holds the number and the client's metadata: it goes after
+    API_IDEMPOTENCY_HOURS on the cleanup's clock, not only when its key posts again."""
+    settings.API_IDEMPOTENCY_HOURS = 24
+    api_key, _ = api_key_create(business=business)
+    old = [idempotency_record(api_key, f"old-{n}", 25 + n) for n in range(3)]
+    recent = idempotency_record(api_key, "recent", 23)
+    assert cleanup_run().retention.idempotency == 2
+    assert retention_prune().idempotency == 1
+    assert retention_prune().idempotency == 0
+    assert not IdempotencyRecord.objects.filter(pk__in=[row.pk for row in old]).exists()
+    assert IdempotencyRecord.objects.filter(pk=recent.pk).exists()

@@ -22,12 +22,20 @@ SECURITY_SWITCHES = (
     "PUBLIC_BASE_URL",
     "ALLOWED_HOSTS",
 )
+DEVELOPMENT_SWITCHES = (
+    "WEBHOOK_ALLOW_HTTP",
+    "WEBHOOK_ALLOW_PRIVATE_TARGETS",
+    "FAULT_POINTS",
+    "FAULT_DIR",
+    "HEALTHZ_TOKEN",
+    "METRICS_TOKEN",
+)
 
 
 def environment(**env):
     """This environment with DEBUG off and none of the settings under test, plus `env`."""
     unset = ("REDIS_URL", "DEBUG", "DATABASE_URL", "TWILIO_AUTH_TOKEN_PREVIOUS", *SECRETS)
-    unset += SECURITY_SWITCHES
+    unset += SECURITY_SWITCHES + DEVELOPMENT_SWITCHES + ("TRUSTED_PROXY_COUNT",)
     environ = {k: v for k, v in os.environ.items() if k not in unset}
     return {**environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env}
 
@@ -281,3 +289,88 @@ def test_the_deploy_check_refuses_a_public_url_twilio_cannot_sign_for(env, error
     assert result.returncode != 0
     assert f"({error})" in result.stderr
     assert "PUBLIC_BASE_URL" in result.stderr
+
+
+UNSAFE = [
+    ({"WEBHOOK_ALLOW_HTTP": "true"}, "WEBHOOK_ALLOW_HTTP is on"),
+    ({"WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}, "WEBHOOK_ALLOW_PRIVATE_TARGETS is on"),
+    ({"FAULT_POINTS": "claim", "FAULT_DIR": "/tmp"}, "FAULT_POINTS is set (claim)"),
+    ({"HEALTHZ_TOKEN": "x" * 31}, "HEALTHZ_TOKEN is 31 characters; at least 32"),
+    ({"METRICS_TOKEN": "metrics"}, "METRICS_TOKEN is 7 characters; at least 32"),
+]
+
+
+@pytest.mark.parametrize(("env", "problem"), UNSAFE)
+def test_production_refuses_to_start_with_a_development_switch_or_a_short_token(env, problem):
+    worker = run([sys.executable, "manage.py", "shell", "-c", "print('ran')"], **REAL, **env)
+    assert worker.returncode != 0
+    assert f"Refusing to start in production (DEBUG off): {problem}" in worker.stderr
+    assert "ran" not in worker.stdout
+    web = run([sys.executable, "-c", "import config.wsgi"], **REAL, **env)
+    assert web.returncode != 0 and problem in web.stderr
+    check = run([sys.executable, "manage.py", "check", "--deploy"], **REAL, **env)
+    assert check.returncode != 0 and f"(config.E005) {problem}" in check.stderr
+
+
+def test_long_tokens_and_switches_off_start_and_development_may_use_the_switches():
+    tokens = {"HEALTHZ_TOKEN": "h" * 32, "METRICS_TOKEN": "m" * 40}
+    result = run([sys.executable, "manage.py", "shell", "-c", "print('ran')"], **REAL, **tokens)
+    assert result.returncode == 0, result.stderr
+    development = {"DEBUG": "true", "WEBHOOK_ALLOW_HTTP": "true", "FAULT_POINTS": "claim"}
+    result = run([sys.executable, "manage.py", "shell", "-c", "print('ran')"], **development)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_example_trusts_no_proxy_it_may_not_have():
+    """Copied as it is to a service without a proxy, a count of 1 would let every client name
+    its own address in X-Forwarded-For and dodge the login lockout."""
+    assert example_values()["TRUSTED_PROXY_COUNT"] == "0"
+
+
+DEPLOY_CHECK = [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
+
+
+@pytest.mark.parametrize(
+    ("env", "warning"),
+    [
+        ({"TRUSTED_PROXY_COUNT": "1"}, "config.W001"),
+        ({"TRUST_X_FORWARDED_PROTO": "true"}, "config.W002"),
+        ({"TRUSTED_PROXY_COUNT": "1", "TRUST_X_FORWARDED_PROTO": "true"}, None),
+        ({"TRUSTED_PROXY_COUNT": "2", "SECURE_SSL_REDIRECT": "false"}, None),
+        ({}, None),
+    ],
+    ids=["count-without-a-proxy", "proxy-without-a-count", "heroku", "proxy-redirects", "none"],
+)
+def test_the_deploy_check_warns_when_the_trusted_proxies_contradict_the_rest(env, warning):
+    result = run(DEPLOY_CHECK, **REAL, **env)
+    if warning is None:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode != 0
+        assert f"({warning})" in result.stderr and "TRUSTED_PROXY_COUNT" in result.stderr
+
+
+def test_passwords_pass_django_s_four_validators(django_user_model):
+    from django.contrib.auth.password_validation import (
+        get_default_password_validators,
+        validate_password,
+    )
+    from django.core.exceptions import ValidationError
+
+    names = {type(v).__name__ for v in get_default_password_validators()}
+    assert names == {
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    }
+    user = django_user_model(username="maria.lopez", email="maria.lopez@example.com")
+    for weak, why in (
+        ("Tr0ub4dor!", "too short"),
+        ("password1234", "too common"),
+        ("203948571029", "entirely numeric"),
+        ("maria.lopez1", "too similar"),
+    ):
+        with pytest.raises(ValidationError, match=why):
+            validate_password(weak, user)
+    validate_password("correct horse battery staple", user)

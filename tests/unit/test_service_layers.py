@@ -16,6 +16,7 @@ LAYERS = [
         "retention",
         "calling_windows",
         "do_not_call",
+        "invitations",
     },
     {"status", "enqueue", "pauses", "machines", "prices", "campaign_finishing"},
     {"callbacks", "reconcile", "placing", "operator_actions", "campaign_numbers"},
