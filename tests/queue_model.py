@@ -78,6 +78,13 @@ REFUSALS = {
 }
 
 
+# Minutes after MONDAY: a weekday between 17:00 and 01:00 UTC (09:00-17:00 in Los Angeles, noon
+# to 20:00 in New York, 07:00-15:00 in Honolulu).
+AFTERNOONS = st.builds(
+    lambda day, minute: day * 24 * 60 + 17 * 60 + minute, st.integers(0, 4), st.integers(0, 8 * 60)
+)
+
+
 class ModelClock:
     def __init__(self, now: datetime):
         self.now = now
@@ -233,6 +240,7 @@ class QueueModel(RuleBasedStateMachine):
         self.twilio = TwilioSide(self.clock)
         self.tasks: list[tuple] = []
         self.settlings: dict[int, int] = {}
+        self.cleanups = 0
         self.harness.attach(self)
         self.atomic = transaction.atomic()
         self.atomic.__enter__()
@@ -265,7 +273,9 @@ class QueueModel(RuleBasedStateMachine):
     # The world
 
     @initialize(
-        start=st.integers(0, 7 * 24 * 60 - 1),
+        # Mostly a weekday's US afternoon (every number's window open or about to be), else any
+        # minute of the week.
+        start=st.one_of(*[AFTERNOONS] * 3, st.integers(0, 7 * 24 * 60 - 1)),
         caps=st.tuples(st.integers(1, 3), st.integers(1, 3)),
         account_cap=st.sampled_from([None, 3]),
         options=st.tuples(st.booleans(), st.booleans(), st.booleans()),
@@ -340,55 +350,47 @@ class QueueModel(RuleBasedStateMachine):
             business = Business.objects.get(pk=campaign.business_id)
             self.act(enqueue_outbound_calls, business=business, numbers=numbers, campaign=campaign)
 
-    # Operators
+    # Operators (one rule, so that steering is as likely as any one thing Twilio does)
 
-    @rule(data=st.data())
-    def cancel_a_request(self, data):
-        request = self._pick(data, CallRequest.objects.all())
-        if request:
-            self.act(request_cancel, request_id=request.pk)
-
-    @rule(data=st.data())
-    def retry_now(self, data):
-        request = self._pick(data, CallRequest.objects.exclude(status="active"))
-        if request:
-            self.act(request_retry_now, request_id=request.pk)
-
-    @rule(data=st.data(), status=st.sampled_from(["paused", "running", "stopping", "canceled"]))
-    def steer_a_campaign(self, data, status):
-        campaign = data.draw(st.sampled_from(self.campaigns))
-        hang_up = data.draw(st.booleans())
-        self.act(campaign_set_status, campaign_id=campaign.pk, status=status, hang_up=hang_up)
-
-    @rule(data=st.data())
-    def hang_up_a_call(self, data):
-        call = self._pick(data, CallLog.objects.filter(status__in=CallLog.LIVE_STATUSES))
-        if call:
-            self.act(calls_hang_up, call_ids=[call.pk])
-
-    @rule(data=st.data())
-    def resume_a_business(self, data):
-        business = data.draw(st.sampled_from(self.businesses))
-        self.act(business_resume, business_id=business.pk)
-
-    @rule()
-    def resume_all_dialing(self):
-        self.act(dialing_set, paused=False, reason="")
-
-    @rule(data=st.data(), everyone=st.booleans())
-    def list_a_number(self, data, everyone):
+    @rule(
+        data=st.data(),
+        action=st.sampled_from(
+            ["cancel", "retry", "steer", "hang up", "resume", "list", "list for all", "erase"]
+        ),
+    )
+    def an_operator_acts(self, data, action):
         business = data.draw(st.sampled_from(self.businesses))
         number = data.draw(st.sampled_from(self.numbers))
-        self.act(do_not_call_add, business_id=None if everyone else business.pk, number=number)
-
-    @rule(data=st.data())
-    def erase_a_number(self, data):
-        business = data.draw(st.sampled_from(self.businesses))
-        number = data.draw(st.sampled_from(self.numbers))
-        try:
-            self.act(number_erase, business_id=business.pk, number=number, via="model")
-        except ErasureRefused:
-            pass
+        if action == "cancel":
+            request = self._pick(data, CallRequest.objects.all())
+            if request:
+                self.act(request_cancel, request_id=request.pk)
+        elif action == "retry":
+            request = self._pick(data, CallRequest.objects.exclude(status="active"))
+            if request:
+                self.act(request_retry_now, request_id=request.pk)
+        elif action == "steer":
+            campaign = data.draw(st.sampled_from(self.campaigns))
+            status = data.draw(st.sampled_from(["paused", "running", "stopping", "canceled"]))
+            hang_up = data.draw(st.booleans())
+            self.act(campaign_set_status, campaign_id=campaign.pk, status=status, hang_up=hang_up)
+        elif action == "hang up":
+            call = self._pick(data, CallLog.objects.filter(status__in=CallLog.LIVE_STATUSES))
+            if call:
+                self.act(calls_hang_up, call_ids=[call.pk])
+        elif action == "resume":
+            # What Twilio's refusals paused: one business, or all dialing.
+            self.act(business_resume, business_id=business.pk)
+            if DialingControl.get().paused:
+                self.act(dialing_set, paused=False, reason="")
+        elif action.startswith("list"):
+            everyone = action == "list for all"
+            self.act(do_not_call_add, business_id=None if everyone else business.pk, number=number)
+        else:
+            try:
+                self.act(number_erase, business_id=business.pk, number=number, via="model")
+            except ErasureRefused:
+                pass
 
     # Time, the cleanup, the broker
 
@@ -396,10 +398,19 @@ class QueueModel(RuleBasedStateMachine):
     def time_passes(self, seconds):
         self.clock.advance(seconds)
 
+    # The cleanup costs a few dozen queries: a handful of runs makes the point in a history.
+    @precondition(lambda self: self.cleanups < 4)
     @rule()
     def cleanup(self):
+        self.cleanups += 1
         self.act(cleanup_run)
         assert idle_campaigns() == [], "a campaign with nothing left outlived the cleanup"
+
+    @precondition(lambda self: self.tasks)
+    @rule()
+    def run_the_oldest_task(self):
+        function, key = self.tasks.pop(0)
+        self.act(function, key)
 
     @precondition(lambda self: self.tasks)
     @rule(data=st.data(), twice=st.booleans())
@@ -413,10 +424,12 @@ class QueueModel(RuleBasedStateMachine):
     def lose_a_task(self, data):
         self.tasks.pop(data.draw(st.integers(0, len(self.tasks) - 1)))
 
+    @precondition(lambda self: self.cleanups < 4)
     @rule()
     def settle_down(self):
         """The cleanup, then every nudge it and they queue, until the broker is empty: then
         every request that may be dialed now has been, as far as the slots allow."""
+        self.cleanups += 1
         self.act(cleanup_run)
         for _ in range(50):
             if not self.tasks:
@@ -434,17 +447,43 @@ class QueueModel(RuleBasedStateMachine):
         self.twilio.refusals.append((kind, placed and kind == "unknown"))
 
     @precondition(lambda self: any(c.status in NEXT for c in self.twilio.calls.values()))
-    @rule(data=st.data())
-    def twilio_moves_a_call_on(self, data):
+    @rule(data=st.data(), steps=st.integers(1, 4), at_once=st.booleans())
+    def twilio_moves_a_call_on(self, data, steps, at_once):
+        """The next statuses of a call at Twilio (up to `steps`); the callback of the last one
+        delivered at once, or left in the outbox with the others for later (out of order,
+        twice, or never)."""
         calls = [c for c in self.twilio.calls.values() if c.status in NEXT]
         call = data.draw(st.sampled_from(sorted(calls, key=lambda c: c.sid)))
-        if call.hangs_up_after_update and call.status == "in-progress":
-            call.move("completed")
-            return
-        call.move(data.draw(st.sampled_from(NEXT[call.status])))
-        if call.status == "in-progress" and call.machine_detection:
-            verdict = data.draw(st.sampled_from(["human", "machine_end_beep", "unknown"]))
-            call.outbox.append(("amd", verdict))
+        for _ in range(steps):
+            if call.status not in NEXT:
+                break
+            if call.hangs_up_after_update and call.status == "in-progress":
+                call.move("completed")
+            else:
+                call.move(data.draw(st.sampled_from(NEXT[call.status])))
+            if call.status == "in-progress" and call.machine_detection:
+                verdict = data.draw(st.sampled_from(["human", "machine_end_beep", "unknown"]))
+                call.outbox.append(("amd", verdict))
+        if at_once and call.outbox:
+            self._deliver(call, call.outbox.pop(len(call.outbox) - 1))
+
+    @precondition(lambda self: any(c.status in NEXT for c in self.twilio.calls.values()))
+    @rule(data=st.data())
+    def twilio_carries_every_call_on(self, data):
+        """Ordinary traffic: every live call at Twilio moves one status on, each callback
+        delivered in order as it happens."""
+        for call in sorted(self.twilio.calls.values(), key=lambda c: c.sid):
+            if call.status not in NEXT:
+                continue
+            if call.hangs_up_after_update and call.status == "in-progress":
+                call.move("completed")
+            else:
+                call.move(data.draw(st.sampled_from(NEXT[call.status])))
+            if call.status == "in-progress" and call.machine_detection:
+                verdict = data.draw(st.sampled_from(["human", "machine_end_beep", "unknown"]))
+                call.outbox.append(("amd", verdict))
+            while call.outbox:
+                self._deliver(call, call.outbox.pop(0))
 
     @precondition(lambda self: any(c.outbox for c in self.twilio.calls.values()))
     @rule(data=st.data(), keep=st.booleans())
@@ -453,7 +492,9 @@ class QueueModel(RuleBasedStateMachine):
         calls = sorted((c for c in self.twilio.calls.values() if c.outbox), key=lambda c: c.sid)
         call = data.draw(st.sampled_from(calls))
         index = data.draw(st.integers(0, len(call.outbox) - 1))
-        message = call.outbox[index] if keep else call.outbox.pop(index)
+        self._deliver(call, call.outbox[index] if keep else call.outbox.pop(index))
+
+    def _deliver(self, call: TwilioSideCall, message: tuple) -> None:
         local = CallLog.objects.filter(public_id=call.public_id).first()
         if local is None:
             return  # the service forgot the call (retention): Twilio's callback finds nothing
