@@ -197,6 +197,16 @@ class NumberOut(Schema):
     reason: str = ""
 
 
+class CallCountsOut(Schema):
+    """A campaign's calls, counted as the console counts them (calls/counts.py)."""
+
+    attempts: int = Field(description="Calls placed, or whose create may yet have placed one.")
+    placed: int = Field(description="Calls Twilio accepted (a refused call is not placed).")
+    reached_person: int = Field(description="Placed calls answered, and not by a machine.")
+    reached_machine: int = Field(description="Placed calls answered by a machine or a fax.")
+    ended: int = Field(description="Placed calls that ended.")
+
+
 class CampaignOut(Schema):
     id: int
     name: str
@@ -209,6 +219,7 @@ class CampaignOut(Schema):
     created_at: datetime
     ended_at: datetime | None
     requests: dict[str, int] = Field(description="Its call requests by status.")
+    calls: CallCountsOut
 
 
 class NumbersOut(Schema):

@@ -1,6 +1,8 @@
 """/api/v1/campaigns: create one with its numbers, add numbers, read it, pause, resume, stop or
 cancel it, through the services the admin uses."""
 
+from dataclasses import asdict
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count
@@ -19,7 +21,8 @@ from api.schemas import (
     NumbersOut,
 )
 from api.services import CampaignRefused, api_action_record, api_campaign_create
-from calls.models import CallRequest, Campaign
+from calls.counts import call_counts
+from calls.models import CallLog, CallRequest, Campaign
 from calls.services.campaign_numbers import NumberRow, campaign_numbers_add
 from calls.services.operator_actions import campaign_set_status
 
@@ -51,6 +54,7 @@ def campaign_out(campaign: Campaign) -> dict:
         created_at=campaign.created_at,
         ended_at=campaign.ended_at,
         requests=counts,
+        calls=asdict(call_counts(CallLog.objects.filter(request__campaign=campaign))),
     ).model_dump(mode="json")
 
 

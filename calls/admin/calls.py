@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from calls.admin.exports import CsvExport
 from calls.admin.scoping import ScopedAdmin, ScopedInline, role_action, user_may
 from calls.admin.search import NumberSearch
+from calls.counts import DEFINITIONS, with_count_flags
 from calls.models import CallEvent, CallLog, CallRequest, Campaign
 from calls.outcomes import ERROR_STATUSES, outcome_reason
 from calls.services import operator_actions
@@ -61,32 +62,36 @@ def ended_by_whom(call: CallLog) -> str:
 
 @admin.register(CallLog)
 class CallLogAdmin(NumberSearch, CsvExport, ScopedAdmin):
-    # What an operator needs fits 1280 px: when, whose, to whom, how it ended, why, how long.
+    # What an operator reads fits 1280 px: when, whose, from and to whom, in which campaign, how
+    # it ended, how long, and why (the reason wraps; console.css keeps it wide).
     list_display = [
         "created_at",
         "business_name",
+        "from_number",
         "to_number",
+        "campaign",
         "status",
         "duration",
         "outcome",
-        "ended",
     ]
     list_display_links = ["created_at"]
     list_filter = ["status", "direction", "business", HasErrorFilter, "ended_by", CampaignFilter]
     search_fields = ["call_sid", "from_number", "to_number"]
     date_hierarchy = "created_at"
-    list_select_related = ["business", "hang_up_requested_by"]
+    list_select_related = ["business", "hang_up_requested_by", "request__campaign"]
     export_noun = "call"
     export_columns = [
         ("id", "pk"),
         ("created_at", "created_at"),
         ("business", lambda c: c.business.name),
+        ("campaign", lambda c: c.request.campaign.name if c.request and c.request.campaign else ""),
         ("direction", "direction"),
         ("from", "from_number"),
         ("to", "to_number"),
         ("status", "status"),
         ("duration_seconds", "duration_seconds"),
         ("answered_at", "answered_at"),
+        ("answered_by", "answered_by"),
         ("ended_at", "ended_at"),
         ("ended_by", lambda c: ended_by_whom(c)),
         ("error_code", "error_code"),
@@ -95,6 +100,8 @@ class CallLogAdmin(NumberSearch, CsvExport, ScopedAdmin):
         ("request_id", "request_id"),
         ("price", "price"),
         ("price_unit", "price_unit"),
+        # calls.counts' figures, one yes/no per call, so a spreadsheet's sums match the console.
+        *((name, lambda c, n=name: "yes" if getattr(c, f"is_{n}") else "") for name in DEFINITIONS),
     ]
     # What Twilio reports is not for anyone to edit.
     fields = readonly_fields = [
@@ -134,9 +141,16 @@ class CallLogAdmin(NumberSearch, CsvExport, ScopedAdmin):
     inlines = [CallEventInline]
     actions = ["hang_up", "retry_now", "reconcile"]
 
+    def export_queryset(self, rows):
+        return with_count_flags(rows)
+
     @admin.display(description="business", ordering="business__name")
     def business_name(self, call):
         return call.business.name
+
+    @admin.display(description="campaign", ordering="request__campaign__name")
+    def campaign(self, call):
+        return call.request.campaign.name if call.request and call.request.campaign else "-"
 
     @admin.display(description="duration", ordering="duration_seconds")
     def duration(self, call):
@@ -147,9 +161,9 @@ class CallLogAdmin(NumberSearch, CsvExport, ScopedAdmin):
     @admin.display(description="reason")
     def outcome(self, call):
         reason = outcome_reason(call)
-        if len(reason) <= 90:
+        if len(reason) <= 160:
             return reason or "-"
-        return format_html('<span title="{}">{}…</span>', reason, reason[:88])
+        return format_html('<span title="{}">{}…</span>', reason, reason[:158])
 
     @admin.display(description="ended by", ordering="ended_by")
     def ended(self, call):
@@ -217,17 +231,8 @@ class CallLogInline(ScopedInline):
 
 @admin.register(CallRequest)
 class CallRequestAdmin(NumberSearch, CsvExport, ScopedAdmin):
-    list_display = [
-        "to_number",
-        "business",
-        "campaign",
-        "status",
-        "attempts",
-        "max_attempts",
-        "next_attempt_at",
-        "waiting_for",
-        "last_error",
-    ]
+    # What an operator reads fits 1280 px; why it waits, or why it failed, wraps.
+    list_display = ["to_number", "campaign", "status", "attempts_made", "waiting_for_or_error"]
     list_filter = ["status", "business", "campaign"]
     search_fields = ["to_number"]
     list_select_related = ["business", "campaign"]
@@ -267,6 +272,17 @@ class CallRequestAdmin(NumberSearch, CsvExport, ScopedAdmin):
     ]
     inlines = [CallLogInline]
     actions = ["retry_now"]
+
+    @admin.display(description="attempts", ordering="attempts")
+    def attempts_made(self, call_request):
+        return f"{call_request.attempts}/{call_request.max_attempts}"
+
+    @admin.display(description="waiting for / last error")
+    def waiting_for_or_error(self, call_request):
+        """What holds a queued request (and until when), else why its last attempt failed."""
+        if call_request.status == CallRequest.Status.QUEUED and call_request.held_reason:
+            return call_request.held_reason
+        return call_request.last_error or "-"
 
     @admin.display(description="waiting for")
     def waiting_for(self, call_request):

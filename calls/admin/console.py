@@ -2,8 +2,6 @@
 the browser every few seconds), resuming a paused business from it, and the time zone setting.
 Views only: they read through calls.dashboard and act through the admin's recorded actions."""
 
-from datetime import timedelta
-
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -13,26 +11,18 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
 from calls.charts import OUTCOME_COLOURS, live_against_caps_chart, outcomes_chart
+from calls.counts import LABELS
 from calls.dashboard import OUTCOMES, business_states, dialing_paused, outcomes_per_minute
+from calls.health import dialing_health, health_checks
 from calls.models import Business
 from calls.preferences import operator_time_zone, operator_time_zone_set, time_zone_names
+from calls.templatetags.console import duration_text
 from calls.tenancy import Role, businesses_for
 
 PARTS = {
     "live": "admin/calls/dashboard_live.html",
     "history": "admin/calls/dashboard_history.html",
 }
-
-
-def duration_text(delta: timedelta | None) -> str:
-    if delta is None:
-        return "-"
-    seconds = int(delta.total_seconds())
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def _live_context(request) -> dict:
@@ -43,11 +33,14 @@ def _live_context(request) -> dict:
         state.wait_text = duration_text(state.oldest_due_wait)
         state.outcome_counts = [(o, state.outcomes.get(o, 0)) for o in OUTCOMES]
         state.may_resume = bool(state.business.paused_reason) and state.business.pk in may_resume
+    checks = health_checks()
     return {
         "states": states,
+        "checks": checks,
+        "problems": dialing_health(checks),
         "all_paused": dialing_paused(),
         "caps_chart": live_against_caps_chart(states),
-        "outcomes": OUTCOMES,
+        "count_labels": list(LABELS.items()),
     }
 
 

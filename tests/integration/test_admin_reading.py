@@ -164,8 +164,9 @@ def test_members_do_not_see_the_task_queue(member_client, business):
     assert [app["name"] for app in apps] == ["Calls", "Leads", "HTTP API", "Webhooks"]
 
 
-def test_the_list_of_calls_shows_to_status_duration_and_reason(admin_client, outcomes):
+def test_the_list_of_calls_shows_what_an_operator_reads(admin_client, outcomes):
     body = admin_client.get(LIST).content.decode()
-    for column in ("column-to_number", "column-status", "column-duration", "column-outcome"):
-        assert column in body
-    assert "column-from_number" not in body  # the business's own number: not worth the width
+    columns = ["created_at", "business_name", "from_number", "to_number", "campaign", "status"]
+    for column in [*columns, "duration", "outcome"]:
+        assert f"column-{column}" in body
+    assert "column-ended" not in body  # on the call's page and in the export
