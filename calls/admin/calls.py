@@ -3,7 +3,9 @@ on them through actions."""
 
 from django.contrib import admin
 from django.db.models import Q
-from django.utils.html import format_html
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from calls.admin.exports import CsvExport
 from calls.admin.scoping import ScopedAdmin, ScopedInline, role_action, user_may
@@ -13,11 +15,33 @@ from calls.models import CallEvent, CallLog, CallRequest, Campaign
 from calls.outcomes import ERROR_STATUSES, outcome_reason
 from calls.services import operator_actions
 from calls.tenancy import Role, scoped
+from calls.timeline import call_timeline
+
+
+def _moment(at) -> str:
+    if at is None:
+        return "(time not recorded)"
+    # Milliseconds: Twilio's reports about one call often arrive within the same second.
+    local = timezone.localtime(at)
+    return f"{local:%Y-%m-%d %H:%M:%S}.{local.microsecond // 1000:03d} {local.tzname()}"
 
 
 class CallEventInline(ScopedInline):
+    """Every report about the call with its raw parameters: internals, folded (the page's
+    timeline tells the same story in words)."""
+
     model = CallEvent
-    fields = ["received_at", "source", "status", "sequence_number", "sip_response_code", "applied"]
+    verbose_name_plural = "callbacks and reconciles, with Twilio's raw parameters"
+    classes = ["collapse"]
+    fields = [
+        "received_at",
+        "source",
+        "status",
+        "sequence_number",
+        "sip_response_code",
+        "applied",
+        "params",
+    ]
     readonly_fields = fields
 
 
@@ -103,41 +127,60 @@ class CallLogAdmin(NumberSearch, CsvExport, ScopedAdmin):
         # calls.counts' figures, one yes/no per call, so a spreadsheet's sums match the console.
         *((name, lambda c, n=name: "yes" if getattr(c, f"is_{n}") else "") for name in DEFINITIONS),
     ]
-    # What Twilio reports is not for anyone to edit.
-    fields = readonly_fields = [
-        "public_id",
-        "call_sid",
-        "business",
-        "lead",
-        "request",
-        "direction",
-        "from_number",
-        "to_number",
-        "status",
-        "last_sequence_number",
-        "dial_started_at",
-        "duration_seconds",
-        "price",
-        "price_unit",
-        "price_checks",
-        "answered_by",
-        "voicemail_left_at",
-        "error_code",
-        "error_message",
-        "outcome",
-        "sip_response_code",
-        "ended",
-        "hang_up_requested_at",
-        "nudge_due_at",
-        "nudge_count",
-        "unlisted_since",
-        "no_lead_reason",
-        "created_at",
-        "updated_at",
-        "answered_at",
-        "ended_at",
-        "operator_actions",
+    # A call's page reads as a summary, then its timeline; the internals (SIDs, sequence numbers,
+    # nudges, raw parameters) are folded. What Twilio reports is not for anyone to edit.
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "status_and_why",
+                    "from_number",
+                    "to_number",
+                    "campaign_link",
+                    "request",
+                    "duration",
+                    "price_text",
+                    "answered_by_text",
+                    "keys_pressed",
+                    "voicemail_left_at",
+                ]
+            },
+        ),
+        ("Timeline", {"fields": ["timeline"]}),
+        (
+            "Internals",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "public_id",
+                    "call_sid",
+                    "business",
+                    "lead",
+                    "direction",
+                    "status",
+                    "last_sequence_number",
+                    "error_code",
+                    "error_message",
+                    "sip_response_code",
+                    "ended",
+                    "dial_started_at",
+                    "answered_at",
+                    "ended_at",
+                    "hang_up_requested_at",
+                    "nudge_due_at",
+                    "nudge_count",
+                    "unlisted_since",
+                    "no_lead_reason",
+                    "price_checks",
+                    "created_at",
+                    "updated_at",
+                ],
+            },
+        ),
+        ("History", {"classes": ["collapse"], "fields": ["operator_actions"]}),
     ]
+    readonly_fields = [field for _, spec in fieldsets for field in spec["fields"]]
     inlines = [CallEventInline]
     actions = ["hang_up", "retry_now", "reconcile"]
 
@@ -168,6 +211,51 @@ class CallLogAdmin(NumberSearch, CsvExport, ScopedAdmin):
     @admin.display(description="ended by", ordering="ended_by")
     def ended(self, call):
         return ended_by_whom(call)
+
+    @admin.display(description="status")
+    def status_and_why(self, call):
+        reason = outcome_reason(call)
+        if not reason:
+            return call.status
+        return format_html("<strong>{}</strong>: {}", call.status, reason)
+
+    @admin.display(description="campaign")
+    def campaign_link(self, call):
+        campaign = call.request.campaign if call.request else None
+        if campaign is None:
+            return "-"
+        url = reverse("admin:calls_campaign_change", args=[campaign.pk])
+        return format_html('<a href="{}">{}</a>', url, campaign.name)
+
+    @admin.display(description="price")
+    def price_text(self, call):
+        if call.price is None:
+            return "not priced (yet)" if call.call_sid and call.ended_at else "-"
+        return f"{call.price.normalize()} {call.price_unit}"
+
+    @admin.display(description="answered by")
+    def answered_by_text(self, call):
+        if not call.answered_by:
+            return "-"
+        known = call.answered_by in CallLog.AnsweredBy.values
+        return CallLog.AnsweredBy(call.answered_by).label if known else call.answered_by
+
+    @admin.display(description="keys pressed")
+    def keys_pressed(self, call):
+        return call.digits or "-"
+
+    @admin.display(description="timeline")
+    def timeline(self, call):
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((_moment(entry.at), entry.what, entry.detail) for entry in call_timeline(call)),
+        )
+        return format_html(
+            '<table class="call-timeline"><thead><tr><th>When</th><th>What</th><th>Detail</th>'
+            "</tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         call = self.get_object(request, object_id)

@@ -64,7 +64,7 @@ def test_a_call_page_shows_its_events_and_keeps_twilios_fields_read_only(operato
     response = operator.get(f"/admin/calls/calllog/{call.pk}/change/")
     assert response.status_code == 200
     body = response.content.decode()
-    assert "Call events" in body
+    assert "Callbacks and reconciles, with Twilio" in body
     assert 'name="status"' not in body
     assert 'name="call_sid"' not in body
 
