@@ -12,6 +12,9 @@ def favicon(request):
     return redirect(static("calls/favicon.svg"), permanent=True)
 
 
+# A refused page in the admin's style, saying what each role may do (calls/admin/console.py).
+handler403 = "calls.admin.console.permission_denied"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon),

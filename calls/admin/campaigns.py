@@ -12,6 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from calls.admin.campaign_numbers import CampaignAddForm, campaign_numbers_view, numbers_result
 from calls.admin.scoping import ScopedAdmin, role_action, user_may
+from calls.admin.search import NumberSearch
 from calls.admin.windows import window_formfield
 from calls.dashboard import campaign_results
 from calls.models import CallLog, CallRequest, Campaign
@@ -54,13 +55,14 @@ SCRIPT_FIELDS = [
 
 
 @admin.register(Campaign)
-class CampaignAdmin(ScopedAdmin):
+class CampaignAdmin(NumberSearch, ScopedAdmin):
     add_role = change_role = delete_role = Role.MANAGER
     superuser_only_fields = ("raw_twiml",)
     readonly_on_change = ("business",)
     list_display = ["name", "business", "status", "progress", "concurrency", "created_at"]
     list_filter = ["status", "business"]
-    search_fields = ["name"]
+    # A name, or a number it called however it is written ("(415) 555-0199", "555-0199").
+    search_fields = ["name", "requests__to_number"]
     list_select_related = ["business"]
     autocomplete_fields = ["business"]
     # A recording is fetched by Twilio over https only (the allowlist refuses http).

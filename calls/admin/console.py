@@ -17,7 +17,7 @@ from calls.health import dialing_health, health_checks
 from calls.models import Business
 from calls.preferences import operator_time_zone, operator_time_zone_set, time_zone_names
 from calls.templatetags.console import duration_text
-from calls.tenancy import Role, businesses_for
+from calls.tenancy import Membership, Role, businesses_for
 
 PARTS = {
     "live": "admin/calls/dashboard_live.html",
@@ -102,3 +102,27 @@ def preferences(request):
         return redirect("admin:index")
     context = {**admin.site.each_context(request), "title": "Your time zone", "form": form}
     return TemplateResponse(request, "admin/calls/preferences.html", context)
+
+
+def permission_denied(request, exception=None):
+    """A page the user's role does not allow (config.urls' handler403), in the admin's style: what
+    each role may do, and the user's own roles, so a viewer knows whom to ask."""
+    user = request.user
+    context = {
+        **admin.site.each_context(request),
+        "title": "Your role does not allow this",
+        "memberships": (
+            Membership.objects.filter(user=user).select_related("business").order_by("business")
+            if user.is_authenticated
+            else []
+        ),
+        "roles": ROLE_RIGHTS,
+    }
+    return TemplateResponse(request, "admin/calls/refused.html", context, status=403)
+
+
+ROLE_RIGHTS = [
+    ("viewer", "reads every page of its business: calls, requests, campaigns, leads, exports"),
+    ("operator", "also queues calls, pauses, resumes and stops campaigns, hangs up, retries"),
+    ("manager", "also edits the business's settings, campaigns' scripts, lists and members"),
+]
