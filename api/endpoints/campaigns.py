@@ -86,7 +86,8 @@ def campaign_of(request, id: int) -> Campaign:
 def campaign_create(request, payload: CampaignIn, idempotency_key: IdempotencyKey = None):
     """Creates a running campaign with its numbers; one result per number (queued with its call
     request's id, or refused with the reason). When no number can be queued nothing is created
-    (422). Honours `Idempotency-Key`."""
+    (422, `no-number-queued`); a recording from a host the business does not allow is refused
+    (422, `recording-host-not-allowed`). Honours `Idempotency-Key`."""
     fields = payload.model_dump(exclude={"numbers"})
     if not fields["say_text"]:
         fields.pop("say_text")  # the model's default greeting
@@ -102,6 +103,10 @@ def campaign_create(request, payload: CampaignIn, idempotency_key: IdempotencyKe
                 for field, messages in error.message_dict.items()
             ]
             detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+            # The schema holds the script's form; what is left is the business's own rule: the
+            # hosts its recordings may come from.
+            if {e["field"] for e in errors} == {"recording_url"}:
+                raise ApiError(422, "recording-host-not-allowed", detail, errors) from error
             raise ApiError(400, "invalid", detail, errors) from error
         except CampaignRefused as error:
             status = 409 if error.code == "name-taken" else 422
