@@ -20,7 +20,7 @@ PAUSE = "Twilio refused the call (refused business): 21210 'From' number not ver
 
 
 def test_the_dashboard_shows_a_paused_business_and_an_operator_resumes_it(
-    live_server, page, login, acme, rival, artifacts
+    live_server, page, login, acme, rival, artifacts, worker_alive
 ):
     Business.objects.filter(pk=rival.pk).update(paused_reason=PAUSE)
     make_call(acme, number="+14155550001", status="in-progress", call_sid=sid(1))
