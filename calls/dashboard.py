@@ -111,9 +111,8 @@ def business_states(businesses) -> list[BusinessState]:
     )
     for row in recent:
         state = states[row.pop("business_id")]
-        state.outcomes = {s: row.pop(f"ended_{s}") for s in OUTCOMES if row[f"ended_{s}"]}
-        for s in OUTCOMES:
-            row.pop(f"ended_{s}", None)
+        ended = {s: row.pop(f"ended_{s}") for s in OUTCOMES}
+        state.outcomes = {s: n for s, n in ended.items() if n}
         state.counts = CallCounts(**row)
     with_webhooks = [pk for pk, state in states.items() if state.business.webhook_url]
     if with_webhooks:

@@ -1,6 +1,7 @@
 """The operators' pages beside the model admins: the dashboard (scoped by membership, refreshed in
-the browser every few seconds), resuming a paused business from it, and the time zone setting.
-Views only: they read through calls.dashboard and act through the admin's recorded actions."""
+the browser every few seconds), resuming a paused business from it, the time zone setting, and
+the page a role does not allow. Views only: they read through calls.dashboard and calls.health
+and act through the admin's recorded actions."""
 
 from django import forms
 from django.conf import settings
