@@ -9,7 +9,7 @@ from django.http import Http404, JsonResponse
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.parser import Parser
 
-from api.schemas import ErrorOut
+from api.schemas import PATTERN_MESSAGES, ErrorOut
 
 # The errors every operation may answer (besides its own).
 COMMON_ERRORS = (400, 401, 413, 429)
@@ -61,6 +61,14 @@ def _field_of(loc) -> str:
     return ".".join(parts) or str(loc[0])
 
 
+def _message_of(error: dict) -> str:
+    if error["type"] == "string_pattern_mismatch":
+        pattern = error.get("ctx", {}).get("pattern")
+        if pattern in PATTERN_MESSAGES:
+            return PATTERN_MESSAGES[pattern]
+    return error["msg"].removeprefix("Value error, ")
+
+
 def install_error_handlers(api) -> None:
     @api.exception_handler(ApiError)
     def api_error(request, error: ApiError):
@@ -68,10 +76,7 @@ def install_error_handlers(api) -> None:
 
     @api.exception_handler(ValidationError)
     def invalid(request, error: ValidationError):
-        errors = [
-            {"field": _field_of(e["loc"]), "message": e["msg"].removeprefix("Value error, ")}
-            for e in error.errors
-        ]
+        errors = [{"field": _field_of(e["loc"]), "message": _message_of(e)} for e in error.errors]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return error_response(ApiError(400, "invalid", detail or "Invalid request.", errors))
 

@@ -1,27 +1,54 @@
 """What the API reads and answers, as pydantic schemas: django-ninja validates requests and
 serialises responses through them and builds the OpenAPI document from them, so the document
-and the answers cannot drift apart."""
+and the answers cannot drift apart.
+
+Every constraint the server puts on a request's shape is declared here, where the document
+shows it (patterns, lengths, enums, bounds): a client generated from /api/v1/openapi.json
+refuses what the server would refuse with a 400. What no schema can say is answered 422 with a
+`code`: a number that matches E.164 yet is in no numbering plan, a recording host the business
+does not allow, a number on its do-not-call list, a reused Idempotency-Key; and, stated in the
+descriptions, metadata's nesting depth and size (tests/integration/test_api_schema.py).
+"""
 
 import json
 import math
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from django.conf import settings
 from ninja import Header, Schema
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, PlainValidator
+from typing_extensions import TypeAliasType
 
 from calls.models import CallRequest, Campaign
 from calls.scripts import Language, Voice
 
 # Characters no text field may hold: PostgreSQL refuses NUL, and no person types the others.
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# The same, as the document's pattern (ECMA and pydantic's regex alike read \x escapes).
+NO_CONTROL_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 # JSON may escape half a surrogate pair ("\ud800"), which no UTF-8 column can store.
 NOT_UTF8 = re.compile("[\x00\ud800-\udfff]")
+# E.164: "+", a country code (never 0), at most 15 digits in all (the shortest plans have 7).
+E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+# An https URL Django's URLValidator accepts (lower-case host names with a TLD, no port, no
+# spaces), or nothing.
+RECORDING_URL_PATTERN = r"^$|^https://([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$"
 METADATA_DEPTH = 8
+METADATA_KEY_MAX = 100
+METADATA_STRING_MAX = 1000
+METADATA_ITEMS_MAX = 100
 # JSON numbers every client reads exactly (JavaScript's safe integers).
 SAFE_INTEGER = 2**53 - 1
+# Why a field's pattern refused a value, in words, by the pattern (api/errors.py reads it).
+PATTERN_MESSAGES = {
+    NO_CONTROL_PATTERN: "must not contain control characters",
+    E164_PATTERN: "must be a number in E.164 form: + and the country code, digits only "
+    "(e.g. +14155550123)",
+    RECORDING_URL_PATTERN: "must be an https URL on a named host (e.g. "
+    "https://media.example.com/greeting.mp3), or empty",
+}
 
 
 def _no_control(value: str) -> str:
@@ -32,34 +59,60 @@ def _no_control(value: str) -> str:
 
 def Text(max_length: int, min_length: int = 0):  # noqa: N802 (a type, read as one)
     return Annotated[
-        str, Field(min_length=min_length, max_length=max_length), AfterValidator(_no_control)
+        str,
+        Field(min_length=min_length, max_length=max_length, pattern=NO_CONTROL_PATTERN),
+        AfterValidator(_no_control),
     ]
 
 
+PhoneNumber = Annotated[
+    str,
+    Field(
+        pattern=E164_PATTERN,
+        description=(
+            "E.164. A number of that form that is in no numbering plan is refused with 422 "
+            "(`invalid-number`)."
+        ),
+        json_schema_extra={"format": "e164", "examples": ["+14155550123"]},
+    ),
+]
+
+
 def _metadata_check(value: Any, depth: int = 0) -> None:
+    """What MetadataValue declares, checked as declared, and the nesting it cannot declare."""
     if depth > METADATA_DEPTH:
         raise ValueError(f"must not nest deeper than {METADATA_DEPTH} levels")
     if isinstance(value, dict):
+        if len(value) > METADATA_ITEMS_MAX:
+            raise ValueError(f"objects must hold at most {METADATA_ITEMS_MAX} keys")
         for key, item in value.items():
             _no_control(key)
+            if len(key) > METADATA_KEY_MAX:
+                raise ValueError(f"keys must be at most {METADATA_KEY_MAX} characters")
             _metadata_check(item, depth + 1)
     elif isinstance(value, list):
+        if len(value) > METADATA_ITEMS_MAX:
+            raise ValueError(f"arrays must hold at most {METADATA_ITEMS_MAX} items")
         for item in value:
             _metadata_check(item, depth + 1)
     elif isinstance(value, str):
         if NOT_UTF8.search(value):
             raise ValueError("strings must not contain NUL or lone surrogates")
+        if len(value) > METADATA_STRING_MAX:
+            raise ValueError(f"strings must be at most {METADATA_STRING_MAX} characters")
     elif isinstance(value, bool) or value is None:
         pass
-    elif isinstance(value, int):
-        if abs(value) > SAFE_INTEGER:
-            raise ValueError(f"integers must lie within ±{SAFE_INTEGER}")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("numbers must be finite")
+    elif isinstance(value, int | float):
+        # One bound for both: JSON does not tell 1e20 from 100000000000000000000.
+        if not math.isfinite(value) or abs(value) > SAFE_INTEGER:
+            raise ValueError(f"numbers must lie within ±{SAFE_INTEGER}")
+    else:
+        raise ValueError("must be JSON")
 
 
-def _metadata_valid(value: dict) -> dict:
+def _metadata_valid(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object")
     _metadata_check(value)
     size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
     if size > settings.API_METADATA_MAX_BYTES:
@@ -67,19 +120,61 @@ def _metadata_valid(value: dict) -> dict:
     return value
 
 
+def _key_rules(schema: dict) -> None:
+    """pydantic writes a key pattern as patternProperties, which leaves a key that does not match
+    it unconstrained: the rule goes to propertyNames, which every key must meet."""
+    ((pattern, value),) = schema.pop("patternProperties").items()
+    schema["propertyNames"] = {**schema.get("propertyNames", {}), "pattern": pattern}
+    schema["additionalProperties"] = value
+
+
+MetadataKey = Annotated[str, Field(max_length=METADATA_KEY_MAX, pattern=NO_CONTROL_PATTERN)]
+# What metadata may hold, for the document: _metadata_valid checks the same bounds, and the
+# nesting depth and total size this cannot express.
+MetadataValue = TypeAliasType(
+    "MetadataValue",
+    Union[  # noqa: UP007 (a recursive alias needs the Union form)
+        None,
+        bool,
+        Annotated[float, Field(ge=-SAFE_INTEGER, le=SAFE_INTEGER)],
+        Annotated[str, Field(max_length=METADATA_STRING_MAX, pattern=r"^[^\x00]*$")],
+        Annotated[list["MetadataValue"], Field(max_length=METADATA_ITEMS_MAX)],
+        Annotated[
+            dict[MetadataKey, "MetadataValue"],
+            Field(max_length=METADATA_ITEMS_MAX, json_schema_extra=_key_rules),
+        ],
+    ],
+)
+MetadataObject = Annotated[
+    dict[MetadataKey, MetadataValue],
+    Field(max_length=METADATA_ITEMS_MAX, json_schema_extra=_key_rules),
+]
 Metadata = Annotated[
     dict[str, Any],
-    AfterValidator(_metadata_valid),
-    Field(description="Your own data, returned as given (compact JSON of at most a few KB)."),
+    PlainValidator(_metadata_valid, json_schema_input_type=MetadataObject),
+    Field(
+        description=(
+            "Your own data, returned as given: JSON nested at most "
+            f"{METADATA_DEPTH} levels deep, at most {settings.API_METADATA_MAX_BYTES} bytes "
+            "as compact UTF-8 JSON."
+        ),
+    ),
 ]
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def _moment(value: datetime) -> datetime:
-    # Far from today a zone offset can carry a time past year 1 or 9999, which Python cannot
-    # hold; a time without a zone is read as UTC.
-    if not 1900 <= value.year <= 9000:
-        raise ValueError("must lie between the years 1900 and 9000")
+    """A time without a zone is read as UTC. Far from today a zone offset can carry a time past
+    year 1 or 9999, which Python cannot hold: such a time is taken as the bound it lies beyond
+    (nothing was created before 1900 or after 9000, so a filter means the same)."""
+    if value.year < 1900:
+        return EARLIEST
+    if value.year >= 9000:
+        return LATEST
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -118,7 +213,7 @@ class LeadIn(StrictIn):
 
 
 class CallIn(StrictIn):
-    to: Text(32, min_length=1) = Field(description="The number to call, E.164 preferred.")
+    to: PhoneNumber
     campaign: Id | None = None
     lead: LeadIn | None = None
     metadata: Metadata = Field(default_factory=dict)
@@ -172,7 +267,7 @@ class CallPage(Schema):
 
 
 class NumberIn(StrictIn):
-    to: Text(32, min_length=1)
+    to: PhoneNumber
     name: Text(200) = ""
 
 
@@ -186,7 +281,17 @@ class CampaignIn(StrictIn):
     say_text: Text(4000) = ""
     voice: Literal[tuple(Voice.values)] = ""  # type: ignore[valid-type]
     language: Literal[tuple(Language.values)] = ""  # type: ignore[valid-type]
-    recording_url: Text(200) = ""
+    recording_url: Annotated[
+        str,
+        Field(
+            max_length=200,
+            pattern=RECORDING_URL_PATTERN,
+            description=(
+                "Played before the text. Its host must be one the business allows, else 422 "
+                "(`recording-host-not-allowed`)."
+            ),
+        ),
+    ] = ""
     numbers: list[NumberIn] = Field(min_length=1, max_length=settings.API_NUMBERS_MAX)
 
 
@@ -195,6 +300,16 @@ class NumberOut(Schema):
     status: Literal["queued", "refused"]
     id: int | None = Field(description="The call request's id, when queued.")
     reason: str = ""
+
+
+class CallCountsOut(Schema):
+    """A campaign's calls, counted as the console counts them (calls/counts.py)."""
+
+    attempts: int = Field(description="Calls placed, or whose create may yet have placed one.")
+    placed: int = Field(description="Calls Twilio accepted (a refused call is not placed).")
+    reached_person: int = Field(description="Placed calls answered, and not by a machine.")
+    reached_machine: int = Field(description="Placed calls answered by a machine or a fax.")
+    ended: int = Field(description="Placed calls that ended.")
 
 
 class CampaignOut(Schema):
@@ -209,6 +324,7 @@ class CampaignOut(Schema):
     created_at: datetime
     ended_at: datetime | None
     requests: dict[str, int] = Field(description="Its call requests by status.")
+    calls: CallCountsOut
 
 
 class NumbersOut(Schema):

@@ -17,14 +17,23 @@ So here only the main process acts on a stop signal, and outside signal context:
 - past STOP_GRACE_SECONDS the cluster's processes are killed. A task cut short is handed back (the
   ORM broker leases it out again after `retry`) or lost (Redis); the scheduled cleanup repairs what
   it should have done, since the database is the truth and tasks are only nudges.
+
+While it runs, the main process checks in every HEARTBEAT_SECONDS (a WorkerHeartbeat row), as
+long as its sentinel lives: /healthz, the console and /metrics say when no worker has lately. It
+logs one line when it starts and one when it stops.
 """
 
 import logging
 import os
 import signal
+import socket
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
+
+from django.db import DatabaseError, connections
+from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +41,10 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # Platforms wait 10 s (docker stop, honcho) to 30 s (Heroku) before SIGKILL: stop well before.
 STOP_GRACE_SECONDS = 7.0
 POLL_SECONDS = 0.1
+# How often a running worker checks in; calls.health calls it silent after a minute.
+HEARTBEAT_SECONDS = 10.0
+# Check-ins of workers gone this long are deleted when a worker starts.
+HEARTBEAT_KEPT = timedelta(days=1)
 
 
 def cluster_run(*, grace_seconds: float = STOP_GRACE_SECONDS) -> int:
@@ -45,14 +58,90 @@ def cluster_run(*, grace_seconds: float = STOP_GRACE_SECONDS) -> int:
     for signum in STOP_SIGNALS:
         signal.signal(signum, lambda signum, frame: received.append(signum))
     cluster.start()
+    heartbeat = Heartbeat(cluster)
+    logger.info("Worker started: %s.", heartbeat.describe())
+    heartbeat.prune()
     while not received and cluster.sentinel.is_alive():
+        heartbeat.beat_if_due()
         time.sleep(POLL_SECONDS)
     if not received:
         logger.error("The cluster's sentinel exited (code %s).", cluster.sentinel.exitcode)
         return 1
-    logger.info("Stopping the cluster on %s.", signal.Signals(received[0]).name)
     cluster_stop(cluster, grace_seconds=grace_seconds)
+    heartbeat.beat(stopped=True)
+    logger.info(
+        "Worker stopped on %s after %s.",
+        signal.Signals(received[0]).name,
+        timedelta(seconds=round(time.monotonic() - heartbeat.started)),
+    )
     return 0
+
+
+class Heartbeat:
+    """The main process's check-ins. Written only while the sentinel lives (the loop above), so a
+    frozen or dead worker stops checking in; a database that cannot be reached is logged once
+    per outage and tried again at the next beat."""
+
+    def __init__(self, cluster):
+        from django_q.conf import Conf
+
+        self.cluster_id = cluster.cluster_id.hex
+        self.pid = cluster.pid
+        self.host = socket.gethostname()
+        self.workers = Conf.WORKERS
+        self.broker = "Redis" if Conf.REDIS else f"ORM ({Conf.ORM})"
+        self.name = Conf.PREFIX
+        self.started_at = timezone.now()
+        self.started = time.monotonic()
+        self.due = 0.0
+        self.failing = False
+
+    def describe(self) -> str:
+        return (
+            f"cluster {self.name} ({self.cluster_id[:8]}) on {self.host}, pid {self.pid}, "
+            f"{self.workers} workers, broker {self.broker}"
+        )
+
+    def beat_if_due(self) -> None:
+        if time.monotonic() >= self.due:
+            self.due = time.monotonic() + HEARTBEAT_SECONDS
+            self.beat()
+
+    def beat(self, *, stopped: bool = False) -> None:
+        from calls.models import WorkerHeartbeat
+
+        now = timezone.now()
+        try:
+            WorkerHeartbeat.objects.update_or_create(
+                cluster_id=self.cluster_id,
+                defaults={"seen_at": now, "stopped_at": now if stopped else None},
+                create_defaults={
+                    "host": self.host[:255],
+                    "pid": self.pid,
+                    "workers": self.workers,
+                    "broker": self.broker[:64],
+                    "started_at": self.started_at,
+                    "seen_at": now,
+                    "stopped_at": now if stopped else None,
+                },
+            )
+        except DatabaseError as error:
+            if not self.failing:
+                logger.warning("The worker cannot check in (the database): %s", error)
+            self.failing = True
+            connections.close_all()  # a broken connection is opened afresh at the next beat
+            return
+        if self.failing:
+            logger.warning("The worker checks in again.")
+        self.failing = False
+
+    def prune(self) -> None:
+        from calls.models import WorkerHeartbeat
+
+        try:
+            WorkerHeartbeat.objects.filter(seen_at__lt=timezone.now() - HEARTBEAT_KEPT).delete()
+        except DatabaseError:
+            connections.close_all()
 
 
 def cluster_stop(cluster, *, grace_seconds: float) -> None:

@@ -36,3 +36,27 @@ class EndedCallTally(models.Model):
 
     def __str__(self):
         return f"{self.status}: {self.ended}"
+
+
+class WorkerHeartbeat(models.Model):
+    """A worker (`manage.py qcluster`, calls/cluster.py) checking in every few seconds while it
+    runs: /healthz, the console and /metrics read from these rows whether one has lately."""
+
+    cluster_id = models.CharField(max_length=64, primary_key=True)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    workers = models.PositiveSmallIntegerField()
+    broker = models.CharField(max_length=64)
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField()
+    # Set when the worker stopped as asked; a worker that died or froze just stops checking in.
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # /healthz, the console and /metrics: the latest check-in.
+            models.Index(fields=["seen_at"], name="heartbeat_seen_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.host} pid {self.pid} ({self.cluster_id})"

@@ -1,9 +1,10 @@
-"""What the operators' dashboard and /metrics read: per business, live calls against the cap, the
-queue, the last hour's outcomes, the pause; calls per minute by outcome over a day.
+"""What the operators' dashboard, a campaign's page and /metrics read: per business, live calls
+against the cap, the queue, the last hour's calls, the pause; calls per minute by outcome over a
+day; a campaign's progress and results. Every count of calls is one of calls.counts' definitions.
 
 Each figure is one grouped query over a partial index (live calls, queued requests, outbound
-calls by end time), whatever the number of businesses, so the cost follows the live calls, the
-queue and the day's ended calls, never the whole history
+calls by creation and by end time), whatever the number of businesses, so the cost follows the
+live calls, the queue and the day's calls, never the whole history
 (tests/integration/test_dashboard.py counts the queries).
 """
 
@@ -16,11 +17,14 @@ from django.db.models import Avg, Count, Min, Q, Sum
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
+from calls.counts import DEFINITIONS, ENDED, CallCounts, count_aggregates
 from calls.models import Business, CallLog, CallRequest, DialingControl, DoNotCall
 from calls.services.do_not_call import DO_NOT_CALL_PREFIX
 
 Status = CallLog.Status
 OUTCOMES = (Status.COMPLETED, Status.BUSY, Status.NO_ANSWER, Status.FAILED, Status.CANCELED)
+# The dashboard's and /metrics' recent figures: the calls dialed in this span.
+RECENT = timedelta(hours=1)
 
 
 @dataclass
@@ -30,7 +34,8 @@ class BusinessState:
     queued: int = 0
     due: int = 0
     oldest_due_at: datetime | None = None
-    # Outbound calls that ended in the last hour, by status.
+    # Outbound calls dialed in the last hour (RECENT): the figures, and the ended ones by status.
+    counts: CallCounts = field(default_factory=CallCounts)
     outcomes: dict = field(default_factory=dict)
     # Its webhook endpoint failed for a day: its latest finished message was given up.
     webhook_failing: bool = False
@@ -50,13 +55,8 @@ class BusinessState:
         return max(timezone.now() - self.oldest_due_at, timedelta(0))
 
     @property
-    def ended(self) -> int:
-        return sum(self.outcomes.values())
-
-    @property
     def answer_rate(self) -> float | None:
-        """Answered among the outbound calls that ended in the last hour; None with none."""
-        return self.outcomes.get(Status.COMPLETED, 0) / self.ended if self.ended else None
+        return self.counts.answer_rate
 
 
 def _live_outbound():
@@ -66,7 +66,12 @@ def _live_outbound():
 
 
 def _ended_outbound(since: datetime):
-    return CallLog.objects.filter(direction=CallLog.Direction.OUTBOUND, ended_at__gte=since)
+    return CallLog.objects.filter(ENDED, direction=CallLog.Direction.OUTBOUND, ended_at__gte=since)
+
+
+def recent_outbound(since: datetime):
+    """Outbound calls dialed since `since` (the calllog_outbound_created_idx index)."""
+    return CallLog.objects.filter(direction=CallLog.Direction.OUTBOUND, created_at__gte=since)
 
 
 def business_states(businesses) -> list[BusinessState]:
@@ -96,15 +101,19 @@ def business_states(businesses) -> list[BusinessState]:
     for business_id, queued, n_due, oldest in queue:
         state = states[business_id]
         state.queued, state.due, state.oldest_due_at = queued, n_due, oldest
-    ended = (
-        _ended_outbound(now - timedelta(hours=1))
+    by_outcome = {f"ended_{s}": Count("pk", filter=ENDED & Q(status=s)) for s in OUTCOMES}
+    recent = (
+        recent_outbound(now - RECENT)
         .filter(business_id__in=ids)
-        .values_list("business_id", "status")
-        .annotate(n=Count("pk"))
+        .values("business_id")
+        .annotate(**count_aggregates(), **by_outcome)
         .order_by()
     )
-    for business_id, status, n in ended:
-        states[business_id].outcomes[status] = n
+    for row in recent:
+        state = states[row.pop("business_id")]
+        ended = {s: row.pop(f"ended_{s}") for s in OUTCOMES}
+        state.outcomes = {s: n for s, n in ended.items() if n}
+        state.counts = CallCounts(**row)
     with_webhooks = [pk for pk, state in states.items() if state.business.webhook_url]
     if with_webhooks:
         from webhooks.endpoints import failing_business_ids
@@ -156,20 +165,49 @@ def outcomes_per_minute(businesses, *, hours: int = 24, bin_minutes: int = 10) -
     return series
 
 
+# A campaign's recent figures (answer rate, calls per minute, its pace for the estimate).
+CAMPAIGN_RECENT = timedelta(minutes=15)
+
+
 @dataclass
-class CampaignKpis:
+class CampaignResults:
     """A campaign's progress and results, counted from its requests and their calls."""
 
-    requests: dict
-    attempts: int
-    ended: int
-    answered: int
+    requests: dict  # its requests by status
+    counts: CallCounts  # its calls, as calls.counts defines each figure
+    recent: CallCounts  # the same for its calls dialed in the last CAMPAIGN_RECENT
+    live: int  # its calls live now
+    held: int  # queued requests a rule holds now (the callee's calling window)
+    held_for_window: int  # requests the callee's calling window held at least once
+    blocked_by_do_not_call: int  # requests canceled at dial time: the number was listed
+    opted_out: int  # callees who pressed the opt-out key during one of its calls
+    settled_recently: int  # requests settled in the last CAMPAIGN_RECENT
     average_talk_seconds: float | None
     # What its calls cost by currency ({"USD": Decimal("0.039")}), from the calls Twilio has
-    # priced; how many of its ended calls Twilio placed (so may price) and how many it priced.
+    # priced; how many of its ended calls Twilio priced (ended calls are the ones it may price).
     costs: dict = field(default_factory=dict)
-    priceable: int = 0
     priced: int = 0
+    running: bool = True
+
+    @property
+    def total(self) -> int:
+        return sum(self.requests.values())
+
+    @property
+    def queued(self) -> int:
+        return self.requests.get(CallRequest.Status.QUEUED, 0)
+
+    @property
+    def open(self) -> int:
+        return sum(self.requests.get(s, 0) for s in CallRequest.OPEN_STATUSES)
+
+    @property
+    def settled(self) -> int:
+        return self.total - self.open
+
+    @property
+    def priceable(self) -> int:
+        return self.counts.ended
 
     @property
     def cost_text(self) -> str:
@@ -177,40 +215,57 @@ class CampaignKpis:
         return ", ".join(f"{_amount(total)} {unit}".strip() for unit, total in self.costs.items())
 
     @property
-    def total(self) -> int:
-        return sum(self.requests.values())
+    def calls_per_minute(self) -> float:
+        """Attempts per minute over the last CAMPAIGN_RECENT."""
+        return self.recent.attempts / (CAMPAIGN_RECENT.total_seconds() / 60)
 
     @property
-    def settled(self) -> int:
-        open_ = sum(self.requests.get(s, 0) for s in CallRequest.OPEN_STATUSES)
-        return self.total - open_
+    def attempts_per_person(self) -> float | None:
+        people = self.counts.reached_person
+        return self.counts.attempts / people if people else None
 
     @property
-    def reached(self) -> int:
-        return self.requests.get(CallRequest.Status.DONE, 0)
-
-    @property
-    def answer_rate(self) -> float | None:
-        return self.answered / self.ended if self.ended else None
-
-    @property
-    def attempts_per_reached(self) -> float | None:
-        return self.attempts / self.reached if self.reached else None
+    def finishes_in(self) -> timedelta | None:
+        """When its open requests will be settled at the last CAMPAIGN_RECENT's pace; None while
+        it is not running, or nothing settled lately to measure a pace by."""
+        if not self.running or not self.open or not self.settled_recently:
+            return None
+        return CAMPAIGN_RECENT * (self.open / self.settled_recently)
 
 
-def campaign_kpis(campaign) -> CampaignKpis:
-    """Three grouped queries over the campaign's requests and their calls (foreign-key indexes)."""
-    requests = dict(campaign.requests.values_list("status").annotate(n=Count("pk")).order_by())
-    completed = Q(status=Status.COMPLETED)
-    figures = CallLog.objects.filter(request__campaign=campaign).aggregate(
-        attempts=Count("pk"),
-        ended=Count("pk", filter=Q(ended_at__isnull=False)),
-        answered=Count("pk", filter=completed),
-        talk=Avg("duration_seconds", filter=completed),
-        priceable=Count("pk", filter=Q(ended_at__isnull=False, call_sid__isnull=False)),
+def campaign_results(campaign) -> CampaignResults:
+    """Four grouped queries over the campaign's requests, their calls, their prices and the
+    opt-outs they caused (foreign-key indexes)."""
+    now = timezone.now()
+    since = now - CAMPAIGN_RECENT
+    closed = ~Q(status__in=CallRequest.OPEN_STATUSES)
+    requests = campaign.requests.aggregate(
+        **{f"n_{s}": Count("pk", filter=Q(status=s)) for s in CallRequest.Status.values},
+        held=Count(
+            "pk",
+            filter=Q(status=CallRequest.Status.QUEUED, next_attempt_at__gt=now)
+            & ~Q(held_reason=""),
+        ),
+        held_for_window=Count("pk", filter=Q(window_holds__gt=0)),
+        blocked=Count(
+            "pk",
+            filter=Q(status=CallRequest.Status.CANCELED, last_error__startswith=DO_NOT_CALL_PREFIX),
+        ),
+        settled_recently=Count("pk", filter=closed & Q(updated_at__gte=since)),
+    )
+    calls = CallLog.objects.filter(request__campaign=campaign)
+    recent = {
+        f"recent_{name}": Count("pk", filter=condition & Q(created_at__gte=since))
+        for name, condition in DEFINITIONS.items()
+    }
+    figures = calls.aggregate(
+        **count_aggregates(),
+        **recent,
+        live=Count("pk", filter=Q(status__in=CallLog.LIVE_STATUSES)),
+        talk=Avg("duration_seconds", filter=Q(status=Status.COMPLETED)),
     )
     prices = (
-        CallLog.objects.filter(request__campaign=campaign, price__isnull=False)
+        calls.filter(price__isnull=False)
         .values_list("price_unit")
         .annotate(total=Sum("price"), n=Count("pk"))
         .order_by("price_unit")
@@ -219,15 +274,21 @@ def campaign_kpis(campaign) -> CampaignKpis:
     for unit, total, n in prices:
         costs[unit] = total
         priced += n
-    return CampaignKpis(
-        requests=requests,
-        attempts=figures["attempts"],
-        ended=figures["ended"],
-        answered=figures["answered"],
+    opted_out = DoNotCall.objects.filter(source_call__request__campaign=campaign).count()
+    return CampaignResults(
+        requests={s: requests[f"n_{s}"] for s in CallRequest.Status.values if requests[f"n_{s}"]},
+        counts=CallCounts(**{name: figures[name] for name in DEFINITIONS}),
+        recent=CallCounts(**{name: figures[f"recent_{name}"] for name in DEFINITIONS}),
+        live=figures["live"],
+        held=requests["held"],
+        held_for_window=requests["held_for_window"],
+        blocked_by_do_not_call=requests["blocked"],
+        opted_out=opted_out,
+        settled_recently=requests["settled_recently"],
         average_talk_seconds=figures["talk"],
         costs=costs,
-        priceable=figures["priceable"],
         priced=priced,
+        running=campaign.status == campaign.Status.RUNNING,
     )
 
 
@@ -236,45 +297,3 @@ def _amount(total) -> str:
     total = Decimal(total)
     cents = total.quantize(Decimal("0.01"))
     return str(cents) if cents == total else str(total.normalize())
-
-
-MACHINE = Q(answered_by__in=CallLog.MACHINE_ANSWERS)
-
-
-@dataclass
-class CampaignDialing:
-    """What a campaign's dialing did, and what it held back and why (lawful dialing)."""
-
-    placed: int  # attempts Twilio accepted (they have a SID)
-    held_for_window: int  # requests the callee's calling window held at least once
-    blocked_by_do_not_call: int  # requests canceled at dial time: the number was listed
-    opted_out: int  # callees who pressed the opt-out key during one of its calls
-    reached_machine: int  # answered by a machine (answering-machine detection)
-    reached_person: int  # answered and not detected as a machine
-
-
-def campaign_dialing(campaign) -> CampaignDialing:
-    """Three grouped queries over the campaign's requests, their calls and the opt-outs they
-    caused (foreign-key indexes)."""
-    requests = campaign.requests.aggregate(
-        held=Count("pk", filter=Q(window_holds__gt=0)),
-        blocked=Count(
-            "pk",
-            filter=Q(status=CallRequest.Status.CANCELED, last_error__startswith=DO_NOT_CALL_PREFIX),
-        ),
-    )
-    answered = Q(answered_at__isnull=False) | Q(status=Status.COMPLETED)
-    calls = CallLog.objects.filter(request__campaign=campaign).aggregate(
-        placed=Count("pk", filter=Q(call_sid__isnull=False)),
-        machine=Count("pk", filter=MACHINE),
-        person=Count("pk", filter=answered & ~MACHINE),
-    )
-    opted_out = DoNotCall.objects.filter(source_call__request__campaign=campaign).count()
-    return CampaignDialing(
-        placed=calls["placed"],
-        held_for_window=requests["held"],
-        blocked_by_do_not_call=requests["blocked"],
-        opted_out=opted_out,
-        reached_machine=calls["machine"],
-        reached_person=calls["person"],
-    )

@@ -16,9 +16,10 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from calls.counts import DEFINITIONS, PLACED
 from calls.dashboard import business_states
-from calls.models import Business, CallLog, EndedCallTally, Lease
-from calls.services.cleanup import CLEANUP_LEASE
+from calls.health import health_checks
+from calls.models import Business, CallLog, EndedCallTally
 
 # A call's `ended_at` is stamped in the transaction that ends it, which commits a moment later:
 # the tally counts only calls that ended longer ago than this, so none commits behind it.
@@ -26,9 +27,9 @@ TALLY_LAG = timedelta(seconds=60)
 
 
 def ended_call_totals() -> dict[str, int]:
-    """Calls ended so far, by status: the tally moved forward over the calls ended since the
-    last scrape (a range of the ended-calls index), under a lock, so two scrapers racing count
-    each call once."""
+    """Calls ended so far (calls.counts.ENDED: placed calls, so never one Twilio refused), by
+    status: the tally moved forward over the calls ended since the last scrape (a range of the
+    ended-calls index), under a lock, so two scrapers racing count each call once."""
     upto = timezone.now() - TALLY_LAG
     with transaction.atomic():
         EndedCallTally.objects.bulk_create(
@@ -36,7 +37,7 @@ def ended_call_totals() -> dict[str, int]:
         )
         tallies = {t.status: t for t in EndedCallTally.objects.select_for_update()}
         since = min((t.counted_until for t in tallies.values() if t.counted_until), default=None)
-        ended = CallLog.objects.filter(ended_at__isnull=False, ended_at__lte=upto)
+        ended = CallLog.objects.filter(PLACED, ended_at__isnull=False, ended_at__lte=upto)
         if since is not None:
             ended = ended.filter(ended_at__gt=since)
         for status, n in ended.values_list("status").annotate(n=Count("pk")).order_by():
@@ -46,12 +47,6 @@ def ended_call_totals() -> dict[str, int]:
             tally.counted_until = upto if since is None or upto > since else since
         EndedCallTally.objects.bulk_update(tallies.values(), ["ended", "counted_until"])
     return {status: tally.ended for status, tally in tallies.items()}
-
-
-def _task_backlog() -> int:
-    from django_q.brokers import get_broker
-
-    return get_broker().queue_size()
 
 
 class QueueCollector:
@@ -69,31 +64,56 @@ class QueueCollector:
         paused = GaugeMetricFamily(
             "business_paused", "1 while the business is paused or inactive.", labels=labels
         )
+        last_hour = GaugeMetricFamily(
+            "outbound_calls_last_hour",
+            "Outbound calls dialed in the last hour, by calls.counts' figure (as the dashboard).",
+            labels=["business_id", "count"],
+        )
         for state in business_states(Business.objects.all()):
             key = [str(state.business.pk)]
             live.add_metric(key, state.live)
             queued.add_metric(key, state.queued)
             cap.add_metric(key, state.cap)
             paused.add_metric(key, 1 if state.paused else 0)
-        yield from (live, queued, cap, paused)
+            for name in DEFINITIONS:
+                last_hour.add_metric([*key, name], getattr(state.counts, name))
+        yield from (live, queued, cap, paused, last_hour)
         ended = CounterMetricFamily(
-            "calls_ended", "Calls ended, by final status.", labels=["status"]
+            "calls_ended", "Placed calls ended, by final status.", labels=["status"]
         )
         for status, n in sorted(ended_call_totals().items()):
             ended.add_metric([status], n)
         yield ended
-        lease = Lease.objects.filter(name=CLEANUP_LEASE).first()
-        succeeded = lease.last_succeeded_at if lease else None
-        age = GaugeMetricFamily(
-            "cleanup_last_success_age_seconds",
-            "Seconds since the cleanup last succeeded (absent until it has once).",
-        )
-        if succeeded is not None:
-            age.add_metric([], (timezone.now() - succeeded).total_seconds())
-        yield age
+        yield from self.liveness()
+
+    def liveness(self):
+        """The workers, the broker and the cleanup, as /healthz and the console read them."""
+        checks = health_checks()
+        cluster, broker, cleanup = checks["cluster"], checks["broker"], checks["cleanup"]
         yield GaugeMetricFamily(
-            "task_queue_backlog", "Tasks waiting in the broker.", value=_task_backlog()
+            "worker_clusters",
+            "Workers (qcluster) that checked in within the last minute.",
+            value=cluster.get("clusters", 0),
         )
+        yield _age("worker_heartbeat_age_seconds", "the latest worker check-in", cluster)
+        yield _age("cleanup_last_success_age_seconds", "the cleanup last succeeded", cleanup)
+        yield GaugeMetricFamily(
+            "task_queue_backlog",
+            "Tasks waiting in the broker (absent while it cannot be reached).",
+            **({"value": broker["queued"]} if "queued" in broker else {}),
+        )
+        yield GaugeMetricFamily(
+            "task_queue_oldest_age_seconds",
+            "Seconds the task waiting longest has waited (0 with none waiting).",
+            value=broker.get("oldest_task_age_seconds") or 0,
+        )
+
+
+def _age(name: str, what: str, check: dict) -> GaugeMetricFamily:
+    age = GaugeMetricFamily(name, f"Seconds since {what} (absent until it has once).")
+    if check.get("age_seconds") is not None:
+        age.add_metric([], check["age_seconds"])
+    return age
 
 
 def metrics_allowed(request) -> bool:

@@ -155,9 +155,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"no_client_tracebacks": {"()": "config.log_filters.NoClientErrorTracebacks"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own console handler (DEBUG only) would print each of its records a second
+        # time beside the root's: its records go to the root's handler alone.
+        "django": {"handlers": []},
+        "django.request": {"filters": ["no_client_tracebacks"]},
+        # The worker's start and stop lines show at any LOG_LEVEL (`make run` runs at WARNING).
+        "calls.cluster": {"level": "INFO"},
         "django-q": {"level": env("DJANGO_Q_LOG_LEVEL", default="WARNING")},
         # The Twilio library logs every request's headers and the callee's number at INFO.
         "twilio": {"level": env("THIRD_PARTY_LOG_LEVEL", default="WARNING")},

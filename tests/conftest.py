@@ -7,7 +7,7 @@ from django_q.utils import get_func_repr
 
 from calls import twilio_client
 from calls.models import Business
-from tests.recipes import make_member, sign, twilio_call
+from tests.recipes import make_cleanup_run, make_heartbeat, make_member, sign, twilio_call
 
 
 def pytest_collection_modifyitems(config, items):
@@ -34,6 +34,13 @@ def business(db):
 def rival(db):
     """A second business, whose rows a member of `business` must never see or touch."""
     return Business.objects.create(name="Rival Roofing", phone_number="+14155550200")
+
+
+@pytest.fixture
+def worker_alive(db):
+    """A worker that has just checked in and a cleanup that has just run: nothing is stale."""
+    make_cleanup_run()
+    return make_heartbeat()
 
 
 @pytest.fixture

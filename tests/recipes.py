@@ -7,7 +7,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
-from calls.models import CallLog, CallRequest, Membership
+from calls.models import CallLog, CallRequest, Lease, Membership, WorkerHeartbeat
+from calls.services.cleanup import CLEANUP_LEASE
 from calls.twilio_client import TwilioCall
 
 NUMBER = "+14155550123"
@@ -81,3 +82,31 @@ def make_member(*memberships, username="alice"):
     for business, role in memberships:
         Membership.objects.create(user=user, business=business, role=role)
     return user
+
+
+def make_heartbeat(*, ago=timedelta(0), cluster_id="c0ffee", stopped=False) -> WorkerHeartbeat:
+    """A worker's check-in `ago` (stopped then, if `stopped`)."""
+    at = timezone.now() - ago
+    beat, _ = WorkerHeartbeat.objects.update_or_create(
+        cluster_id=cluster_id,
+        defaults={"seen_at": at, "stopped_at": at if stopped else None},
+        create_defaults={
+            "host": "worker-1",
+            "pid": 4242,
+            "workers": 2,
+            "broker": "ORM (default)",
+            "started_at": at - timedelta(hours=1),
+            "seen_at": at,
+            "stopped_at": at if stopped else None,
+        },
+    )
+    return beat
+
+
+def make_cleanup_run(*, ago=timedelta(0)) -> Lease:
+    """The cleanup's lease, as a run that succeeded `ago` leaves it."""
+    at = timezone.now() - ago
+    lease, _ = Lease.objects.update_or_create(
+        name=CLEANUP_LEASE, defaults={"held_until": at, "last_succeeded_at": at}
+    )
+    return lease

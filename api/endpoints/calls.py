@@ -64,9 +64,10 @@ def requests_of(http_request):
 
 @router.post("/calls", response=responses({201: CallOut}, 404, 409, 422))
 def call_create(request, payload: CallIn, idempotency_key: IdempotencyKey = None):
-    """Queues a call. A refusal answers 422 with its `code` (business-paused, business-inactive,
-    campaign-closed, do-not-call, …); the number already queued or live answers 409. With an
-    `Idempotency-Key` header, a retry gets the first answer and queues nothing more."""
+    """Queues a call. A refusal answers 422 with its `code` (invalid-number, business-paused,
+    business-inactive, campaign-closed, do-not-call, …); the number already queued or live
+    answers 409. With an `Idempotency-Key` header, a retry gets the first answer and queues
+    nothing more."""
     business = request.auth.business
 
     def act():
@@ -82,7 +83,14 @@ def call_create(request, payload: CallIn, idempotency_key: IdempotencyKey = None
                 metadata=payload.metadata,
             )
         except ValidationError as error:
-            raise ApiError.invalid("to", error) from error
+            if error.code != "invalid":
+                raise ApiError.invalid("to", error) from error
+            # The schema took the number's form; no numbering plan has it, which only a phone
+            # number library can tell.
+            message = " ".join(error.messages)
+            raise ApiError(
+                422, "invalid-number", message, [{"field": "to", "message": message}]
+            ) from error
         except EnqueueRefused as error:
             status = 409 if error.code == EnqueueRefused.ALREADY_OPEN else 422
             raise ApiError(status, error.code, str(error)) from error

@@ -1,6 +1,8 @@
 """/api/v1/campaigns: create one with its numbers, add numbers, read it, pause, resume, stop or
 cancel it, through the services the admin uses."""
 
+from dataclasses import asdict
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count
@@ -19,7 +21,8 @@ from api.schemas import (
     NumbersOut,
 )
 from api.services import CampaignRefused, api_action_record, api_campaign_create
-from calls.models import CallRequest, Campaign
+from calls.counts import call_counts
+from calls.models import CallLog, CallRequest, Campaign
 from calls.services.campaign_numbers import NumberRow, campaign_numbers_add
 from calls.services.operator_actions import campaign_set_status
 
@@ -51,6 +54,7 @@ def campaign_out(campaign: Campaign) -> dict:
         created_at=campaign.created_at,
         ended_at=campaign.ended_at,
         requests=counts,
+        calls=asdict(call_counts(CallLog.objects.filter(request__campaign=campaign))),
     ).model_dump(mode="json")
 
 
@@ -82,7 +86,8 @@ def campaign_of(request, id: int) -> Campaign:
 def campaign_create(request, payload: CampaignIn, idempotency_key: IdempotencyKey = None):
     """Creates a running campaign with its numbers; one result per number (queued with its call
     request's id, or refused with the reason). When no number can be queued nothing is created
-    (422). Honours `Idempotency-Key`."""
+    (422, `no-number-queued`); a recording from a host the business does not allow is refused
+    (422, `recording-host-not-allowed`). Honours `Idempotency-Key`."""
     fields = payload.model_dump(exclude={"numbers"})
     if not fields["say_text"]:
         fields.pop("say_text")  # the model's default greeting
@@ -98,6 +103,10 @@ def campaign_create(request, payload: CampaignIn, idempotency_key: IdempotencyKe
                 for field, messages in error.message_dict.items()
             ]
             detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+            # The schema holds the script's form; what is left is the business's own rule: the
+            # hosts its recordings may come from.
+            if {e["field"] for e in errors} == {"recording_url"}:
+                raise ApiError(422, "recording-host-not-allowed", detail, errors) from error
             raise ApiError(400, "invalid", detail, errors) from error
         except CampaignRefused as error:
             status = 409 if error.code == "name-taken" else 422

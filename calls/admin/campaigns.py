@@ -1,15 +1,20 @@
 """Campaigns: managers write their scripts (raw TwiML is for superusers), operators steer them."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.db import models
 from django.db.models import Count, Q
+from django.http import Http404, HttpResponseRedirect
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from calls.admin.campaign_numbers import CampaignAddForm, campaign_numbers_view, numbers_result
 from calls.admin.scoping import ScopedAdmin, role_action, user_may
+from calls.admin.search import NumberSearch
 from calls.admin.windows import window_formfield
-from calls.dashboard import campaign_dialing, campaign_kpis
+from calls.dashboard import campaign_results
 from calls.models import CallLog, CallRequest, Campaign
 from calls.outcomes import outcome_reason
 from calls.services import operator_actions
@@ -28,6 +33,8 @@ CAMPAIGN_BUTTONS = [
     ),
 ]
 RECENT_REQUESTS = 50
+# A form field naming the page an action's button was pressed on, to go back to it.
+RETURN_TO = "_return_to"
 MACHINE_FIELDSET = (
     "Answering machines",
     {"fields": ["machine_detection", "voicemail_text", "machine_retry_hours"]},
@@ -48,13 +55,14 @@ SCRIPT_FIELDS = [
 
 
 @admin.register(Campaign)
-class CampaignAdmin(ScopedAdmin):
+class CampaignAdmin(NumberSearch, ScopedAdmin):
     add_role = change_role = delete_role = Role.MANAGER
     superuser_only_fields = ("raw_twiml",)
     readonly_on_change = ("business",)
     list_display = ["name", "business", "status", "progress", "concurrency", "created_at"]
     list_filter = ["status", "business"]
-    search_fields = ["name"]
+    # A name, or a number it called however it is written ("(415) 555-0199", "555-0199").
+    search_fields = ["name", "requests__to_number"]
     list_select_related = ["business"]
     autocomplete_fields = ["business"]
     # A recording is fetched by Twilio over https only (the allowlist refuses http).
@@ -62,22 +70,26 @@ class CampaignAdmin(ScopedAdmin):
     readonly_fields = [
         "status",
         "progress",
-        "results",
         "recent_requests",
         "created_at",
         "ended_at",
         "operator_actions",
     ]
+    # The page leads with its live results (change_form.html); the settings follow, folded, for
+    # the rarer visit that changes them.
     fieldsets = [
-        (None, {"fields": ["business", "name", "status", "concurrency", "progress"]}),
-        ("Results", {"fields": ["results", "recent_requests"]}),
-        WINDOW_FIELDSET,
+        (None, {"fields": ["recent_requests"]}),
+        ("Settings", {"fields": ["business", "name", "concurrency"], "classes": ["collapse"]}),
+        (WINDOW_FIELDSET[0], {**WINDOW_FIELDSET[1], "classes": ["collapse"]}),
         (
             "Script (what the callee hears)",
-            {"fields": SCRIPT_FIELDS},
+            {"fields": SCRIPT_FIELDS, "classes": ["collapse"]},
         ),
-        MACHINE_FIELDSET,
-        ("History", {"fields": ["created_at", "ended_at", "operator_actions"]}),
+        (MACHINE_FIELDSET[0], {**MACHINE_FIELDSET[1], "classes": ["collapse"]}),
+        (
+            "History",
+            {"fields": ["created_at", "ended_at", "operator_actions"], "classes": ["collapse"]},
+        ),
     ]
     add_fieldsets = [
         (None, {"fields": ["business", "name", "concurrency"]}),
@@ -113,8 +125,12 @@ class CampaignAdmin(ScopedAdmin):
         return numbers_result(request, self, obj, request.campaign_numbers)
 
     def get_urls(self):
-        view = self.admin_site.admin_view(self.numbers_view)
-        urls = [path("<path:object_id>/numbers/", view, name="calls_campaign_numbers")]
+        numbers = self.admin_site.admin_view(self.numbers_view)
+        live = self.admin_site.admin_view(self.live_view)
+        urls = [
+            path("<path:object_id>/numbers/", numbers, name="calls_campaign_numbers"),
+            path("<path:object_id>/live/", live, name="calls_campaign_live"),
+        ]
         return urls + super().get_urls()
 
     def numbers_view(self, request, object_id):
@@ -122,26 +138,43 @@ class CampaignAdmin(ScopedAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         campaign = self.get_object(request, object_id)
-        extra = {}
-        if campaign and user_may(request.user, Role.OPERATOR, campaign.business_id):
-            extra["campaign_actions"] = [
+        extra = self._live_context(request, campaign) if campaign else {}
+        extra["refresh_seconds"] = settings.DASHBOARD_REFRESH_SECONDS
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def live_view(self, request, object_id):
+        """The page's results and buttons, which its script fetches every few seconds."""
+        campaign = self.get_object(request, object_id)
+        if campaign is None:
+            raise Http404("No such campaign.")
+        context = {**self._live_context(request, campaign), "original": campaign}
+        return TemplateResponse(request, "admin/calls/campaign/live.html", context)
+
+    def _live_context(self, request, campaign) -> dict:
+        context = {"results": campaign_results(campaign), "campaign": campaign}
+        if user_may(request.user, Role.OPERATOR, campaign.business_id):
+            context["campaign_actions"] = [
                 (name, label)
                 for name, label, applies in CAMPAIGN_BUTTONS
                 if campaign.status in applies
             ]
-            extra["may_add_numbers"] = campaign.status not in Campaign.CLOSED_STATUSES
-        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+            context["may_add_numbers"] = campaign.status not in Campaign.CLOSED_STATUSES
+        return context
 
-    @admin.display(description="results")
-    def results(self, campaign):
-        if campaign is None or campaign.pk is None:
-            return "-"
-        context = {
-            "campaign": campaign,
-            "kpis": campaign_kpis(campaign),
-            "dialing": campaign_dialing(campaign),
-        }
-        return render_to_string("admin/calls/campaign/results.html", context)
+    def response_action(self, request, queryset):
+        """A button of a campaign's page brings the operator back to that page (after its
+        confirmation, when it asks one), not to the list of campaigns."""
+        response = super().response_action(request, queryset)
+        back = request.POST.get(RETURN_TO, "")
+        if not back or not url_has_allowed_host_and_scheme(
+            back, {request.get_host()}, request.is_secure()
+        ):
+            return response
+        if isinstance(response, TemplateResponse) and response.context_data is not None:
+            response.context_data["return_to"] = back  # carried through the confirmation
+        elif isinstance(response, HttpResponseRedirect):
+            return HttpResponseRedirect(back)
+        return response
 
     @admin.display(description=f"latest {RECENT_REQUESTS} requests")
     def recent_requests(self, campaign):

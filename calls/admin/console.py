@@ -1,8 +1,7 @@
 """The operators' pages beside the model admins: the dashboard (scoped by membership, refreshed in
-the browser every few seconds), resuming a paused business from it, and the time zone setting.
-Views only: they read through calls.dashboard and act through the admin's recorded actions."""
-
-from datetime import timedelta
+the browser every few seconds), resuming a paused business from it, the time zone setting, and
+the page a role does not allow. Views only: they read through calls.dashboard and calls.health
+and act through the admin's recorded actions."""
 
 from django import forms
 from django.conf import settings
@@ -13,26 +12,18 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
 from calls.charts import OUTCOME_COLOURS, live_against_caps_chart, outcomes_chart
+from calls.counts import LABELS
 from calls.dashboard import OUTCOMES, business_states, dialing_paused, outcomes_per_minute
+from calls.health import dialing_health, health_checks
 from calls.models import Business
 from calls.preferences import operator_time_zone, operator_time_zone_set, time_zone_names
-from calls.tenancy import Role, businesses_for
+from calls.templatetags.console import duration_text
+from calls.tenancy import Membership, Role, businesses_for
 
 PARTS = {
     "live": "admin/calls/dashboard_live.html",
     "history": "admin/calls/dashboard_history.html",
 }
-
-
-def duration_text(delta: timedelta | None) -> str:
-    if delta is None:
-        return "-"
-    seconds = int(delta.total_seconds())
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def _live_context(request) -> dict:
@@ -43,11 +34,14 @@ def _live_context(request) -> dict:
         state.wait_text = duration_text(state.oldest_due_wait)
         state.outcome_counts = [(o, state.outcomes.get(o, 0)) for o in OUTCOMES]
         state.may_resume = bool(state.business.paused_reason) and state.business.pk in may_resume
+    checks = health_checks()
     return {
         "states": states,
+        "checks": checks,
+        "problems": dialing_health(checks),
         "all_paused": dialing_paused(),
         "caps_chart": live_against_caps_chart(states),
-        "outcomes": OUTCOMES,
+        "count_labels": list(LABELS.items()),
     }
 
 
@@ -109,3 +103,27 @@ def preferences(request):
         return redirect("admin:index")
     context = {**admin.site.each_context(request), "title": "Your time zone", "form": form}
     return TemplateResponse(request, "admin/calls/preferences.html", context)
+
+
+def permission_denied(request, exception=None):
+    """A page the user's role does not allow (config.urls' handler403), in the admin's style: what
+    each role may do, and the user's own roles, so a viewer knows whom to ask."""
+    user = request.user
+    context = {
+        **admin.site.each_context(request),
+        "title": "Your role does not allow this",
+        "memberships": (
+            Membership.objects.filter(user=user).select_related("business").order_by("business")
+            if user.is_authenticated
+            else []
+        ),
+        "roles": ROLE_RIGHTS,
+    }
+    return TemplateResponse(request, "admin/calls/refused.html", context, status=403)
+
+
+ROLE_RIGHTS = [
+    ("viewer", "reads every page of its business: calls, requests, campaigns, leads, exports"),
+    ("operator", "also queues calls, pauses, resumes and stops campaigns, hangs up, retries"),
+    ("manager", "also edits the business's settings, campaigns' scripts, lists and members"),
+]

@@ -10,6 +10,7 @@ from django.urls import path
 
 from calls.admin.exports import CsvExport, cell
 from calls.admin.scoping import ScopedAdmin, counted, user_may
+from calls.admin.search import NumberSearch
 from calls.models import DoNotCall
 from calls.phone import to_e164
 from calls.services.action_log import operator_action_record
@@ -20,7 +21,7 @@ from calls.services.do_not_call import (
     do_not_call_import,
     do_not_call_rows,
 )
-from calls.tenancy import Role, businesses_for, is_superuser
+from calls.tenancy import Membership, Role, businesses_for, is_superuser
 
 
 class DoNotCallForm(forms.ModelForm):
@@ -51,6 +52,13 @@ class DoNotCallImportForm(forms.Form):
         super().__init__(*args, **kwargs)
         field = self.fields["business"]
         field.queryset = businesses_for(user, Role.MANAGER).order_by("name")
+        # The user's own business comes chosen: listing a number for every business is a
+        # superuser's deliberate choice, never the default.
+        own = Membership.objects.filter(user=user, business__in=field.queryset)
+        field.initial = (
+            own.order_by("business__name").values_list("business_id", flat=True).first()
+            or field.queryset.values_list("pk", flat=True).first()
+        )
         if is_superuser(user):
             field.required = False
             field.empty_label = "Every business"
@@ -71,7 +79,7 @@ class DoNotCallImportForm(forms.Form):
 
 
 @admin.register(DoNotCall)
-class DoNotCallAdmin(CsvExport, ScopedAdmin):
+class DoNotCallAdmin(NumberSearch, CsvExport, ScopedAdmin):
     add_role = change_role = delete_role = Role.MANAGER
     readonly_on_change = ("business", "phone_number")
     form = DoNotCallForm
@@ -97,14 +105,6 @@ class DoNotCallAdmin(CsvExport, ScopedAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
-
-    def get_search_results(self, request, queryset, search_term):
-        results, duplicates = super().get_search_results(request, queryset, search_term)
-        try:
-            number = to_e164(search_term)
-        except ValidationError:
-            return results, duplicates
-        return results | queryset.filter(phone_number=number), True
 
     @admin.display(description="business", ordering="business__name")
     def listed_by(self, row):

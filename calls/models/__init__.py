@@ -8,7 +8,7 @@ this app.
 """
 
 from calls.audit import NumberErasure, OperatorAction, OperatorActionRow
-from calls.coordination import DialToken, EndedCallTally, Lease
+from calls.coordination import DialToken, EndedCallTally, Lease, WorkerHeartbeat
 from calls.models.businesses import Business, DialingControl
 from calls.models.call_logs import LIVE_CONDITION, CallEvent, CallLog
 from calls.models.campaigns import Campaign
@@ -38,5 +38,6 @@ __all__ = [
     "OperatorActionRow",
     "OperatorPreference",
     "StatusQuerySet",
+    "WorkerHeartbeat",
     "default_twiml",
 ]

@@ -167,6 +167,12 @@ class CallLog(models.Model):
                 condition=Q(status__in=LIVE_CONDITION, hang_up_requested_at__isnull=False),
                 name="calllog_hang_up_idx",
             ),
+            # The dashboard and /metrics: each business's outbound calls dialed in the last hour.
+            models.Index(
+                fields=["business", "created_at"],
+                condition=Q(direction="outbound"),
+                name="calllog_outbound_created_idx",
+            ),
             # Cleanup: ended outbound calls Twilio has not priced yet, oldest first.
             models.Index(
                 fields=["ended_at"],

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from calls.dashboard import campaign_kpis
+from calls.dashboard import campaign_results
 from calls.models import Business, CallLog, Campaign
 from tests.e2e.queue_checks import ALL_DAY, wait_for
 
@@ -31,7 +31,7 @@ def test_the_cleanup_has_each_ended_call_priced_and_the_campaign_sums_it(stack_f
         60,
         "both calls ended",
     )
-    assert campaign_kpis(campaign).priced == 0
+    assert campaign_results(campaign).priced == 0
     time.sleep(1.0)  # past the simulator's price_delay_seconds
 
     stack.queue_task("calls.tasks.cleanup_orphaned_calls")  # as the schedule does
@@ -43,5 +43,5 @@ def test_the_cleanup_has_each_ended_call_priced_and_the_campaign_sums_it(stack_f
 
     prices = {c.to_number: (str(c.price), c.price_unit, c.price_checks) for c in calls}
     assert prices == {PERSON: ("0.01300", "USD", 1), BUSY: ("0.00000", "USD", 1)}
-    kpis = campaign_kpis(campaign)
+    kpis = campaign_results(campaign)
     assert (kpis.cost_text, kpis.priced, kpis.priceable) == ("0.013 USD", 2, 2)

@@ -64,7 +64,7 @@ def test_a_call_page_shows_its_events_and_keeps_twilios_fields_read_only(operato
     response = operator.get(f"/admin/calls/calllog/{call.pk}/change/")
     assert response.status_code == 200
     body = response.content.decode()
-    assert "Call events" in body
+    assert "Callbacks and reconciles, with Twilio" in body
     assert 'name="status"' not in body
     assert 'name="call_sid"' not in body
 
@@ -175,3 +175,35 @@ def test_pausing_all_dialing_is_one_switch_and_resuming_it_dispatches(
     control.refresh_from_db()
     assert not control.paused
     assert queue() == [("calls.tasks.dispatch", (business.pk,))]
+
+
+def test_view_site_goes_to_the_dashboard(operator):
+    body = operator.get("/admin/").content.decode()
+    assert '<a href="/admin/dashboard/">View site</a>' in body
+    assert operator.get("/admin/dashboard/").status_code == 200
+
+
+def test_a_page_refused_to_a_viewer_explains_itself_in_the_admin_s_style(member_client, business):
+    client = member_client((business, "viewer"))
+    response = client.get("/admin/calls/campaign/add/")
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "Your role does not allow this" in body
+    assert "<strong>viewer</strong> in Acme Plumbing" in body
+    assert 'id="user-tools"' in body and "Outbound calls" in body  # the admin's own page
+
+
+def test_a_campaign_is_found_by_a_number_it_called_as_people_type_it(operator, business):
+    spring = Campaign.objects.create(business=business, name="Spring")
+    autumn = Campaign.objects.create(business=business, name="Autumn")
+    make_request(business, number="+14155550199", campaign=spring)
+    make_request(business, number="+14155550188", campaign=autumn)
+    for term in ["555-0199", "(415) 555-0199", "+1 415 555 0199"]:
+        found = operator.get("/admin/calls/campaign/", {"q": term}).context["cl"].result_list
+        assert list(found) == [spring], term
+
+
+def test_the_browser_s_favicon_request_is_sent_to_the_icon_not_a_logged_404(client, db):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].startswith("/static/calls/favicon")

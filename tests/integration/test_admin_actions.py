@@ -108,8 +108,6 @@ def test_an_operators_hang_up_shows_their_name_and_is_logged(
     page = operator.get(f"/admin/calls/calllog/{live_call.pk}/change/").content.decode()
     assert "Operator (olga)" in page
     assert "olga · 1 call queued to hang up." in page
-    listed = operator.get("/admin/calls/calllog/").content.decode()
-    assert "Operator (olga)" in listed
     log = operator.get("/admin/calls/operatoraction/")
     (action,) = log.context["cl"].result_list
     assert (action.username, action.action, action.business, action.rows) == (

@@ -101,7 +101,7 @@ def test_times_have_seconds_and_the_zone_in_the_operator_s_zone(admin_client, ad
     call = make_call(business, status="completed")
     at = dt.datetime(2026, 1, 15, 19, 54, 7, tzinfo=dt.UTC)
     CallLog.objects.filter(pk=call.pk).update(created_at=at)
-    assert "2026-01-15 19:54:07 UTC" in admin_client.get(LIST).content.decode()
+    assert "2026-01-15<br>19:54:07 UTC" in admin_client.get(LIST).content.decode()
     response = admin_client.post("/admin/preferences/", {"time_zone": "America/New_York"})
     assert response.status_code == 302
     assert OperatorPreference.objects.get(user=admin_user).time_zone == "America/New_York"
@@ -166,8 +166,76 @@ def test_members_do_not_see_the_task_queue(member_client, business):
     assert [model["object_name"] for model in apps[-1]["models"]] == ["User"]
 
 
-def test_the_list_of_calls_shows_to_status_duration_and_reason(admin_client, outcomes):
+def test_the_list_of_calls_shows_what_an_operator_reads(admin_client, outcomes):
     body = admin_client.get(LIST).content.decode()
-    for column in ("column-to_number", "column-status", "column-duration", "column-outcome"):
-        assert column in body
-    assert "column-from_number" not in body  # the business's own number: not worth the width
+    columns = ["when", "business_name", "from_number", "to_number", "campaign", "status"]
+    for column in [*columns, "duration", "outcome"]:
+        assert f"column-{column}" in body
+    assert "column-ended" not in body  # on the call's page and in the export
+
+
+def test_a_call_page_reads_as_a_summary_then_a_timeline(admin_client, business):
+    from django.utils import timezone
+
+    from calls.models import CallEvent, Campaign, DoNotCall
+
+    campaign = Campaign.objects.create(business=business, name="Spring")
+    request = make_request(business, number="+14155550007", campaign=campaign, status="done")
+    start = timezone.now() - dt.timedelta(minutes=3)
+    call = make_call(
+        business,
+        number="+14155550007",
+        request=request,
+        call_sid=sid(7),
+        status="completed",
+        dial_started_at=start + dt.timedelta(seconds=1),
+        answered_at=start + dt.timedelta(seconds=9),
+        ended_at=start + dt.timedelta(seconds=40),
+        duration_seconds=31,
+        answered_by="human",
+        digits="9",
+    )
+    for seconds, status, applied in [
+        (5, "ringing", True),
+        (40, "completed", True),
+        (41, "ringing", False),
+    ]:
+        event = CallEvent.objects.create(
+            call=call, status=status, applied=applied, params={"Raw": "x"}
+        )
+        CallEvent.objects.filter(pk=event.pk).update(
+            received_at=start + dt.timedelta(seconds=seconds)
+        )
+    listed = DoNotCall.objects.create(
+        business=business, phone_number=call.to_number, source_call=call,
+        reason=f"opted out by keypress during call {call.call_sid}",
+    )  # fmt: skip
+    DoNotCall.objects.filter(pk=listed.pk).update(created_at=start + dt.timedelta(seconds=20))
+    CallLog.objects.filter(pk=call.pk).update(created_at=start)
+
+    html = admin_client.get(f"/admin/calls/calllog/{call.pk}/change/").content.decode()
+
+    summary = html.split("Timeline")[0]
+    for text in ["+14155550007", "Spring", "0:31", "Human", "9"]:
+        assert text in summary
+    timeline = html.split('class="call-timeline"')[1].split("</table>")[0]
+    steps = [
+        "Claimed for dialing",
+        "Create request sent to Twilio",
+        "Twilio&#x27;s callback: ringing",
+        "Answered",
+        "Machine detection&#x27;s verdict",
+        "Keys pressed: 9",
+        "Twilio&#x27;s callback: completed",
+        "Ended: completed",
+        "Twilio&#x27;s callback: ringing",
+    ]
+    cursor = 0
+    for step in steps:
+        assert step in timeline[cursor:], (step, timeline)
+        cursor = timeline.index(step, cursor)
+    assert "not applied: stale, repeated or out of order" in timeline
+    assert "opted out: on the do-not-call list" in timeline
+    # The internals are folded: SIDs and raw parameters sit in collapsed sections.
+    internals = html.split("Internals")[1]
+    assert call.call_sid in internals and "<details" in html.split("Internals")[0][-200:]

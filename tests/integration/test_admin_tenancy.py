@@ -163,7 +163,7 @@ def test_change_pages_and_inlines_show_our_rows_only(member_client, ours, theirs
         assert theirs["call"].call_sid not in body
         assert theirs["name"] not in body
     call_page = client.get(admin_url(ours["call"], "change")).content.decode()
-    assert "Call events" in call_page
+    assert "Callbacks and reconciles" in call_page
     lead_page = client.get(admin_url(ours["lead"], "change")).content.decode()
     assert ours["call"].call_sid in lead_page
 

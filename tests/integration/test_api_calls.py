@@ -29,7 +29,7 @@ def test_a_key_queues_a_call_with_its_lead_and_metadata(
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(
             "/calls",
-            {"to": "(415) 555-0123", "lead": {"name": "Ann Lee"}, "metadata": {"crm": [1, "x"]}},
+            {"to": "+14155550123", "lead": {"name": "Ann Lee"}, "metadata": {"crm": [1, "x"]}},
         )
     assert response.status_code == 201, response.content
     body = response.json()
@@ -133,14 +133,25 @@ def test_an_expired_idempotency_key_acts_anew(api, settings):
     assert IdempotencyRecord.objects.count() == 1
 
 
-def test_a_bad_number_answers_400_naming_the_field(api, queue):
-    response = api.post("/calls", {"to": "hello"})
+@pytest.mark.parametrize("number", ["hello", "(415) 555-0123", "4155550123", "+1 415 555 0123"])
+def test_a_number_not_in_e164_form_answers_400_naming_the_field(api, queue, number):
+    response = api.post("/calls", {"to": number})
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "invalid"
     (error,) = body["errors"]
     assert error["field"] == "to"
-    assert error["message"].startswith("'hello' is not a phone number")
+    assert error["message"].startswith("must be a number in E.164 form")
+    assert not CallRequest.objects.exists() and queue() == []
+
+
+def test_a_number_of_e164_form_in_no_numbering_plan_answers_422(api, queue):
+    response = api.post("/calls", {"to": "+10005550123"})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "invalid-number"
+    assert body["errors"][0]["field"] == "to"
+    assert "not a valid phone number" in body["detail"]
     assert not CallRequest.objects.exists() and queue() == []
 
 
@@ -231,7 +242,7 @@ def test_a_paused_business_answers_422_with_the_code(api, business, queue):
 
 def test_a_number_already_queued_answers_409(api):
     assert api.post("/calls", {"to": "+14155550123"}).status_code == 201
-    response = api.post("/calls", {"to": "4155550123"})
+    response = api.post("/calls", {"to": "+14155550123"})
     assert response.status_code == 409
     assert response.json()["code"] == "already-open"
     assert CallRequest.objects.count() == 1
@@ -303,13 +314,23 @@ def test_calls_are_listed_newest_first_a_page_at_a_time(api, business, rival):
         {"offset": -1},
         {"status": "lost"},
         {"since": "yesterday"},
-        {"since": "9999-12-31T23:59:59-23:59"},
     ],
 )
 def test_list_parameters_out_of_bounds_answer_400(api, params):
     response = api.get("/calls", params)
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == next(iter(params))
+
+
+@pytest.mark.parametrize(
+    ("since", "listed"),
+    [("9999-12-31T23:59:59-23:59", 0), ("0001-01-01T00:00:00+14:00", 1), ("1899-06-01", 1)],
+)
+def test_a_since_beyond_the_years_python_holds_means_its_bound(api, business, since, listed):
+    make_request(business)
+    response = api.get("/calls", {"since": since})
+    assert response.status_code == 200
+    assert len(response.json()["items"]) == listed
 
 
 def test_a_queued_call_is_canceled_and_a_settled_one_answers_409(api, business, queue):
@@ -369,7 +390,7 @@ def test_a_post_needs_no_csrf_token(business):
 
 def test_a_number_on_the_do_not_call_list_answers_422_with_the_reason(api, business, queue):
     DoNotCall.objects.create(business=business, phone_number="+14155550123", reason="Asked us")
-    response = api.post("/calls", {"to": "415 555 0123"})
+    response = api.post("/calls", {"to": "+14155550123"})
     assert response.status_code == 422
     body = response.json()
     assert body["code"] == "do-not-call"

@@ -21,8 +21,8 @@ def test_a_campaign_is_created_with_its_numbers_one_result_each(
     api, business, queue, django_capture_on_commit_callbacks
 ):
     numbers = [
-        {"to": "(415) 555-0123", "name": "Ann Lee"},
-        {"to": "hello"},
+        {"to": "+14155550123", "name": "Ann Lee"},
+        {"to": "+10005550123"},  # E.164 in form, in no numbering plan
         {"to": "+14155550123"},
         {"to": "+14155550124"},
     ]
@@ -38,7 +38,7 @@ def test_a_campaign_is_created_with_its_numbers_one_result_each(
     assert (campaign.concurrency, campaign.voice, campaign.business) == (2, "woman", business)
     assert campaign.say_text  # the model's default greeting
     assert [n["status"] for n in body["numbers"]] == ["queued", "refused", "refused", "queued"]
-    assert "not a phone number" in body["numbers"][1]["reason"]
+    assert "not a valid phone number" in body["numbers"][1]["reason"]
     assert "listed twice" in body["numbers"][2]["reason"]
     queued = CallRequest.objects.filter(campaign=campaign).order_by("id")
     assert [n["id"] for n in body["numbers"] if n["id"]] == [r.pk for r in queued]
@@ -59,7 +59,7 @@ def test_no_campaign_is_kept_when_no_number_can_be_queued(api, business, queue):
     assert queue() == []
 
 
-def test_a_taken_name_answers_409_and_a_bad_script_400(api, business):
+def test_a_taken_name_answers_409_and_a_recording_host_not_allowed_422(api, business):
     Campaign.objects.create(business=business, name="spring")
     numbers = [{"to": "+14155550123"}]
     response = api.post("/campaigns", {"name": "spring", "numbers": numbers})
@@ -69,9 +69,37 @@ def test_a_taken_name_answers_409_and_a_bad_script_400(api, business):
         "/campaigns",
         {"name": "summer", "recording_url": "https://evil.example/a.mp3", "numbers": numbers},
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
+    assert response.json()["code"] == "recording-host-not-allowed"
     assert response.json()["errors"][0]["field"] == "recording_url"
     assert Campaign.objects.count() == 1 and not CallRequest.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("recording_url", "http://media.example.com/a.mp3"),
+        ("recording_url", "https://localhost/a.mp3"),
+        ("name", "Spring\x07"),
+        ("voice", "robot"),
+        ("concurrency", 1001),
+    ],
+)
+def test_what_the_document_forbids_answers_400_naming_the_field(api, field, value):
+    body = {"name": "summer", "numbers": [{"to": "+14155550123"}], field: value}
+    response = api.post("/campaigns", body)
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"][0]["field"] == field
+    assert not Campaign.objects.exists()
+
+
+def test_a_number_not_in_e164_form_refuses_the_whole_campaign_naming_the_row(api):
+    numbers = [{"to": "+14155550123"}, {"to": "(415) 555-0124"}]
+    response = api.post("/campaigns", {"name": "spring", "numbers": numbers})
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["field"] == "numbers.1.to" and "E.164" in error["message"]
+    assert not Campaign.objects.exists()
 
 
 def test_too_many_numbers_are_refused_whole(api, settings):

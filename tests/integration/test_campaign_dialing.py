@@ -1,10 +1,12 @@
-"""A campaign's page says what its dialing did and what it held back, and why: calls placed,
-held for the calling window, blocked by do-not-call, opted out, reached a machine or a person."""
+"""A campaign's page says what its dialing did and what it held back, and why: attempts, calls
+placed, reached a person or a machine, ended (calls.counts), held for the calling window, blocked
+by do-not-call, opted out."""
 
 from django.urls import reverse
 from django.utils import timezone
 
-from calls.dashboard import campaign_dialing
+from calls.counts import CallCounts
+from calls.dashboard import campaign_results
 from calls.models import CallLog, CallRequest, Campaign, DoNotCall
 from calls.services.do_not_call import DO_NOT_CALL_PREFIX
 from tests.recipes import make_call, make_request, sid
@@ -58,21 +60,24 @@ def test_each_count_comes_from_its_own_rows(business, rival):
     campaign_with_every_kind(rival)  # another business's campaign counts nothing here
     DoNotCall.objects.create(business=business, phone_number="+14155550999", reason="by hand")
 
-    dialing = campaign_dialing(campaign)
+    results = campaign_results(campaign)
 
-    assert dialing.placed == 4
-    assert dialing.held_for_window == 2
-    assert dialing.blocked_by_do_not_call == 1
-    assert dialing.opted_out == 1
-    assert dialing.reached_machine == 1
-    assert dialing.reached_person == 2
+    # Four calls Twilio took, and one claimed and not yet sent (an attempt, not placed).
+    assert results.counts == CallCounts(
+        attempts=5, placed=4, reached_person=2, reached_machine=1, ended=4, answered=3
+    )
+    assert results.held_for_window == 2
+    assert results.blocked_by_do_not_call == 1
+    assert results.opted_out == 1
+    assert results.live == 1
 
 
 def test_a_campaign_that_dialed_nothing_counts_zero(business):
     campaign = Campaign.objects.create(business=business, name="Empty")
-    assert campaign_dialing(campaign).__dict__ == dict.fromkeys(
-        campaign_dialing(campaign).__dict__, 0
-    )
+    results = campaign_results(campaign)
+    assert results.counts == results.recent == CallCounts()
+    assert (results.total, results.live, results.held, results.opted_out) == (0, 0, 0, 0)
+    assert results.finishes_in is None
 
 
 def test_the_campaign_page_shows_the_counts(admin_client, business):
@@ -81,12 +86,14 @@ def test_the_campaign_page_shows_the_counts(admin_client, business):
     assert page.status_code == 200
     html = page.content.decode()
     assert "What was held, and why" in html
+    overall = html.split('class="counts-overall"')[1].split("</tr>")[0]
     for css, figure in [
-        ("dialing-placed", 4),
-        ("dialing-held", 2),
-        ("dialing-blocked", 1),
-        ("dialing-opted-out", 1),
-        ("dialing-machine", 1),
-        ("dialing-person", 2),
+        ("count-attempts", 5),
+        ("count-placed", 4),
+        ("count-reached_person", 2),
+        ("count-reached_machine", 1),
+        ("count-ended", 4),
     ]:
+        assert f'<td class="{css}">{figure}</td>' in overall
+    for css, figure in [("dialing-held", 2), ("dialing-blocked", 1), ("dialing-opted-out", 1)]:
         assert f'<td class="{css}">{figure}</td>' in html

@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from calls.audit import OperatorAction
+from calls.counts import CallCounts
 from calls.models import Business, CallLog, DialingControl
 from tests.recipes import make_call, make_request, sid
 
@@ -18,16 +19,28 @@ PAUSE = "Twilio refused the call (refused business): 21210 'From' number not ver
 
 def live_calls(business, n, start=0):
     return [
-        make_call(business, number=f"+1415555{start + k:04d}", status="in-progress")
+        make_call(
+            business,
+            number=f"+1415555{start + k:04d}",
+            status="in-progress",
+            call_sid=sid(business.pk * 100_000 + start + k),
+        )
         for k in range(n)
     ]
 
 
-def ended_calls(business, statuses, *, ago=timedelta(minutes=5), start=5000):
+def ended_calls(business, statuses, *, ago=timedelta(minutes=5), start=5000, **fields):
+    """Placed calls dialed a minute before `ago`, ended `ago`."""
     at = timezone.now() - ago
     for k, status in enumerate(statuses):
-        call = make_call(business, number=f"+1415555{start + k:04d}", status=status)
-        CallLog.objects.filter(pk=call.pk).update(ended_at=at)
+        call = make_call(
+            business,
+            number=f"+1415555{start + k:04d}",
+            status=status,
+            call_sid=sid(business.pk * 100_000 + start + k),
+            **fields,
+        )
+        CallLog.objects.filter(pk=call.pk).update(created_at=at - timedelta(minutes=1), ended_at=at)
 
 
 @pytest.fixture
@@ -48,14 +61,19 @@ def test_it_shows_live_calls_against_the_cap_the_queue_and_the_last_hour(admin_c
     make_request(business, number="+14155550199", next_attempt_at=timezone.now() + timedelta(1))
     ended_calls(business, ["completed", "completed", "busy", "no-answer", "failed"])
     ended_calls(business, ["completed"], ago=timedelta(hours=2), start=6000)
+    # Twilio refused it: not placed, so neither an attempt nor an ended call.
+    make_call(business, number="+14155557000", status="failed", error_code="21210")
     response = admin_client.get("/admin/dashboard/")
     assert response.status_code == 200
     state = row_of(response, business)
     assert (state.live, state.cap, state.queued, state.due) == (2, 3, 6, 5)
     assert state.outcomes == {"completed": 2, "busy": 1, "no-answer": 1, "failed": 1}
+    assert state.counts == CallCounts(
+        attempts=7, placed=7, reached_person=2, reached_machine=0, ended=5, answered=2
+    )
     assert state.answer_rate == pytest.approx(0.4)
     body = response.content.decode()
-    assert "2 / 3" in body and "40 %" in body
+    assert "2 / 3" in body and "40 %" in body and "Calls dialed in the last hour" in body
     assert "<svg" in body and "Calls per minute by outcome" in body
 
 
@@ -132,7 +150,7 @@ def test_the_index_links_to_it(admin_client):
 
 
 def test_every_admin_page_has_a_banner_while_a_business_of_the_user_is_paused(
-    member_client, business, paused
+    member_client, business, paused, worker_alive
 ):
     theirs = member_client((business, "viewer"), username="bob")
     assert "dialing-banner" not in theirs.get("/admin/calls/calllog/").content.decode()

@@ -96,6 +96,27 @@ def test_a_search_by_the_number_as_people_write_it_finds_the_row(member_client, 
         rows["ours"]
     ]
     assert list(client.get(LIST, {"q": "4155550124"}).context["cl"].result_list) == []
+    # Part of a number, as typed: the rows whose number holds those digits.
+    assert list(client.get(LIST, {"q": "555-0123"}).context["cl"].result_list) == [rows["ours"]]
+
+
+@pytest.mark.parametrize("superuser", [False, True])
+def test_the_import_page_comes_with_the_user_s_own_business_chosen(
+    member_client, admin_user, business, rival, superuser
+):
+    from calls.models import Membership
+
+    if superuser:
+        Membership.objects.create(user=admin_user, business=rival, role="manager")
+        client = member_client()
+        client.force_login(admin_user)
+        own = rival
+    else:
+        client = member_client((business, "manager"))
+        own = business
+    field = client.get(IMPORT).context["form"]["business"]
+    assert field.value() == own.pk
+    assert f'<option value="{own.pk}" selected>' in str(field)
 
 
 def test_a_superuser_lists_a_number_for_every_business(admin_client, business, rows):

@@ -98,3 +98,23 @@ def test_a_stranger_cannot_export(client, calls_of_both):
     response = client.get("/admin/calls/calllog/export/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert CallLog.objects.count() == 3 and not OperatorAction.objects.exists()
+
+
+def test_the_calls_export_names_the_campaign_and_who_answered(admin_client, business):
+    from calls.models import Campaign
+
+    campaign = Campaign.objects.create(business=business, name="Spring")
+    request = make_request(business, number="+14155550009", campaign=campaign)
+    make_call(
+        business, number="+14155550009", request=request, status="completed",
+        call_sid="CA" + "9" * 32, answered_by="machine_end_beep",
+    )  # fmt: skip
+    make_call(business, number="+14155550008", status="failed", error_code="21210")
+    rows = {r["to"]: r for r in rows_of(admin_client.get("/admin/calls/calllog/export/"))}
+    machine, refused = rows["+14155550009"], rows["+14155550008"]
+    assert (machine["campaign"], machine["answered_by"]) == ("Spring", "machine_end_beep")
+    assert (refused["campaign"], refused["answered_by"]) == ("", "")
+    # calls.counts' figures per call: Twilio's refusal is neither placed nor ended.
+    flags = ["attempts", "placed", "reached_person", "reached_machine", "ended"]
+    assert [machine[f] for f in flags] == ["yes", "yes", "", "yes", "yes"]
+    assert [refused[f] for f in flags] == ["", "", "", "", ""]

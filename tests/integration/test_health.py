@@ -6,22 +6,20 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from django_q.models import Task
-from model_bakery import baker
+from django_q.tasks import async_task
 
-from calls.models import CallLog, Lease, Membership
+from calls.health import dialing_health
+from calls.models import CallLog, Lease, Membership, WorkerHeartbeat
 from tests.e2e.live_stack import ROOT, free_port, production_env
-from tests.recipes import make_call
+from tests.recipes import make_call, make_cleanup_run, make_heartbeat
 
 TOKEN = "healthz-token-0123456789abcdef"
 CHECKS = {"database", "broker", "cluster", "cleanup", "oldest_unsettled_call"}
 
 
 @pytest.fixture
-def healthy(db):
-    now = timezone.now()
-    Lease.objects.create(name="cleanup", held_until=now, last_succeeded_at=now)
-    baker.make(Task, id="t1", name="cleanup", func="x", started=now, stopped=now, success=True)
+def healthy(worker_alive):
+    return worker_alive
 
 
 @pytest.fixture
@@ -55,17 +53,70 @@ def test_a_cleanup_that_has_not_run_for_five_minutes_is_503(client, healthy):
 
 
 def test_a_cleanup_that_never_ran_is_503(client, db):
-    Task.objects.all().delete()
+    make_heartbeat()
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["cleanup"]["error"] == "the cleanup has never succeeded"
 
 
 def test_a_silent_cluster_is_503(client, healthy):
-    Task.objects.update(stopped=timezone.now() - timedelta(minutes=10))
+    make_heartbeat(ago=timedelta(minutes=1, seconds=5))
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json()["checks"]["cluster"]["ok"] is False
+    assert response.json()["checks"]["cluster"] == {
+        "ok": False,
+        "age_seconds": 65,
+        "clusters": 0,
+        "error": "older than 60 s",
+    }
+    assert dialing_health() == ["No worker has checked in for 65 s: calls are not being placed."]
+
+
+def test_a_worker_that_checked_in_within_the_minute_is_counted(client, healthy):
+    make_heartbeat(ago=timedelta(seconds=50), cluster_id="second")
+    make_heartbeat(ago=timedelta(minutes=3), cluster_id="gone")
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["checks"]["cluster"] == {"ok": True, "age_seconds": 0, "clusters": 2}
+    assert dialing_health() == []
+
+
+def test_a_worker_that_stopped_is_no_worker_running(client, db):
+    make_cleanup_run()
+    make_heartbeat(ago=timedelta(seconds=10), stopped=True)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["cluster"]["error"] == "every worker has stopped"
+    assert dialing_health() == [
+        "No worker is running (the last stopped 10 s ago): calls are not being placed."
+    ]
+
+
+def test_no_worker_ever_and_no_cleanup_ever_each_say_so(client, db):
+    assert not WorkerHeartbeat.objects.exists()
+    assert client.get("/healthz").status_code == 503
+    assert dialing_health() == [
+        "No worker has ever checked in: calls are not being placed.",
+        "The cleanup has never run: stuck calls are not being settled.",
+    ]
+
+
+def test_a_task_waiting_for_a_worker_past_three_minutes_is_503(client, healthy, queue):
+    from django_q.models import OrmQ
+
+    async_task("calls.tasks.dispatch", 1)
+    async_task("calls.tasks.dispatch", 2)
+    broker = client.get("/healthz").json()["checks"]["broker"]
+    assert broker == {"ok": True, "name": "ORM", "queued": 2, "oldest_task_age_seconds": 0}
+    OrmQ.objects.filter(pk=OrmQ.objects.order_by("id").first().pk).update(
+        lock=timezone.now() - timedelta(minutes=4)
+    )
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"]["oldest_task_age_seconds"] == 240
+    assert dialing_health() == [
+        "The oldest queued task has waited 4 min (2 waiting): the workers are not keeping up."
+    ]
 
 
 def test_a_call_unsettled_past_the_stuck_limit_is_503(client, healthy, business, settings):
@@ -99,7 +150,7 @@ def terse(checks):
 
 def test_a_stranger_learns_only_which_check_failed(client, healthy):
     del client.defaults["HTTP_AUTHORIZATION"]
-    Task.objects.update(stopped=timezone.now() - timedelta(minutes=10))
+    make_heartbeat(ago=timedelta(minutes=10))
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json() == {

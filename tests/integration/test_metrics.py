@@ -8,9 +8,8 @@ from django.db.models import F
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from calls.models import Business, CallLog, EndedCallTally, Lease
-from calls.services.cleanup import CLEANUP_LEASE
-from tests.recipes import make_call, make_request
+from calls.models import Business, CallLog, EndedCallTally
+from tests.recipes import make_call, make_cleanup_run, make_heartbeat, make_request, sid
 
 TOKEN = "s3cret-metrics-token"
 
@@ -31,8 +30,11 @@ def scrape(client, token=TOKEN):
     }
 
 
-def ended(business, status, *, ago):
-    call = make_call(business, number=f"+1415555{CallLog.objects.count():04d}", status=status)
+def ended(business, status, *, ago, placed=True):
+    n = CallLog.objects.count()
+    call = make_call(
+        business, number=f"+1415555{n:04d}", status=status, call_sid=sid(n) if placed else None
+    )
     CallLog.objects.filter(pk=call.pk).update(ended_at=timezone.now() - ago)
 
 
@@ -75,6 +77,7 @@ def test_ended_calls_are_counted_once_as_they_end_and_only_grow(client, business
     ended(business, "completed", ago=timedelta(hours=3))
     ended(business, "busy", ago=timedelta(minutes=5))
     ended(business, "busy", ago=timedelta(seconds=5))  # may still be committing: next scrape
+    ended(business, "failed", ago=timedelta(minutes=5), placed=False)  # refused: never ended
     first = scrape(client)
     assert first[("calls_ended_total", (("status", "completed"),))] == 1
     assert first[("calls_ended_total", (("status", "busy"),))] == 1
@@ -95,16 +98,59 @@ def test_ended_calls_are_counted_once_as_they_end_and_only_grow(client, business
 
 
 def test_it_reports_the_cleanup_s_age_and_the_task_backlog(client, business, queue):
+    from django_q.models import OrmQ
     from django_q.tasks import async_task
 
     async_task("calls.tasks.dispatch", business.pk)
     async_task("calls.tasks.dispatch", business.pk)
+    OrmQ.objects.filter(pk=OrmQ.objects.order_by("id").first().pk).update(
+        lock=timezone.now() - timedelta(seconds=75)
+    )
     samples = scrape(client)
     assert ("cleanup_last_success_age_seconds", ()) not in samples  # never succeeded yet
     assert samples[("task_queue_backlog", ())] == 2
-    Lease.objects.create(
-        name=CLEANUP_LEASE,
-        held_until=timezone.now(),
-        last_succeeded_at=timezone.now() - timedelta(seconds=90),
-    )
-    assert 90 <= scrape(client)[("cleanup_last_success_age_seconds", ())] < 120
+    assert samples[("task_queue_oldest_age_seconds", ())] == 75
+    make_cleanup_run(ago=timedelta(seconds=90))
+    assert scrape(client)[("cleanup_last_success_age_seconds", ())] == 90
+
+
+def test_it_reports_the_workers_that_checked_in_and_the_latest_check_in_s_age(client, db):
+    samples = scrape(client)
+    assert samples[("worker_clusters", ())] == 0
+    assert ("worker_heartbeat_age_seconds", ()) not in samples  # none ever
+    make_heartbeat(ago=timedelta(seconds=30), cluster_id="a")
+    make_heartbeat(ago=timedelta(seconds=45), cluster_id="b")
+    make_heartbeat(ago=timedelta(minutes=5), cluster_id="c")  # silent: not counted
+    samples = scrape(client)
+    assert samples[("worker_clusters", ())] == 2
+    assert samples[("worker_heartbeat_age_seconds", ())] == 30
+
+
+def test_it_reports_each_business_s_last_hour_as_the_dashboard_counts_it(client, business, rival):
+    at = timezone.now() - timedelta(minutes=10)
+    person = make_call(business, status="completed", call_sid=sid(1), answered_at=at)
+    machine = make_call(
+        business, number="+14155550124", status="completed", call_sid=sid(2),
+        answered_by="machine_end_beep",
+    )  # fmt: skip
+    make_call(business, number="+14155550125", status="failed", error_code="21210")  # refused
+    make_call(business, number="+14155550126")  # pending, in flight
+    old = make_call(business, number="+14155550127", status="busy", call_sid=sid(3))
+    CallLog.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    CallLog.objects.filter(pk__in=[person.pk, machine.pk]).update(ended_at=at)
+    samples = scrape(client)
+    ours = {
+        dict(labels)["count"]: value
+        for (name, labels), value in samples.items()
+        if name == "outbound_calls_last_hour" and dict(labels)["business_id"] == str(business.pk)
+    }
+    assert ours == {
+        "attempts": 3,
+        "placed": 2,
+        "reached_person": 1,
+        "reached_machine": 1,
+        "ended": 2,
+        "answered": 2,
+    }
+    theirs = (("business_id", str(rival.pk)), ("count", "placed"))
+    assert samples[("outbound_calls_last_hour", theirs)] == 0

@@ -5,10 +5,10 @@ from datetime import timedelta
 
 import pytest
 
-from calls.admin.console import duration_text
 from calls.admin.exports import cell
 from calls.admin.search import number_search_term
 from calls.charts import _nice_max
+from calls.templatetags.console import duration_text
 
 
 @pytest.mark.parametrize(

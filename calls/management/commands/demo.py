@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from calls.models import Business, CallLog, CallRequest, Campaign, DoNotCall
 from calls.outcomes import outcome_reason
-from calls.services.do_not_call import OPT_OUT_DIGIT
+from calls.services.do_not_call import OPT_OUT_DIGIT, OPT_OUT_REASON
 from calls.services.enqueue import enqueue_outbound_calls
 
 # The local Twilio picks each call's outcome by the last four digits of the number called
@@ -42,8 +42,16 @@ class Command(BaseCommand):
                 "window_end_hour": 24,
             },
         )
-        # The last demo's opt-out listed its number; this one calls it again.
-        DoNotCall.objects.filter(business=business).delete()
+        # Every ten calls use the next exchange, so the numbers stay distinct.
+        numbers = [f"+1415{555 + n // 10}{DEMO_SUFFIXES[n % 10]}" for n in range(calls)]
+        # The last demo's callee who pressed 9 listed its number; this one calls it again. Only
+        # that row goes: whatever an operator listed stays listed (and its number is refused).
+        DoNotCall.objects.filter(
+            business=business,
+            phone_number__in=numbers,
+            created_by=None,
+            reason__startswith=OPT_OUT_REASON.split("{")[0],
+        ).delete()
         campaign = Campaign.objects.create(
             business=business,
             name=f"demo {timezone.now():%Y-%m-%d %H:%M:%S.%f}",
@@ -51,16 +59,18 @@ class Command(BaseCommand):
             voicemail_text="Hello from Demo Plumbing. Please call us back.",
             offers_opt_out=True,
         )
-        # Every ten calls use the next exchange, so the numbers stay distinct.
-        numbers = [f"+1415{555 + n // 10}{DEMO_SUFFIXES[n % 10]}" for n in range(calls)]
         results = enqueue_outbound_calls(business=business, numbers=numbers, campaign=campaign)
         refused = [r for r in results if not r.request]
-        if refused:
-            raise CommandError(f"{len(refused)} demo calls were refused: {refused[0].refused}")
+        for result in refused:
+            self.stdout.write(f"Not calling {result.number}: {result.refused}")
+        calls -= len(refused)
+        if not calls:
+            raise CommandError("Every demo call was refused (see above).")
         self.stdout.write(
             f"Queued {calls} calls for {business.name} (at most 5 at once); "
             f"watch them at {settings.PUBLIC_BASE_URL}/admin/calls/calllog/"
         )
+        progress = Progress(self.stdout)
         requests = CallRequest.objects.filter(campaign=campaign)
         deadline = time.monotonic() + timeout
         shown = ""
@@ -72,13 +82,14 @@ class Command(BaseCommand):
             line = "  ".join(f"{status}: {n}" for status, n in sorted(statuses.items()))
             line = f"[demo] waiting: {waiting}  {line}"
             if line != shown:
-                self.stdout.write(line)
+                progress.show(line)
                 shown = line
             final = sum(n for status, n in statuses.items() if status in CallLog.TERMINAL_STATUSES)
             open_requests = requests.filter(status__in=CallRequest.OPEN_STATUSES).count()
             if final >= calls and open_requests == 0:
                 break
             if time.monotonic() > deadline:
+                progress.done()
                 self._table(campaign)
                 self.stderr.write(
                     f"Only {final} of {calls} calls reached a final state in {timeout:.0f} s: "
@@ -86,6 +97,7 @@ class Command(BaseCommand):
                 )
                 sys.exit(1)
             time.sleep(0.5)
+        progress.done()
         self._table(campaign)
         self.stdout.write(self.style.SUCCESS(f"All {calls} calls reached a final state."))
 
@@ -97,6 +109,30 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{call.to_number:<14} {call.status:<12} {duration:>8}  {_reason(call)}".rstrip()
             )
+
+
+class Progress:
+    """The demo's progress: rewritten in place on one line in a terminal, a line per change when
+    the output goes to a file or a pipe (where a carriage return would only garble it)."""
+
+    def __init__(self, stdout):
+        self.stdout = stdout
+        self.in_place = stdout.isatty()
+        self.pending = False
+
+    def show(self, line: str) -> None:
+        if not self.in_place:
+            self.stdout.write(line)
+            return
+        # Back to the line's start, the new text, then erase whatever the longer old one left.
+        self.stdout.write(f"\r{line}\x1b[K", ending="")
+        self.stdout.flush()
+        self.pending = True
+
+    def done(self) -> None:
+        if self.pending:
+            self.stdout.write("")
+            self.pending = False
 
 
 def _reason(call: CallLog) -> str:
