@@ -6,7 +6,7 @@ its keypress made."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from calls.models import CallLog, DoNotCall
+from calls.models import CallEvent, CallLog, DoNotCall
 from calls.outcomes import outcome_reason
 from calls.services.do_not_call import OPT_OUT_DIGIT
 
@@ -29,7 +29,15 @@ def call_timeline(call: CallLog) -> list[TimelineEntry]:
     ]
     if call.dial_started_at:
         entries.append(TimelineEntry(call.dial_started_at, "Create request sent to Twilio"))
+    verdicts = 0
     for event in call.events.all():
+        if event.source == CallEvent.Source.MACHINE_DETECTION:
+            verdicts += 1
+            detail = _verdict(event.status)
+            if not event.applied:
+                detail += "; it came after the call ended: kept for the record only"
+            entries.append(TimelineEntry(event.received_at, "Machine detection's verdict", detail))
+            continue
         detail = "applied" if event.applied else "not applied: stale, repeated or out of order"
         if event.sip_response_code:
             detail += f"; SIP {event.sip_response_code}"
@@ -39,10 +47,10 @@ def call_timeline(call: CallLog) -> list[TimelineEntry]:
         entries.append(TimelineEntry(event.received_at, f"{source}: {event.status}", detail))
     if call.answered_at:
         entries.append(TimelineEntry(call.answered_at, "Answered"))
-    if call.answered_by:
-        label = CallLog.AnsweredBy(call.answered_by).label if _known(call.answered_by) else ""
+    if call.answered_by and not verdicts:
+        # Told by a status callback's AnsweredBy (or a call from before verdicts were kept).
         entries.append(
-            TimelineEntry(None, "Machine detection's verdict", label or call.answered_by)
+            TimelineEntry(None, "Machine detection's verdict", _verdict(call.answered_by))
         )
     if call.digits:
         detail = ""
@@ -64,8 +72,9 @@ def call_timeline(call: CallLog) -> list[TimelineEntry]:
     return _in_order(entries)
 
 
-def _known(answered_by: str) -> bool:
-    return answered_by in CallLog.AnsweredBy.values
+def _verdict(answered_by: str) -> str:
+    known = answered_by in CallLog.AnsweredBy.values
+    return CallLog.AnsweredBy(answered_by).label if known else answered_by
 
 
 def _in_order(entries: list[TimelineEntry]) -> list[TimelineEntry]:

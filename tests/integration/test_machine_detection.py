@@ -458,3 +458,22 @@ def test_a_machine_retry_that_would_land_at_night_waits_for_the_calling_window(
         "outside the calling window until Thu 15 Jan 08:00 America/Los_Angeles"
     )
     assert request.window_holds == 1
+
+
+def test_the_call_timeline_shows_each_verdict_and_says_which_came_too_late(
+    answered, twilio_post, django_capture_on_commit_callbacks
+):
+    from calls.timeline import call_timeline
+
+    _, call = answered
+    twilio_post(url(call), verdict(call, "human"))
+    complete(twilio_post, call)
+    twilio_post(url(call), verdict(call, "machine_end_beep"))
+
+    call.refresh_from_db()
+    verdicts = [e for e in call_timeline(call) if e.what == "Machine detection's verdict"]
+    assert [e.detail for e in verdicts] == [
+        "Human",
+        "Machine (after the beep); it came after the call ended: kept for the record only",
+    ]
+    assert all(e.at is not None for e in verdicts)
