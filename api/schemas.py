@@ -10,6 +10,7 @@ does not allow, a number on its do-not-call list, a reused Idempotency-Key; and,
 descriptions, metadata's nesting depth and size (tests/integration/test_api_schema.py).
 """
 
+import base64
 import json
 import math
 import re
@@ -262,8 +263,33 @@ class CallOut(Schema):
 class CallPage(Schema):
     items: list[CallOut]
     limit: int
-    offset: int
-    next_offset: int | None = Field(description="The offset of the next page; null on the last.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last. Pages hold still "
+        "while calls are queued: a page starts after the last item of the previous one."
+    )
+
+
+def cursor_encode(created_at: datetime, pk: int) -> str:
+    """The position after a listed item, opaque to clients: its creation time and id."""
+    text = f"{created_at.astimezone(UTC).isoformat()}|{pk}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def cursor_decode(value: str) -> tuple[datetime, int] | None:
+    """The position a cursor names; None for a string this API never gave (it is opaque, so
+    its form alone cannot say: the endpoint answers 422)."""
+    try:
+        text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        moment, pk = text.split("|")
+        position = datetime.fromisoformat(moment), int(pk)
+    except ValueError:
+        return None
+    if position[0].tzinfo is None or not 1 <= position[1] < 2**63:
+        return None
+    return position
+
+
+Cursor = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=8, max_length=80)]
 
 
 class NumberIn(StrictIn):

@@ -5,14 +5,24 @@ from typing import Literal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from api.errors import ApiError, responses
 from api.idempotency import idempotent
-from api.schemas import CallIn, CallOut, CallPage, Id, IdempotencyKey, Moment
+from api.schemas import (
+    CallIn,
+    CallOut,
+    CallPage,
+    Cursor,
+    Id,
+    IdempotencyKey,
+    Moment,
+    cursor_decode,
+    cursor_encode,
+)
 from api.services import api_action_record, api_call_request_create
 from calls.models import CallLog, CallRequest, Campaign
 from calls.services.enqueue import EnqueueRefused
@@ -109,10 +119,10 @@ class CallFilters(Schema):
     campaign: Id | None = None
     since: Moment | None = Field(None, description="Created at or after (ISO 8601).")
     limit: int = Field(50, ge=1, le=settings.API_PAGE_MAX)
-    offset: int = Field(0, ge=0, le=1_000_000)
+    cursor: Cursor | None = Field(None, description="From the previous page's `next_cursor`.")
 
 
-@router.get("/calls", response=responses({200: CallPage}))
+@router.get("/calls", response=responses({200: CallPage}, 422))
 def call_list(request, filters: Query[CallFilters]):
     """The business's call requests, newest first, a page at a time."""
     rows = requests_of(request).order_by("-created_at", "-id")
@@ -122,13 +132,20 @@ def call_list(request, filters: Query[CallFilters]):
         rows = rows.filter(campaign_id=filters.campaign)
     if filters.since:
         rows = rows.filter(created_at__gte=filters.since)
-    page = list(rows[filters.offset : filters.offset + filters.limit + 1])
+    if filters.cursor:
+        position = cursor_decode(filters.cursor)
+        if position is None:
+            raise ApiError(422, "invalid-cursor", "Not a cursor this API gave: start again.")
+        # Keyset, not an offset: calls queued while a client pages never shift the pages.
+        created_at, pk = position
+        rows = rows.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
+    page = list(rows[: filters.limit + 1])
+    items = page[: filters.limit]
     more = len(page) > filters.limit
     return {
-        "items": [call_out(r) for r in page[: filters.limit]],
+        "items": [call_out(r) for r in items],
         "limit": filters.limit,
-        "offset": filters.offset,
-        "next_offset": filters.offset + filters.limit if more else None,
+        "next_cursor": cursor_encode(items[-1].created_at, items[-1].pk) if more else None,
     }
 
 

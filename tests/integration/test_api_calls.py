@@ -293,9 +293,9 @@ def test_calls_are_listed_newest_first_a_page_at_a_time(api, business, rival):
     make_request(rival)
     CallRequest.objects.filter(pk=made[0].pk).update(created_at=timezone.now() - timedelta(days=2))
     first = api.get("/calls", {"limit": 4}).json()
-    assert len(first["items"]) == 4 and first["next_offset"] == 4
-    last = api.get("/calls", {"limit": 4, "offset": 4}).json()
-    assert len(last["items"]) == 2 and last["next_offset"] is None
+    assert len(first["items"]) == 4 and first["next_cursor"]
+    last = api.get("/calls", {"limit": 4, "cursor": first["next_cursor"]}).json()
+    assert len(last["items"]) == 2 and last["next_cursor"] is None
     ids = [c["id"] for c in first["items"] + last["items"]]
     assert ids[-1] == made[0].pk and len(set(ids)) == 6
     assert [c["to"] for c in api.get("/calls", {"status": "done"}).json()["items"]] == [
@@ -306,12 +306,32 @@ def test_calls_are_listed_newest_first_a_page_at_a_time(api, business, rival):
     assert len(api.get("/calls", {"since": since}).json()["items"]) == 5
 
 
+@pytest.mark.parametrize("cursor", ["not-a-cursor", "MjAyNi0wMS0wMXwx"])  # the 2nd: no zone
+def test_a_cursor_this_api_never_gave_answers_422(api, cursor):
+    response = api.get("/calls", {"cursor": cursor})
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid-cursor"
+
+
+def test_pages_hold_still_while_calls_are_queued_between_them(api, business):
+    """Scenario 12: offset pages over newest-first repeated or skipped rows as calls arrived."""
+    made = [make_request(business, number=f"+1415555012{k}") for k in range(6)]
+    first = api.get("/calls", {"limit": 3}).json()
+    for k in range(4):  # queued while the client reads the first page
+        make_request(business, number=f"+1415555013{k}")
+    second = api.get("/calls", {"limit": 3, "cursor": first["next_cursor"]}).json()
+
+    seen = [c["id"] for c in first["items"] + second["items"]]
+    assert seen == [r.pk for r in reversed(made)]
+    assert second["next_cursor"] is None
+
+
 @pytest.mark.parametrize(
     "params",
     [
         {"limit": 1000},
         {"limit": 0},
-        {"offset": -1},
+        {"cursor": "not a cursor"},
         {"status": "lost"},
         {"since": "yesterday"},
     ],
