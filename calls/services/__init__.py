@@ -1,14 +1,15 @@
 """The call queue's transactions, locks and orchestration, one module per thing it does.
 
-Lock order, everywhere: Business → DialingControl → Campaign → CallRequest → CallLog. A function
-that locks rows of two of these takes them in that order, so two transactions never wait on each
-other in a cycle.
+Lock order, everywhere: Business → DialingControl → Campaign → CallRequest → CallLog → Lead,
+every one FOR NO KEY UPDATE so that a foreign-key check at COMMIT (FOR KEY SHARE) never closes a
+cycle: `locks.py` says why and takes them; docs/architecture.md lists who takes what.
 
 Imports run one way, from the bottom layer up:
+0. `locks` (the row locks, in their order);
 1. `task_queue`, `call_facts`, `dial_tokens`, and `action_log`, `erasure`, `retention`,
-   `calling_windows`, `do_not_call`, `invitations` (these import models only);
+   `calling_windows`, `do_not_call`, `invitations` (these import models and locks only);
 2. `status` (the call status machine), `enqueue`, `pauses`, `machines` (answering machines),
-   `prices` (what calls cost);
+   `prices` (what calls cost), `campaign_finishing` (ending campaigns with nothing left);
 3. `callbacks`, `reconcile`, `placing`, `operator_actions`, `campaign_numbers`;
 4. `hang_ups` (over reconcile), `dispatch` (over placing), `cleanup` (over retention).
 Callers import from the module that owns a function; the two names below stay here because
