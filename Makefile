@@ -9,7 +9,7 @@ SIM_PORT ?= 8765
 LOG_LEVEL ?= WARNING
 export DJANGO_SETTINGS_MODULE := config.settings
 
-.PHONY: install run test test-fast lint demo clean
+.PHONY: install run test test-fast test-long lint demo clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,12 +32,17 @@ PYTEST_WORKERS ?= auto
 PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: install
-	$(PYTEST) $(PYTEST_ARGS)
+	$(PYTEST) -m "not long" $(PYTEST_ARGS)
 
 # The same without the tests that start real processes or a browser (tests/e2e, tests/browser:
 # marked slow).
 test-fast: install
-	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow and not long" $(PYTEST_ARGS)
+
+# What runs for tens of minutes and only on request: 10,000 histories of the queue's model and
+# the race matrix many times over (PostgreSQL: DATABASE_URL must point at it).
+test-long: install
+	$(PYTEST) -m long --timeout 0 $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -208,7 +208,7 @@ def test_a_locking_service_raced_with_each_other_finishes_without_deadlock_or_br
     assert failures == [], "\n".join(failures)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_every_pair_raced_many_times(fake_twilio, settings):
     failures = race_pairs(fake_twilio, settings, PAIRS, SLOW_ROUNDS, hooked=True)
     assert failures == [], "\n".join(failures)
