@@ -53,7 +53,11 @@ def _request_create(*, business, to_number, lead, campaign) -> CallRequest:
         if campaign:
             # Read again under its lock: the caller's copy may predate a dispatch that finished
             # the campaign, and a request added to a finished campaign would wait forever.
-            campaign = campaign_lock(campaign_id=campaign.pk)
+            name, campaign = campaign.name, campaign_lock(campaign_id=campaign.pk)
+            if campaign is None:
+                raise EnqueueRefused(
+                    f"Campaign {name!r} no longer exists.", code=EnqueueRefused.CAMPAIGN_CLOSED
+                )
         if campaign and campaign.status in Campaign.CLOSED_STATUSES:
             raise EnqueueRefused(
                 f"Campaign {campaign.name!r} is {campaign.status}.",

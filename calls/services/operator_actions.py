@@ -102,6 +102,8 @@ def request_retry_now(*, request_id: int) -> ActionResult:
     past MAX_ATTEMPTS_LIMIT)."""
     with transaction.atomic():
         request = request_lock(request_id=request_id)
+        if request is None:
+            return ActionResult.refused("no longer existed")
         if request.status == CallRequest.Status.ACTIVE:
             return ActionResult.refused("had a live call already")
         campaign = request.campaign
@@ -139,6 +141,8 @@ def request_cancel(*, request_id: int, actor=None) -> ActionResult:
     ends, whatever the end. A closed request is left as it is."""
     with transaction.atomic():
         request = request_lock(request_id=request_id)
+        if request is None:
+            return ActionResult.refused("no longer existed")
         if request.status in CallRequest.CLOSED_STATUSES:
             return ActionResult.refused(f"was {request.status} already")
         now = timezone.now()
@@ -165,6 +169,8 @@ def campaign_set_status(
         business_id = Campaign.objects.values_list("business_id", flat=True).get(pk=campaign_id)
         business_lock(business_id=business_id)
         campaign = campaign_lock(campaign_id=campaign_id)
+        if campaign is None:
+            return ActionResult.refused("no longer existed")
         if campaign.status == status:
             return ActionResult.refused("had that status already")
         ended_at = timezone.now() if status in Campaign.CLOSED_STATUSES else None
