@@ -457,13 +457,7 @@ class QueueModel(RuleBasedStateMachine):
         for _ in range(steps):
             if call.status not in NEXT:
                 break
-            if call.hangs_up_after_update and call.status == "in-progress":
-                call.move("completed")
-            else:
-                call.move(data.draw(st.sampled_from(NEXT[call.status])))
-            if call.status == "in-progress" and call.machine_detection:
-                verdict = data.draw(st.sampled_from(["human", "machine_end_beep", "unknown"]))
-                call.outbox.append(("amd", verdict))
+            self._twilio_step(call, data)
         if at_once and call.outbox:
             self._deliver(call, call.outbox.pop(len(call.outbox) - 1))
 
@@ -475,13 +469,7 @@ class QueueModel(RuleBasedStateMachine):
         for call in sorted(self.twilio.calls.values(), key=lambda c: c.sid):
             if call.status not in NEXT:
                 continue
-            if call.hangs_up_after_update and call.status == "in-progress":
-                call.move("completed")
-            else:
-                call.move(data.draw(st.sampled_from(NEXT[call.status])))
-            if call.status == "in-progress" and call.machine_detection:
-                verdict = data.draw(st.sampled_from(["human", "machine_end_beep", "unknown"]))
-                call.outbox.append(("amd", verdict))
+            self._twilio_step(call, data)
             while call.outbox:
                 self._deliver(call, call.outbox.pop(0))
 
@@ -493,6 +481,17 @@ class QueueModel(RuleBasedStateMachine):
         call = data.draw(st.sampled_from(calls))
         index = data.draw(st.integers(0, len(call.outbox) - 1))
         self._deliver(call, call.outbox[index] if keep else call.outbox.pop(index))
+
+    def _twilio_step(self, call: TwilioSideCall, data) -> None:
+        """One status on at Twilio (a call whose machine got the voicemail ends after it), and
+        the machine verdict Twilio posts once a call with detection is answered."""
+        if call.hangs_up_after_update and call.status == "in-progress":
+            call.move("completed")
+        else:
+            call.move(data.draw(st.sampled_from(NEXT[call.status])))
+        if call.status == "in-progress" and call.machine_detection:
+            verdict = data.draw(st.sampled_from(["human", "machine_end_beep", "unknown"]))
+            call.outbox.append(("amd", verdict))
 
     def _deliver(self, call: TwilioSideCall, message: tuple) -> None:
         local = CallLog.objects.filter(public_id=call.public_id).first()
