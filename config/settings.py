@@ -280,8 +280,12 @@ API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
 API_PAGE_MAX = env.int("API_PAGE_MAX", default=100)
 
 # Post-call webhooks (issue 14): webhooks/ and README's "Webhooks" say what each does.
-# Seconds one delivery may take (connect and each read); the task timeout bounds the whole.
+# Seconds one delivery may take in all: resolving the host, connecting, sending, and reading the
+# answer's status and headers (the body is never read). A deadline, not a per-read timeout: a
+# receiver trickling a byte at a time cannot stretch it.
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# The ports a webhook URL may name (WEBHOOK_ALLOW_PRIVATE_TARGETS lifts it with the address rule).
+WEBHOOK_ALLOWED_PORTS = env.list("WEBHOOK_ALLOWED_PORTS", cast=int, default=[443])
 # A message not delivered this many hours after it was created (or redelivered) is given up.
 WEBHOOK_GIVE_UP_HOURS = env.float("WEBHOOK_GIVE_UP_HOURS", default=24.0)
 # Plain http endpoints, and endpoints on loopback, private, link-local or reserved addresses:
