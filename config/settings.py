@@ -217,7 +217,7 @@ Q_CLUSTER = {
     # A worker process is replaced after this many tasks, or past this resident size (KiB).
     "recycle": env.int("Q_RECYCLE", default=500),
     "max_rss": env.int("Q_MAX_RSS_KB", default=262144),
-    "ALT_CLUSTERS": {},
+    "ALT_CLUSTERS": {},  # the webhooks' cluster, below
     "log_level": env("DJANGO_Q_LOG_LEVEL", default="WARNING"),
 }
 # The cleanup's lease: past the longest run (the task timeout), short of a period and its lateness
@@ -292,3 +292,17 @@ WEBHOOK_GIVE_UP_HOURS = env.float("WEBHOOK_GIVE_UP_HOURS", default=24.0)
 # for development and tests only (no SSRF in production; `check --deploy` warns when on).
 WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=DEBUG)
+# Deliveries run in a django-q2 cluster of their own, which the `worker` command
+# (calls/cluster.py) starts beside dialing's: a slow receiver can hold only these workers.
+WEBHOOK_CLUSTER = f"{Q_CLUSTER['name']}-webhooks"
+Q_WEBHOOK_WORKERS = env.int("Q_WEBHOOK_WORKERS", default=2)
+Q_CLUSTER["ALT_CLUSTERS"] = {
+    WEBHOOK_CLUSTER: {
+        "workers": Q_WEBHOOK_WORKERS,
+        "queue_limit": Q_WEBHOOK_WORKERS,
+        # A delivery is a claim, one POST within WEBHOOK_TIMEOUT_SECONDS and its record (a
+        # system check keeps the POST well inside); retry > 2 x timeout + 3, as for dialing's.
+        "timeout": 30,
+        "retry": 70,
+    }
+}
