@@ -22,6 +22,7 @@ from tests.e2e import live_stack  # noqa: E402 (needs ROOT on sys.path)
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 LOG_DIR = Path(os.environ.get("BENCH_LOG_DIR", "/tmp/bench-logs"))
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "bench")
 
 # Production settings (DEBUG off), with the real-looking secrets LiveStack uses: every process
 # refuses to start on the development defaults.
@@ -49,11 +50,18 @@ def admin_sql(sql: str) -> None:
         connection.close()
 
 
+def database_url(name: str) -> str:
+    """The URL of scratch database `name` (`bench_<name>`, or `<BENCH_DB_PREFIX>_<name>`, so
+    runs in parallel, such as CI's, never share one)."""
+    return f"{PG_URL}/{DB_PREFIX}_{name}"
+
+
 def fresh_database(name: str) -> str:
-    """Drops and recreates database `name`, migrates it, and returns its URL."""
+    """Drops and recreates scratch database `name`, migrates it, and returns its URL."""
+    url = database_url(name)
+    name = url.rpartition("/")[2]
     admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin_sql(f'CREATE DATABASE "{name}"')
-    url = f"{PG_URL}/{name}"
     env = {**os.environ, **BASE_ENV, "DATABASE_URL": url}
     env.pop("REDIS_URL", None)
     env.pop("DJANGO_SETTINGS_MODULE", None)
@@ -120,3 +128,41 @@ def machine() -> str:
 
 def heading(text: str) -> None:
     print(f"\n== {text} ==", flush=True)
+
+
+def rows_copy(template, *, first: int, last: int, values: dict[str, str], joins: str = "") -> int:
+    """Inserts a copy of `template` (a saved model instance) for each `i` in first..last, with
+    the columns `values` names set to its SQL expression (over `i` and `joins`' tables), then
+    deletes the template; returns the rows inserted.
+
+    Every other column is the template's, which Django built with the model's own defaults: a
+    column added later is filled as the application fills it, so the bench does not break with
+    the schema (a raw INSERT listing every column did). A unique column must be given.
+    """
+    from django.db import connection
+
+    meta = type(template)._meta
+    columns = [f.column for f in meta.concrete_fields if not f.primary_key]
+    unknown = set(values) - set(columns)
+    unique = {f.column for f in meta.concrete_fields if f.unique and not f.primary_key}
+    if unknown or unique - set(values):
+        raise ValueError(
+            f"{meta.db_table}: no columns {sorted(unknown)}; unique ones must be given: "
+            f"{sorted(unique - set(values))}"
+        )
+    quote = connection.ops.quote_name
+    select = ", ".join(values.get(c, f"template.{quote(c)}") for c in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(map(quote, columns))}) "
+            f"SELECT {select} FROM {quote(meta.db_table)} AS template "
+            f"CROSS JOIN generate_series(%(first)s, %(last)s) AS i {joins} "
+            f"WHERE template.{quote(meta.pk.column)} = %(template)s",
+            {"first": first, "last": last, "template": template.pk},
+        )
+        inserted = cursor.rowcount
+        cursor.execute(
+            f"DELETE FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} = %s",
+            [template.pk],
+        )
+    return inserted

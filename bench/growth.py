@@ -1,8 +1,10 @@
 """Cleanup and dispatch as the tables grow: the cost must follow the work, not the table size.
 
-    .venv/bin/python bench/growth.py
+    .venv/bin/python bench/growth.py [--smoke] [--small-calls 10000 --large-calls 1000000 ...]
 
-In a scratch PostgreSQL database, bulk-loaded with INSERT ... SELECT generate_series:
+In a scratch PostgreSQL database, bulk-loaded with INSERT ... SELECT generate_series, each row
+a copy of one the ORM made (`common.rows_copy`: only the columns that vary are written out, so
+a column added to a model is filled with its default and the bench keeps running):
 - cleanup: `calls.services.cleanup.cleanup_run()` with 100 orphans (outbound, `pending`, no SID,
   created an hour ago, each the live attempt of an active request) among 10,000 and then 1,000,000
   CallLogs (the rest completed calls with SIDs, ended days ago, over 10 businesses);
@@ -11,10 +13,12 @@ In a scratch PostgreSQL database, bulk-loaded with INSERT ... SELECT generate_se
   due queued requests, plus as many queued requests of the other businesses.
 Each run happens in a transaction that is rolled back, so every run sees the same rows (and no
 task is queued: on_commit never fires). Median of RUNS runs; ratio = large / small. The EXPLAIN
-(ANALYZE) plans of the large case's queries are printed, slowest first.
+(ANALYZE) plans of the large case's queries are printed, slowest first. `--smoke` runs every
+step at a tiny size (CI: the script must keep working; its figures mean nothing there).
 Exit 1 if an invariant breaks: a run that does not fail the 100 orphans, or does not claim 10.
 """
 
+import argparse
 import re
 import sys
 import time
@@ -27,43 +31,89 @@ ORPHANS = 100
 CAP = 10
 TARGET = 1.5
 
-CALLS_SQL = """
-INSERT INTO calls_calllog (
-    public_id, business_id, call_sid, direction, from_number, to_number, status,
-    last_sequence_number, dial_started_at, duration_seconds, answered_by, error_code,
-    error_message, ended_by, created_at, updated_at, answered_at, ended_at)
-SELECT gen_random_uuid(), b.id, 'CA' || md5(i::text), 'outbound', b.phone_number,
-       '+1415' || (2000000 + i %% 7000000), 'completed', 3, t, 6, '', '', '', 'twilio',
-       t, t + interval '8 s', t + interval '2 s', t + interval '8 s'
-FROM generate_series(%(first)s, %(last)s) AS i
+# Completed calls over the ten businesses, ended days ago: the history the cleanup must not read.
+CALL_VALUES = {
+    "public_id": "gen_random_uuid()",
+    "business_id": "b.id",
+    "call_sid": "'CA' || md5(i::text)",
+    "from_number": "b.phone_number",
+    "to_number": "'+1415' || (2000000 + i %% 7000000)",
+    "created_at": "s.t",
+    "dial_started_at": "s.t",
+    "answered_at": "s.t + interval '2 s'",
+    "updated_at": "s.t + interval '8 s'",
+    "ended_at": "s.t + interval '8 s'",
+}
+CALL_JOINS = """
 JOIN (SELECT id, phone_number, row_number() OVER (ORDER BY id) - 1 AS n
       FROM calls_business WHERE name LIKE 'Growth %%') AS b ON b.n = i %% 10
 CROSS JOIN LATERAL (SELECT now() - interval '2 days' - (i %% 7776000) * interval '1 s') AS s(t)
 """
 
-ORPHANS_SQL = """
-WITH r AS (
-    INSERT INTO calls_callrequest (business_id, to_number, status, attempts, max_attempts,
-                                   next_attempt_at, last_error, created_at, updated_at)
-    SELECT %(business)s, '+1415' || (9000000 + i), 'active', 1, 3,
-           now() - interval '1 hour', '', now() - interval '1 hour', now() - interval '1 hour'
-    FROM generate_series(1, %(count)s) AS i
-    RETURNING id, to_number)
-INSERT INTO calls_calllog (
-    public_id, business_id, request_id, direction, from_number, to_number, status,
-    answered_by, error_code, error_message, ended_by, created_at, updated_at)
-SELECT gen_random_uuid(), %(business)s, r.id, 'outbound', %(number)s, r.to_number,
-       'pending', '', '', '', '', now() - interval '1 hour', now() - interval '1 hour'
-FROM r
-"""
 
-REQUESTS_SQL = """
-INSERT INTO calls_callrequest (business_id, campaign_id, to_number, status, attempts,
-                               max_attempts, next_attempt_at, last_error, created_at, updated_at)
-SELECT %(business)s, %(campaign)s, '+1415' || (3000000 + i), 'queued', 0, 3,
-       now() - interval '1 hour' + i * interval '1 ms', '', now(), now()
-FROM generate_series(%(first)s, %(last)s) AS i
-"""
+def calls_add(business, first, last):
+    """Completed calls numbered first..last, copied from one the ORM makes."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from calls.models import CallLog
+
+    ended = timezone.now() - timedelta(days=2)
+    template = CallLog.objects.create(
+        business=business, direction="outbound", from_number=business.phone_number,
+        to_number="+14150000000", call_sid="CA-template", status="completed",
+        last_sequence_number=3, dial_started_at=ended, duration_seconds=6, ended_by="twilio",
+        answered_at=ended, ended_at=ended,
+    )  # fmt: skip
+    common.rows_copy(template, first=first, last=last, values=CALL_VALUES, joins=CALL_JOINS)
+
+
+def orphans_add(business, count):
+    """`count` outbound calls never sent (pending, no SID, an hour old), each the live attempt
+    of an active request: what the cleanup fails."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from calls.models import CallLog, CallRequest
+
+    hour_ago = timezone.now() - timedelta(hours=1)
+    numbers = [f"+1415{9000000 + i}" for i in range(count)]
+    requests = CallRequest.objects.bulk_create(
+        CallRequest(business=business, to_number=n, status="active", attempts=1,
+                    max_attempts=3, next_attempt_at=hour_ago)
+        for n in numbers
+    )  # fmt: skip
+    calls = CallLog.objects.bulk_create(
+        CallLog(business=business, request=r, direction="outbound",
+                from_number=business.phone_number, to_number=r.to_number, status="pending")
+        for r in requests
+    )  # fmt: skip
+    CallRequest.objects.filter(pk__in=[r.pk for r in requests]).update(
+        created_at=hour_ago, updated_at=hour_ago
+    )
+    CallLog.objects.filter(pk__in=[c.pk for c in calls]).update(
+        created_at=hour_ago, updated_at=hour_ago
+    )
+
+
+def requests_add(business, campaign, first, last):
+    """Due queued requests numbered first..last, copied from one the ORM makes."""
+
+    from django.utils import timezone
+
+    from calls.models import CallRequest
+
+    template = CallRequest.objects.create(
+        business=business, campaign=campaign, to_number="+14150000001", status="queued",
+        attempts=0, max_attempts=3, next_attempt_at=timezone.now(),
+    )  # fmt: skip
+    values = {
+        "to_number": "'+1415' || (3000000 + i)",
+        "next_attempt_at": "now() - interval '1 hour' + i * interval '1 ms'",
+    }
+    common.rows_copy(template, first=first, last=last, values=values)
 
 
 class Rollback(Exception):
@@ -107,9 +157,9 @@ def analyze():
     sql("VACUUM ANALYZE calls_callrequest")
 
 
-def measure(work, check):
+def measure(work, check, runs):
     times, failures = [], []
-    for _ in range(RUNS):
+    for _ in range(runs):
         seconds, result, _ = timed_in_rollback(work)
         times.append(seconds)
         problem = check(result)
@@ -160,8 +210,30 @@ def plans(groups):
     return lines
 
 
+def arguments():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small-calls", type=int, default=10_000)
+    parser.add_argument("--large-calls", type=int, default=1_000_000)
+    parser.add_argument("--small-requests", type=int, default=1_000)
+    parser.add_argument("--large-requests", type=int, default=100_000)
+    parser.add_argument("--orphans", type=int, default=ORPHANS)
+    parser.add_argument("--runs", type=int, default=RUNS, help="runs per case (the median)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, two runs (CI)")
+    sizes = parser.parse_args()
+    if sizes.smoke:
+        sizes.small_calls, sizes.large_calls = 500, 2_000
+        sizes.small_requests, sizes.large_requests = 80, 400
+        sizes.orphans, sizes.runs = 10, 2
+    return sizes
+
+
+def count(n):
+    return f"{n // 1_000_000}M" if n >= 1_000_000 else f"{n // 1000}k" if n >= 1000 else str(n)
+
+
 def main():
-    common.django_setup(common.fresh_database("bench_growth"))
+    sizes = arguments()
+    common.django_setup(common.fresh_database("growth"))
     from calls.models import Business, CallLog, Campaign
     from calls.services.cleanup import cleanup_run
     from calls.services.dispatch import business_claim
@@ -184,8 +256,8 @@ def main():
         return cleanup_run()
 
     def check_cleanup(result):
-        if result.failed != ORPHANS:
-            return f"cleanup failed {result.failed} orphans, not {ORPHANS}"
+        if result.failed != sizes.orphans:
+            return f"cleanup failed {result.failed} orphans, not {sizes.orphans}"
 
     def dispatch():
         return business_claim(business_id=target.pk)
@@ -197,42 +269,37 @@ def main():
     results, failures, captured = {}, [], {}
 
     def add_requests(per_side, first=1):
-        last = first + per_side - 1
-        sql(REQUESTS_SQL, business=target.pk, campaign=campaign.pk, first=first, last=last)
+        requests_add(target, campaign, first, first + per_side - 1)
         for business in businesses[2:]:  # as many again, spread over the other businesses
-            sql(
-                REQUESTS_SQL, business=business.pk, campaign=None, first=first,
-                last=first + per_side // 8 - 1,
-            )  # fmt: skip
+            requests_add(business, None, first, first + per_side // 8 - 1)
 
     # Small: 10,000 CallLogs (100 orphans), then 1,000 due requests.
-    sql(
-        ORPHANS_SQL, business=orphan_business.pk, number=orphan_business.phone_number,
-        count=ORPHANS,
-    )  # fmt: skip
-    sql(CALLS_SQL, first=1, last=10_000 - ORPHANS)
+    orphans_add(orphan_business, sizes.orphans)
+    calls_add(orphan_business, 1, sizes.small_calls - sizes.orphans)
     analyze()
-    results["cleanup small"], f = measure(cleanup, check_cleanup)
+    results["cleanup small"], f = measure(cleanup, check_cleanup, sizes.runs)
     failures += f
     captured["cleanup small"] = statements(cleanup)
-    add_requests(1_000)
+    add_requests(sizes.small_requests)
     analyze()
-    results["dispatch small"], f = measure(dispatch, check_dispatch)
+    results["dispatch small"], f = measure(dispatch, check_dispatch, sizes.runs)
     failures += f
     captured["dispatch small"] = statements(dispatch)
     sql("DELETE FROM calls_callrequest WHERE status = 'queued'")
 
     # Large: 1,000,000 CallLogs, then 100,000 due requests.
     started = time.perf_counter()
-    sql(CALLS_SQL, first=10_000 - ORPHANS + 1, last=1_000_000 - ORPHANS)
+    calls_add(
+        orphan_business, sizes.small_calls - sizes.orphans + 1, sizes.large_calls - sizes.orphans
+    )
     analyze()
     load_seconds = time.perf_counter() - started
-    results["cleanup large"], f = measure(cleanup, check_cleanup)
+    results["cleanup large"], f = measure(cleanup, check_cleanup, sizes.runs)
     failures += f
     captured["cleanup large"] = statements(cleanup)
-    add_requests(100_000, first=2_000_000)
+    add_requests(sizes.large_requests, first=2_000_000)
     analyze()
-    results["dispatch large"], f = measure(dispatch, check_dispatch)
+    results["dispatch large"], f = measure(dispatch, check_dispatch, sizes.runs)
     failures += f
     captured["dispatch large"] = statements(dispatch)
     rows = CallLog.objects.count()
@@ -243,14 +310,20 @@ def main():
     common.heading("machine")
     print(common.machine())
     common.heading("growth")
-    print(f"CallLogs at the end: {rows}; 990,000 loaded in {load_seconds:.0f} s")
+    loaded = sizes.large_calls - sizes.small_calls
+    print(f"CallLogs at the end: {rows}; {loaded:,} loaded in {load_seconds:.0f} s")
     for what in ("cleanup", "dispatch"):
         small, large = results[f"{what} small"], results[f"{what} large"]
         ratio = large / small
         verdict = "met" if ratio <= TARGET else "MISSED"
-        sizes = "10k -> 1M CallLogs" if what == "cleanup" else "1k -> 100k queued requests"
+        if what == "cleanup":
+            grown = f"{count(sizes.small_calls)} -> {count(sizes.large_calls)} CallLogs"
+        else:
+            grown = (
+                f"{count(sizes.small_requests)} -> {count(sizes.large_requests)} queued requests"
+            )
         print(
-            f"{what} ({sizes}): large / small = {ratio:.2f} (median of {RUNS}: "
+            f"{what} ({grown}): large / small = {ratio:.2f} (median of {sizes.runs}: "
             f"{small * 1000:.1f} ms -> {large * 1000:.1f} ms; target <= {TARGET}: {verdict})"
         )
         print("\n".join(growth_lines(captured[f"{what} small"], captured[f"{what} large"])))

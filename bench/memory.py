@@ -1,6 +1,6 @@
 """Worker memory: resident size of qcluster workers after 1,000 and after 20,000 lead tasks.
 
-    .venv/bin/python bench/memory.py [--broker orm|redis] [--tasks 20000]
+    .venv/bin/python bench/memory.py [--broker orm|redis] [--tasks 20000] [--smoke]
 
 A real `manage.py qcluster` (Q_WORKERS=2, Q_RECYCLE=0 and Q_MAX_RSS_KB=0, so no worker is ever
 replaced) on a scratch PostgreSQL database holding 20,000 completed calls with SIDs. The tasks
@@ -26,17 +26,29 @@ FIRST = 1_000
 STEP = 3_800  # five steps after the first
 STOP_TIMEOUT = 60
 WORKERS = 2
+WEBHOOK_WORKERS = 1
 TARGET = 1.10
 CLUSTER_NAME = "bench-memory"
 
-CALLS_SQL = """
-INSERT INTO calls_calllog (
-    public_id, business_id, call_sid, direction, from_number, to_number, status,
-    answered_by, error_code, error_message, ended_by, created_at, updated_at, ended_at)
-SELECT gen_random_uuid(), %(business)s, 'CA' || md5(i::text), 'outbound', %(number)s,
-       '+1415' || (2000000 + i), 'completed', '', '', '', 'twilio', now(), now(), now()
-FROM generate_series(1, %(count)s) AS i
-"""
+
+def calls_add(business, count):
+    """`count` completed calls with SIDs, copied from one the ORM makes (`common.rows_copy`)."""
+    from django.utils import timezone
+
+    from calls.models import CallLog
+
+    now = timezone.now()
+    template = CallLog.objects.create(
+        business=business, direction="outbound", from_number=business.phone_number,
+        to_number="+14150000000", call_sid="CA-template", status="completed", ended_by="twilio",
+        ended_at=now,
+    )  # fmt: skip
+    values = {
+        "public_id": "gen_random_uuid()",
+        "call_sid": "'CA' || md5(i::text)",
+        "to_number": "'+1415' || (2000000 + i)",
+    }
+    common.rows_copy(template, first=1, last=count, values=values)
 
 
 def children(pid):
@@ -55,18 +67,25 @@ def rss_kb(pid):
     return 0
 
 
-def worker_pids(cluster_pid):
-    sentinels = children(cluster_pid)
+def dialing_sentinel(cluster_pid):
+    """The sentinel of the cluster the lead tasks run in: the worker command also runs the
+    webhooks' cluster, given WEBHOOK_WORKERS workers here so that its sentinel, with one child
+    fewer (workers, monitor, pusher), tells them apart."""
+    sentinels = [s for s in children(cluster_pid) if len(children(s)) == WORKERS + 2]
     if len(sentinels) != 1:
-        raise RuntimeError(f"expected one sentinel under {cluster_pid}, found {sentinels}")
-    return children(sentinels[0])[:WORKERS]
+        raise RuntimeError(f"expected one sentinel of {WORKERS} workers, found {sentinels}")
+    return sentinels[0]
+
+
+def worker_pids(cluster_pid):
+    return children(dialing_sentinel(cluster_pid))[:WORKERS]
 
 
 def describe(cluster_pid):
     """(pid, VmRSS MiB, CPU seconds) of each child of the sentinel, in fork order."""
     ticks = os.sysconf("SC_CLK_TCK")
     rows = []
-    for pid in children(children(cluster_pid)[0]):
+    for pid in children(dialing_sentinel(cluster_pid)):
         with open(f"/proc/{pid}/stat") as handle:
             fields = handle.read().rsplit(")", 1)[1].split()
         cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
@@ -110,30 +129,30 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--broker", choices=["orm", "redis"], default="orm")
     parser.add_argument("--tasks", type=int, default=20_000)
+    parser.add_argument("--first", type=int, default=FIRST, help="tasks before the first reading")
+    parser.add_argument("--step", type=int, default=STEP, help="tasks between readings")
+    parser.add_argument("--smoke", action="store_true", help="300 tasks in steps of 100 (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.tasks, args.first, args.step = 300, 100, 100
+    cluster_name = f"{CLUSTER_NAME}-{os.getpid()}"  # runs in parallel (CI) share no queue
     redis_url = common.REDIS_URL if args.broker == "redis" else ""
-    url = common.fresh_database("bench_memory")
-    common.django_setup(url, REDIS_URL=redis_url, Q_CLUSTER_NAME=CLUSTER_NAME)
+    url = common.fresh_database("memory")
+    common.django_setup(url, REDIS_URL=redis_url, Q_CLUSTER_NAME=cluster_name)
     from calls.models import Business, CallLog
     from tests.e2e.live_stack import LiveStack
 
     if redis_url:
         import redis
 
-        redis.Redis.from_url(redis_url).delete(f"django_q:{CLUSTER_NAME}:q")
+        redis.Redis.from_url(redis_url).delete(f"django_q:{cluster_name}:q")
     business = Business.objects.create(
         name="Memory",
         phone_number="+14155550401",
         window_start_hour=0,  # the bench runs at any hour
         window_end_hour=24,
     )
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            CALLS_SQL,
-            {"business": business.pk, "number": business.phone_number, "count": args.tasks},
-        )
+    calls_add(business, args.tasks)
     sids = list(CallLog.objects.order_by("pk").values_list("call_sid", flat=True))
 
     stack = LiveStack(
@@ -142,8 +161,9 @@ def main():
         workers=1,
         env={
             "SECRET_KEY": common.BASE_ENV["SECRET_KEY"],  # tasks are signed with it
-            "Q_CLUSTER_NAME": CLUSTER_NAME,
+            "Q_CLUSTER_NAME": cluster_name,
             "Q_WORKERS": str(WORKERS),
+            "Q_WEBHOOK_WORKERS": str(WEBHOOK_WORKERS),
             "Q_RECYCLE": "0",
             "Q_MAX_RSS_KB": "0",
         },
@@ -159,7 +179,9 @@ def main():
         rss[0] = [rss_kb(p) for p in pids]
         # 1,000 first, then the rest in steps of STEP, reading RSS after each drained step: a
         # line that keeps rising is a leak, a step then a plateau is warm-up.
-        steps = [sids[:FIRST]] + [sids[n : n + STEP] for n in range(FIRST, len(sids), STEP)]
+        steps = [sids[: args.first]] + [
+            sids[n : n + args.step] for n in range(args.first, len(sids), args.step)
+        ]
         started, done = time.monotonic(), 0
         for batch in steps:
             enqueue(batch)
@@ -202,11 +224,11 @@ def main():
     )
     stopped = f"{stop_seconds:.1f} s" if stop_seconds is not None else f"> {STOP_TIMEOUT} s"
     print(f"cluster stop after SIGTERM to its process group: {stopped}")
-    if FIRST in rss and len(sids) in rss:
-        growth = max(b / a for a, b in zip(rss[FIRST], rss[len(sids)], strict=True))
+    if args.first in rss and len(sids) in rss:
+        growth = max(b / a for a, b in zip(rss[args.first], rss[len(sids)], strict=True))
         verdict = "met" if growth <= TARGET else "MISSED"
         print(
-            f"RSS growth {FIRST} -> {len(sids)} tasks (worst worker): {growth:.3f} "
+            f"RSS growth {args.first} -> {len(sids)} tasks (worst worker): {growth:.3f} "
             f"(+{(growth - 1) * 100:.1f} %; target <= +10 %: {verdict})"
         )
     print("invariants:", "held" if not failures else "BROKEN: " + "; ".join(failures))

@@ -3,7 +3,7 @@
 600 calls over 5 businesses (caps 2, 3, 5, 5, 10; 48, 72, 120, 120, 240 calls: 24 rounds each),
 every call answered, web + qcluster + twilio_sim as real processes on PostgreSQL, once per broker.
 
-    .venv/bin/python bench/queue_drain.py [--broker orm|redis|both]
+    .venv/bin/python bench/queue_drain.py [--broker orm|redis|both] [--rounds 24] [--smoke]
 
 Every time comes from the simulator's record (one clock, Twilio's side of the wire):
 - drain = last call's end - first call's create; ideal = max over businesses of
@@ -53,14 +53,17 @@ def callee_numbers(n, count):
     return [f"+1415{600 + n}{1000 + i:04d}" for i in range(count)]
 
 
-def run(broker):
+def drain(broker, *, rounds=ROUNDS, caps=CAPS, database="queue_drain", env=None, prepare=None):
+    """Drains `rounds` x cap calls per business through a live stack; returns (businesses, the
+    simulator's stats and calls, failures, wall seconds). `prepare(businesses)` runs before the
+    calls are queued."""
     from django.db import connections
 
     from calls.models import Business, CallRequest
     from tests.e2e.live_stack import LiveStack
 
     connections.close_all()
-    url = common.fresh_database("bench_drain")
+    url = common.fresh_database(database)
     businesses = [
         Business.objects.create(
             name=f"Drain {cap}-{n}",
@@ -71,14 +74,16 @@ def run(broker):
             window_start_hour=0,  # the bench runs at any hour
             window_end_hour=24,
         )  # fmt: skip
-        for n, cap in enumerate(CAPS)
+        for n, cap in enumerate(caps)
     ]
+    if prepare:
+        prepare(businesses)
     stack = LiveStack(
         database_url=url,
         redis_url=common.REDIS_URL if broker == "redis" else "",
         workers=0,  # started after the enqueue, so every business starts at once
-        env=SETTINGS,
-        log_dir=common.log_dir(f"queue_drain_{broker}"),
+        env={**SETTINGS, **(env or {})},
+        log_dir=common.log_dir(f"{database}_{broker}"),
     )
     stack.start()
     failures = []
@@ -87,11 +92,11 @@ def run(broker):
             ring_seconds=RING_SECONDS, call_seconds=CALL_SECONDS, cps=SIM_CPS, list_delay=0.5
         )
         for n, business in enumerate(businesses):
-            numbers = callee_numbers(n, ROUNDS * business.max_concurrent_calls)
+            numbers = callee_numbers(n, rounds * business.max_concurrent_calls)
             out = stack.manage("enqueue_calls", "--business", str(business.pk), *numbers)
             if not out.strip().endswith(f"{len(numbers)} queued, 0 refused."):
                 failures.append(f"enqueue for {business.name}: {out.strip().splitlines()[-1]}")
-        total = sum(ROUNDS * cap for cap in CAPS)
+        total = sum(rounds * cap for cap in caps)
         started = time.monotonic()
         stack.start_worker(0)
         deadline = started + 420
@@ -118,7 +123,11 @@ def run(broker):
         stuck = stack.stop()
     if stuck:
         failures.append(f"did not stop on SIGTERM: {stuck}")
-    return analyse(businesses, stats, calls, failures, wall)
+    return businesses, stats, calls, failures, wall
+
+
+def run(broker, rounds=ROUNDS):
+    return analyse(*drain(broker, rounds=rounds))
 
 
 def analyse(businesses, stats, calls, failures, wall):
@@ -215,10 +224,14 @@ def report(broker, r):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--broker", choices=["orm", "redis", "both"], default="both")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="calls per slot")
+    parser.add_argument("--smoke", action="store_true", help="two rounds on the ORM broker (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.broker, args.rounds = "orm", 2
     brokers = ["orm", "redis"] if args.broker == "both" else [args.broker]
-    common.django_setup(f"{common.PG_URL}/bench_drain")
-    results = {broker: run(broker) for broker in brokers}
+    common.django_setup(common.database_url("queue_drain"))
+    results = {broker: run(broker, args.rounds) for broker in brokers}
     common.heading("machine")
     print(common.machine())
     for broker, result in results.items():

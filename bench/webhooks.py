@@ -1,6 +1,7 @@
 """Webhook cost: signed status callbacks through gunicorn against a one-UPDATE baseline view.
 
-    .venv/bin/python bench/webhooks.py [--broker orm|redis|both] [--calls 2000]
+    .venv/bin/python bench/webhooks.py [--broker orm|redis|both] [--calls 2000] [--rounds 8]
+                                       [--smoke]
 
 One deployment (gunicorn, 2 sync workers, `bench.baseline_wsgi`: the service's settings and URLs
 plus the baseline view) on PostgreSQL; no qcluster runs, so the queued tasks stay queued and the
@@ -148,7 +149,7 @@ def summary(seconds, results):
     }
 
 
-def run(broker, count, pool):
+def run(broker, count, rounds, pool):
     from django.db import connections
     from django_q.models import OrmQ
 
@@ -156,7 +157,7 @@ def run(broker, count, pool):
     from tests.e2e.live_stack import LiveStack
 
     connections.close_all()
-    url = common.fresh_database("bench_webhooks")
+    url = common.fresh_database("webhooks")
     calls = make_calls(count)
 
     class WebOnly(LiveStack):
@@ -185,7 +186,7 @@ def run(broker, count, pool):
         # (other jobs share these two cores) hits both alike.
         totals = {"baseline": [0.0, []], "callbacks": [0.0, []]}
         for base_round, real_round in zip(
-            chunks(baseline, ROUNDS), chunks(real, ROUNDS), strict=True
+            chunks(baseline, rounds), chunks(real, rounds), strict=True
         ):
             for name, work in (("baseline", base_round), ("callbacks", real_round)):
                 seconds, results = pool.apply(load, (port, work))
@@ -237,11 +238,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--broker", choices=["orm", "redis", "both"], default="both")
     parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--smoke", action="store_true", help="40 calls, 1 round, ORM (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.broker, args.calls, args.rounds = "orm", 40, 1
     brokers = ["orm", "redis"] if args.broker == "both" else [args.broker]
-    common.django_setup(f"{common.PG_URL}/bench_webhooks")
+    common.django_setup(common.database_url("webhooks"))
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        results = {broker: run(broker, args.calls, pool) for broker in brokers}
+        results = {broker: run(broker, args.calls, args.rounds, pool) for broker in brokers}
     common.heading("machine")
     print(common.machine())
     for broker, result in results.items():

@@ -244,7 +244,7 @@ Q_CLUSTER = {
     # A worker process is replaced after this many tasks, or past this resident size (KiB).
     "recycle": env.int("Q_RECYCLE", default=500),
     "max_rss": env.int("Q_MAX_RSS_KB", default=262144),
-    "ALT_CLUSTERS": {},
+    "ALT_CLUSTERS": {},  # the webhooks' cluster, below
     "log_level": env("DJANGO_Q_LOG_LEVEL", default="WARNING"),
 }
 # The cleanup's lease: past the longest run (the task timeout), short of a period and its lateness
@@ -317,11 +317,29 @@ API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
 API_PAGE_MAX = env.int("API_PAGE_MAX", default=100)
 
 # Post-call webhooks (issue 14): webhooks/ and README's "Webhooks" say what each does.
-# Seconds one delivery may take (connect and each read); the task timeout bounds the whole.
+# Seconds one delivery may take in all: resolving the host, connecting, sending, and reading the
+# answer's status and headers (the body is never read). A deadline, not a per-read timeout: a
+# receiver trickling a byte at a time cannot stretch it.
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# The ports a webhook URL may name (WEBHOOK_ALLOW_PRIVATE_TARGETS lifts it with the address rule).
+WEBHOOK_ALLOWED_PORTS = env.list("WEBHOOK_ALLOWED_PORTS", cast=int, default=[443])
 # A message not delivered this many hours after it was created (or redelivered) is given up.
 WEBHOOK_GIVE_UP_HOURS = env.float("WEBHOOK_GIVE_UP_HOURS", default=24.0)
 # Plain http endpoints, and endpoints on loopback, private, link-local or reserved addresses:
 # for development and tests only (no SSRF in production; `check --deploy` warns when on).
 WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=DEBUG)
+# Deliveries run in a django-q2 cluster of their own, which the `worker` command
+# (calls/cluster.py) starts beside dialing's: a slow receiver can hold only these workers.
+WEBHOOK_CLUSTER = f"{Q_CLUSTER['name']}-webhooks"
+Q_WEBHOOK_WORKERS = env.int("Q_WEBHOOK_WORKERS", default=2)
+Q_CLUSTER["ALT_CLUSTERS"] = {
+    WEBHOOK_CLUSTER: {
+        "workers": Q_WEBHOOK_WORKERS,
+        "queue_limit": Q_WEBHOOK_WORKERS,
+        # A delivery is a claim, one POST within WEBHOOK_TIMEOUT_SECONDS and its record (a
+        # system check keeps the POST well inside); retry > 2 x timeout + 3, as for dialing's.
+        "timeout": 30,
+        "retry": 70,
+    }
+}

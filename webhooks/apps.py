@@ -10,9 +10,10 @@ class WebhooksConfig(AppConfig):
 
         from calls.models import CallRequest
         from calls.signals import requests_settled
-        from webhooks.checks import webhook_targets_check
+        from webhooks.checks import webhook_targets_check, webhook_timeout_check
 
         checks.register(webhook_targets_check, checks.Tags.security, deploy=True)
+        checks.register(webhook_timeout_check)
         requests_settled.connect(
             request_settled_receiver, sender=CallRequest, dispatch_uid="webhooks.settled"
         )

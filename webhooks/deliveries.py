@@ -1,9 +1,12 @@
 """Delivering a message: claim it, POST it signed, record the attempt, and schedule the retry
 or give up; redelivery; the cleanup's nudge for messages whose retry was lost.
 
+Deliveries run in the webhooks' own django-q2 cluster (settings.WEBHOOK_CLUSTER; the worker
+command starts it beside dialing's), so a slow receiver never holds a worker dialing needs.
 Retries are django-q2 schedules of their own: a ONCE schedule per message (`webhook:<id>`,
-replaced at each failure, deleted once it fired) due at the message's `next_attempt_at`. The
-scheduler looks every 30 s, so a retry leaves at most 30 s after it is due: the first retry
+replaced at each failure, deleted once it fired) due at the message's `next_attempt_at`, with
+that cluster's name, so only its scheduler fires it, onto its queue. The scheduler looks every
+30 s, so a retry leaves at most 30 s after it is due: the first retry
 (due 5 s after the failure) within about 35 s, where a sweep on the per-minute cleanup would
 take up to 90 s. The database stays the truth: the cleanup nudges any message overdue by a
 minute (a schedule or a task lost with Redis, a worker killed mid-delivery).
@@ -45,7 +48,13 @@ def retry_delay(attempts: int) -> timedelta:
 def claim_seconds() -> int:
     # Past the task timeout: a delivery the cluster killed cannot still be sending when the
     # claim ends and another delivery takes the message.
-    return settings.Q_CLUSTER["timeout"] + 5
+    return settings.Q_CLUSTER["ALT_CLUSTERS"][settings.WEBHOOK_CLUSTER]["timeout"] + 5
+
+
+def delivery_queue(message_id: int) -> None:
+    """Queues a delivery of the message once the transaction commits, on the webhooks' own
+    cluster: a slow receiver must never hold a worker that dialing needs."""
+    task_queue_after_commit(webhook_deliver, message_id, cluster=settings.WEBHOOK_CLUSTER)
 
 
 def unclaimed(now) -> Q:
@@ -131,6 +140,7 @@ def retry_schedule(*, message_id: int, at) -> None:
             "schedule_type": Schedule.ONCE,
             "repeats": -1,
             "next_run": at,
+            "cluster": settings.WEBHOOK_CLUSTER,  # fired by that cluster's scheduler alone
         },
     )
 
@@ -157,7 +167,7 @@ def messages_redeliver(*, message_ids) -> ActionResult:
         )
     )
     for pk in ready:
-        task_queue_after_commit(webhook_deliver, pk)
+        delivery_queue(pk)
     return result
 
 
@@ -174,5 +184,5 @@ def messages_nudge() -> int:
     )
     ids = list(overdue)
     for pk in ids:
-        task_queue_after_commit(webhook_deliver, pk)
+        delivery_queue(pk)
     return len(ids)

@@ -8,9 +8,8 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from calls.models import CallLog, CallRequest
-from calls.services.task_queue import task_queue_after_commit
+from webhooks.deliveries import delivery_queue
 from webhooks.models import WebhookMessage
-from webhooks.tasks import webhook_deliver
 
 # A bulk settling (a campaign of thousands canceled) queues this many deliveries at once; the
 # cleanup's nudge picks up the rest, a minute later.
@@ -70,5 +69,5 @@ def requests_settled_announce(*, request_ids: list[int]) -> list[int]:
         for request in requests
     )
     for message in messages[:QUEUE_AT_ONCE]:
-        task_queue_after_commit(webhook_deliver, message.pk)
+        delivery_queue(message.pk)
     return [message.pk for message in messages]

@@ -109,13 +109,16 @@ class LiveStack:
         self.log_dir = Path(log_dir)
         self.worker_count = workers
         self.web_workers = web_workers
+        # `env` may name the cluster (a benchmark queueing from its own process needs to).
         self.env = production_env(
-            DATABASE_URL=database_url,
-            REDIS_URL=redis_url,
-            Q_CLUSTER_NAME=f"live-{uuid.uuid4().hex[:8]}",
-            PUBLIC_BASE_URL=self.web_url,
-            TWILIO_API_BASE_URL=self.sim_url,
-            **(env or {}),
+            **{
+                "DATABASE_URL": database_url,
+                "REDIS_URL": redis_url,
+                "Q_CLUSTER_NAME": f"live-{uuid.uuid4().hex[:8]}",
+                "PUBLIC_BASE_URL": self.web_url,
+                "TWILIO_API_BASE_URL": self.sim_url,
+                **(env or {}),
+            }
         )
         self.sim = SimControl(self.sim_url)
         self.processes = {}

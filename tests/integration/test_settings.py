@@ -93,7 +93,15 @@ def test_the_cluster_settings_keep_retry_above_timeout():
     assert q["queue_limit"] == q["workers"]
     assert q["guard_cycle"] == 0.5
     assert q["catch_up"] is False
-    assert q["ALT_CLUSTERS"] == {}
+    # The webhooks' cluster, by the same rules (calls/cluster.py sets each option it names).
+    from calls.cluster import CONF_OPTIONS
+
+    (webhooks,) = q["ALT_CLUSTERS"].values()
+    assert list(q["ALT_CLUSTERS"]) == [settings.WEBHOOK_CLUSTER]
+    assert webhooks["retry"] > 2 * webhooks["timeout"] + 3
+    assert webhooks["queue_limit"] == webhooks["workers"]
+    assert set(webhooks) <= set(CONF_OPTIONS)
+    assert settings.WEBHOOK_TIMEOUT_SECONDS + 10 <= webhooks["timeout"] < q["timeout"]
 
 
 def test_the_example_lists_every_setting_the_settings_read():

@@ -2,6 +2,7 @@
 businesses; redelivery by operators; the signing secret shown to managers and rotated by them;
 the URL refused when it reaches a non-public address; the dashboard's failing mark."""
 
+import socket
 from datetime import timedelta
 
 from django.contrib.messages import get_messages
@@ -162,9 +163,53 @@ def test_a_webhook_url_reaching_a_private_address_is_refused_with_the_reason(
     url = f"/admin/calls/business/{business.pk}/change/"
     response = manager.post(url, business_form(business, webhook_url="https://localhost/hooks"))
     assert response.status_code == 200
-    assert "not a public address" in str(response.context["adminform"].form.errors)
+    errors = str(response.context["adminform"].form.errors)
+    assert "localhost must resolve to public internet addresses" in errors
     business.refresh_from_db()
     assert (business.webhook_url, business.webhook_secret) == ("", "")
+
+
+def test_the_refusal_a_manager_reads_never_names_an_internal_address(
+    member_client, business, monkeypatch
+):
+    """Split-horizon DNS: an internal name and a name that does not exist read the same."""
+    real = socket.getaddrinfo
+
+    def internal_dns(host, *args, **kwargs):
+        if host == "billing.corp.example.com":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.9.8.7", 443))]
+        if host == "nothing.corp.example.com":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", internal_dns)
+    manager = member_client((business, "manager"))
+    url = f"/admin/calls/business/{business.pk}/change/"
+    pages = {
+        host: manager.post(url, business_form(business, webhook_url=f"https://{host}/hooks"))
+        for host in ("billing.corp.example.com", "nothing.corp.example.com")
+    }
+    internal, missing = (
+        page.context["adminform"].form.errors["webhook_url"] for page in pages.values()
+    )
+    assert "10.9.8.7" not in pages["billing.corp.example.com"].content.decode()
+    assert internal == [
+        "The host billing.corp.example.com must resolve to public internet addresses, and only "
+        "to them."
+    ]
+    assert [error.replace("billing", "nothing") for error in internal] == missing
+    business.refresh_from_db()
+    assert business.webhook_url == ""
+
+
+def test_a_webhook_url_on_a_port_other_than_443_is_refused(member_client, business):
+    manager = member_client((business, "manager"))
+    url = f"/admin/calls/business/{business.pk}/change/"
+    response = manager.post(url, business_form(business, webhook_url="https://8.8.8.8:22/hooks"))
+    assert response.status_code == 200
+    assert "port must be 443 (not 22)" in str(response.context["adminform"].form.errors)
+    business.refresh_from_db()
+    assert business.webhook_url == ""
 
 
 def test_operators_and_viewers_never_see_the_secret(member_client, business):

@@ -4,6 +4,8 @@ never sent to a non-public address in production, and nudged by the cleanup when
 
 import json
 import socket
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -15,7 +17,7 @@ from calls.models import CallRequest
 from calls.services.cleanup import cleanup_run
 from tests.racing import race
 from tests.recipes import make_request
-from tests.webhook_receiver import Receiver
+from tests.webhook_receiver import Receiver, TricklingReceiver
 from webhooks import deliveries, sending
 from webhooks.deliveries import RETRY_DELAYS_SECONDS, message_deliver
 from webhooks.models import WebhookAttempt, WebhookMessage
@@ -169,8 +171,94 @@ def test_a_timeout_is_recorded_and_retried(business, endpoint, settings):
     assert webhook_deliver(message.pk) == "retrying"
     (attempt,) = WebhookAttempt.objects.all()
     assert attempt.status_code is None
-    assert "timed out" in attempt.error.lower()
-    assert len(attempt.error) <= 500
+    assert attempt.error == "No answer within 0.3 s."
+
+
+@pytest.fixture
+def trickling(development):
+    receivers = []
+
+    def make(**options):
+        receivers.append(TricklingReceiver(**options))
+        return receivers[-1]
+
+    yield make
+    for receiver in receivers:
+        receiver.close()
+
+
+def timed_delivery(message):
+    started = time.monotonic()
+    outcome = webhook_deliver(message.pk)
+    return outcome, time.monotonic() - started
+
+
+def test_a_receiver_trickling_its_answer_is_cut_at_the_deadline(business, trickling, settings):
+    # A byte every 0.2 s restarts any per-read timeout; only a deadline ends it.
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1.0
+    receiver = trickling(interval=0.2, trickle="answer")
+    message = settle(business, receiver.url)
+    outcome, seconds = timed_delivery(message)
+    assert outcome == "retrying"
+    assert seconds < 1.5
+    (attempt,) = WebhookAttempt.objects.all()
+    assert (attempt.status_code, attempt.error) == (None, "No answer within 1 s.")
+    assert 900 <= attempt.duration_ms < 1500
+    message.refresh_from_db()
+    assert (message.attempts, message.claimed_until, message.delivered_at) == (1, None, None)
+
+
+def test_a_2xx_counts_once_its_headers_are_in_however_slow_the_body(business, trickling, settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1.0
+    receiver = trickling(interval=0.01, trickle="body")
+    message = settle(business, receiver.url)
+    outcome, seconds = timed_delivery(message)
+    assert outcome == "delivered"
+    assert seconds < 0.5  # the body (100,000 bytes at 100 a second) is never waited for
+    (attempt,) = WebhookAttempt.objects.all()
+    assert (attempt.status_code, attempt.error) == (200, "")
+
+
+def test_resolving_the_host_counts_against_the_same_deadline(
+    business, trickling, settings, monkeypatch
+):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1.0
+    receiver = trickling(interval=0.2, trickle="answer")
+    real = socket.getaddrinfo
+
+    def slow_dns(host, *args, **kwargs):
+        if host == "hooks.example.com":
+            time.sleep(0.6)
+            host = "127.0.0.1"
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_dns)
+    message = settle(business, receiver.url.replace("127.0.0.1", "hooks.example.com"))
+    outcome, seconds = timed_delivery(message)
+    assert outcome == "retrying"
+    assert seconds < 1.4  # 0.6 s resolving + what is left of 1 s, not 0.6 + 1
+    assert receiver.connections == 1
+
+
+def test_a_host_that_never_resolves_fails_the_attempt_at_the_deadline(
+    business, development, settings, monkeypatch
+):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    message = settle(business, "http://hooks.example.com/calls")
+    released = threading.Event()
+
+    def hanging(*args, **kwargs):
+        released.wait(30)
+        raise OSError("timed out")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    try:
+        outcome, seconds = timed_delivery(message)
+    finally:
+        released.set()
+    assert outcome == "retrying" and seconds < 1.0
+    (attempt,) = WebhookAttempt.objects.all()
+    assert attempt.error == "Refused: The host hooks.example.com did not resolve within 0.5 s."
 
 
 def test_a_closed_port_is_recorded_and_retried(business, development):
@@ -204,6 +292,7 @@ def test_a_host_resolving_to_loopback_is_refused_at_send_time(
         webhook_url=f"http://hooks.example.com:{port}/hooks"
     )
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    settings.WEBHOOK_ALLOWED_PORTS = [port]
     real = socket.getaddrinfo
 
     def resolve(host, *args, **kwargs):
@@ -213,15 +302,19 @@ def test_a_host_resolving_to_loopback_is_refused_at_send_time(
     assert webhook_deliver(message.pk) == "retrying"
     (attempt,) = WebhookAttempt.objects.all()
     assert attempt.status_code is None
-    assert attempt.error.startswith("Refused: The host hooks.example.com resolves to 127.0.0.1")
+    assert attempt.error == (
+        "Refused: The host hooks.example.com must resolve to public internet addresses, "
+        "and only to them."
+    )
     assert receiver.received == []
 
 
 def test_an_endpoint_on_loopback_is_refused_when_saved_in_production(business, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
     settings.WEBHOOK_ALLOW_HTTP = True
+    settings.WEBHOOK_ALLOWED_PORTS = [8000]
     business.webhook_url = "http://localhost:8000/hooks"
-    with pytest.raises(Exception, match="not a public address"):
+    with pytest.raises(Exception, match="localhost must resolve to public internet addresses"):
         business.full_clean()
 
 

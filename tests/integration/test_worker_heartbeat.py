@@ -3,9 +3,8 @@ at each beat, stamped when it stops as asked; old rows pruned; a database that c
 logged once per outage and never raised into the worker's loop."""
 
 import logging
-import uuid
+import os
 from datetime import timedelta
-from types import SimpleNamespace
 
 from django.db import DatabaseError
 from django.utils import timezone
@@ -16,17 +15,13 @@ from calls.models import WorkerHeartbeat
 from tests.recipes import make_heartbeat
 
 
-def a_cluster():
-    return SimpleNamespace(cluster_id=uuid.uuid4(), pid=4321)
-
-
 def test_a_beat_records_the_worker_and_the_next_moves_it_forward(db):
-    heartbeat = Heartbeat(a_cluster())
+    heartbeat = Heartbeat()
     heartbeat.beat()
     row = WorkerHeartbeat.objects.get()
     assert (row.cluster_id, row.pid, row.workers, row.stopped_at) == (
         heartbeat.cluster_id,
-        4321,
+        os.getpid(),
         2,
         None,
     )
@@ -41,7 +36,7 @@ def test_a_beat_records_the_worker_and_the_next_moves_it_forward(db):
 def test_it_beats_only_when_due(db, monkeypatch):
     clock = [1000.0]
     monkeypatch.setattr("calls.cluster.time.monotonic", lambda: clock[0])
-    heartbeat = Heartbeat(a_cluster())
+    heartbeat = Heartbeat()
     beats = []
     monkeypatch.setattr(heartbeat, "beat", lambda: beats.append(clock[0]))
     for step in range(25):
@@ -51,7 +46,7 @@ def test_it_beats_only_when_due(db, monkeypatch):
 
 
 def test_a_worker_that_stops_as_asked_is_stamped_stopped(db):
-    heartbeat = Heartbeat(a_cluster())
+    heartbeat = Heartbeat()
     heartbeat.beat()
     heartbeat.beat(stopped=True)
     assert WorkerHeartbeat.objects.get().stopped_at is not None
@@ -61,12 +56,12 @@ def test_a_worker_that_stops_as_asked_is_stamped_stopped(db):
 def test_rows_of_workers_gone_a_day_are_pruned_at_start(db):
     make_heartbeat(ago=timedelta(days=1, minutes=1), cluster_id="gone")
     make_heartbeat(ago=timedelta(hours=23), cluster_id="recent")
-    Heartbeat(a_cluster()).prune()
+    Heartbeat().prune()
     assert list(WorkerHeartbeat.objects.values_list("cluster_id", flat=True)) == ["recent"]
 
 
 def test_a_database_outage_is_logged_once_and_never_raised(db, monkeypatch, caplog):
-    heartbeat = Heartbeat(a_cluster())
+    heartbeat = Heartbeat()
 
     def down(*args, **kwargs):
         raise DatabaseError("could not connect to server")
