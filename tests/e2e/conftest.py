@@ -28,10 +28,6 @@ def stack_for(tmp_path):
             "FAULT_DIR": str(fault_dir),
             **(env or {}),
         }
-        if fault_points or any(name.startswith("WEBHOOK_ALLOW") for name in env):
-            # Production refuses to start with fault points or the webhooks' development
-            # switches (config/checks.py): a stack that arms them runs as development does.
-            env["DEBUG"] = "true"
         stack = LiveStack(
             database_url=database or database_url(connection.settings_dict),
             redis_url=REDIS_URL if broker == "redis" else "",

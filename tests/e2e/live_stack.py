@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "live-stack-iPybao03rjWaM_F6uaeFdFAlB7TCjae7uqPr8SZbObsKElNsUkfXXJu3DYFF5rX2"
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "adf37a08bbc36b0ae8369485eacb6b31"
+DEVELOPMENT_SWITCHES = ("WEBHOOK_ALLOW_HTTP", "WEBHOOK_ALLOW_PRIVATE_TARGETS")
 
 
 def production_env(**settings: str) -> dict[str, str]:
@@ -120,6 +121,12 @@ class LiveStack:
                 **(env or {}),
             }
         )
+        if self.env.get("FAULT_POINTS") or any(
+            self.env.get(name) == "true" for name in DEVELOPMENT_SWITCHES
+        ):
+            # Production refuses to start with fault points or the webhooks' development
+            # switches (config/checks.py): a stack that arms them runs as development does.
+            self.env["DEBUG"] = "true"
         self.sim = SimControl(self.sim_url)
         self.processes = {}
 
