@@ -24,6 +24,7 @@ from typing_extensions import TypeAliasType
 
 from calls.models import CallRequest, Campaign
 from calls.scripts import Language, Voice
+from compliance.purposes import Purpose
 
 # Characters no text field may hold: PostgreSQL refuses NUL, and no person types the others.
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -303,6 +304,9 @@ class NumbersIn(StrictIn):
 
 class CampaignIn(StrictIn):
     name: Text(200, min_length=1)
+    purpose: Literal[tuple(Purpose.values)] = Field(  # type: ignore[valid-type]
+        description="Which calling rules hold its calls; required, fixed once created."
+    )
     concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
     say_text: Text(4000) = ""
     voice: Literal[tuple(Voice.values)] = ""  # type: ignore[valid-type]
@@ -342,6 +346,7 @@ class CampaignOut(Schema):
     id: int
     name: str
     status: Literal[tuple(Campaign.Status.values)]  # type: ignore[valid-type]
+    purpose: Literal[tuple(Purpose.values)]  # type: ignore[valid-type]
     concurrency: int | None
     say_text: str
     voice: str

@@ -46,6 +46,7 @@ def campaign_out(campaign: Campaign) -> dict:
         id=campaign.pk,
         name=campaign.name,
         status=campaign.status,
+        purpose=campaign.purpose,
         concurrency=campaign.concurrency,
         say_text=campaign.say_text,
         voice=campaign.voice,

@@ -1,5 +1,6 @@
 """Campaigns: managers write their scripts (raw TwiML is for superusers), operators steer them."""
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.db import models
@@ -20,6 +21,7 @@ from calls.outcomes import outcome_reason
 from calls.services import operator_actions
 from calls.services.campaign_numbers import campaign_numbers_add
 from calls.tenancy import Role
+from compliance.purposes import Purpose
 
 # The buttons of a campaign's page: (action, label, the statuses it applies to).
 CAMPAIGN_BUTTONS = [
@@ -58,7 +60,7 @@ SCRIPT_FIELDS = [
 class CampaignAdmin(NumberSearch, ScopedAdmin):
     add_role = change_role = delete_role = Role.MANAGER
     superuser_only_fields = ("raw_twiml",)
-    readonly_on_change = ("business",)
+    readonly_on_change = ("business", "purpose")
     list_display = ["name", "business", "status", "progress", "concurrency", "created_at"]
     list_filter = ["status", "business"]
     # A name, or a number it called however it is written ("(415) 555-0199", "555-0199").
@@ -79,7 +81,10 @@ class CampaignAdmin(NumberSearch, ScopedAdmin):
     # the rarer visit that changes them.
     fieldsets = [
         (None, {"fields": ["recent_requests"]}),
-        ("Settings", {"fields": ["business", "name", "concurrency"], "classes": ["collapse"]}),
+        (
+            "Settings",
+            {"fields": ["business", "name", "purpose", "concurrency"], "classes": ["collapse"]},
+        ),
         (WINDOW_FIELDSET[0], {**WINDOW_FIELDSET[1], "classes": ["collapse"]}),
         (
             "Script (what the callee hears)",
@@ -92,7 +97,7 @@ class CampaignAdmin(NumberSearch, ScopedAdmin):
         ),
     ]
     add_fieldsets = [
-        (None, {"fields": ["business", "name", "concurrency"]}),
+        (None, {"fields": ["business", "name", "purpose", "concurrency"]}),
         WINDOW_FIELDSET,
         ("Numbers to call", {"fields": ["numbers", "numbers_file"]}),
         (
@@ -112,6 +117,11 @@ class CampaignAdmin(NumberSearch, ScopedAdmin):
         return super().get_form(request, obj, **kwargs)
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "purpose":
+            # Asked, never assumed: which laws hold the calls is the manager's to say.
+            return forms.ChoiceField(
+                choices=[("", "---------"), *Purpose.choices], help_text=db_field.help_text
+            )
         return window_formfield(db_field) or super().formfield_for_dbfield(
             db_field, request, **kwargs
         )

@@ -5,6 +5,7 @@ from django.db import models
 from calls.phone import validate_e164
 from calls.preferences import validate_time_zone
 from calls.scripts import validate_guarded_verbs
+from compliance.purposes import Purpose
 from compliance.windows import CallingWindow, every_day
 from webhooks.signing import webhook_secret_generate
 from webhooks.targets import validate_webhook_url
@@ -77,6 +78,12 @@ class Business(models.Model):
         default=every_day,
         validators=[validate_weekdays],
         help_text="The weekdays calls are placed on, in the callee's local time.",
+    )
+    default_purpose = models.CharField(
+        max_length=16,
+        choices=Purpose,
+        default=Purpose.INFORMATIONAL,
+        help_text="The purpose of a call queued without a campaign (the API's single calls).",
     )
     webhook_url = models.URLField(
         max_length=500,

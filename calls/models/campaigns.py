@@ -15,6 +15,7 @@ from calls.scripts import (
     script_errors,
     voicemail_twiml,
 )
+from compliance.purposes import Purpose
 from compliance.windows import CallingWindow
 
 
@@ -51,6 +52,15 @@ class Campaign(models.Model):
     status = models.CharField(max_length=16, choices=Status, default=Status.RUNNING)
     concurrency = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Live calls at most; the business's cap when empty."
+    )
+    # Chosen when the campaign is created (the admin and the API ask, nothing preselected) and
+    # fixed after: which laws hold its calls. The default is for rows made in code and for the
+    # campaigns that existed before purposes (what they did then: the business's window).
+    purpose = models.CharField(
+        max_length=16,
+        choices=Purpose,
+        default=Purpose.INFORMATIONAL,
+        help_text="Which calling rules hold its calls; fixed once the campaign exists.",
     )
     say_text = models.TextField(
         default=DEFAULT_SAY, blank=True, help_text="What the callee hears, read aloud."

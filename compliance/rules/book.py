@@ -39,10 +39,11 @@ from pathlib import Path
 
 import holidays as holiday_calendars
 
+from compliance.purposes import Purpose
 from compliance.regions import COUNTRY_NAMES, REGION_CODE, REGION_ZONES, jurisdiction_name
 
 RULES_DIR = Path(__file__).resolve().parent
-PURPOSES = ("telemarketing", "informational", "debt_collection")
+PURPOSES = tuple(Purpose.values)
 PURPOSE_LABELS = {
     "telemarketing": "telemarketing",
     "informational": "informational calls",

@@ -69,6 +69,7 @@ def test_a_manager_creates_a_campaign_from_a_pasted_list_then_pauses_and_resumes
     page.fill(".select2-search__field", "Acme")
     page.click(".select2-results__option >> text=Acme Plumbing")
     page.fill("#id_name", "Spring")
+    page.select_option("#id_purpose", "informational")
     page.fill("#id_numbers", "(415) 555-0101, Ann Lee\n+1 415 555 0102\nnot a number\n415.555.0103")
     page.click("input[name=_save]")
     expect(page.locator(".numbers-summary")).to_contain_text("3 queued")

@@ -20,6 +20,7 @@ def business_form(business, **changes):
     data = {
         "name": business.name,
         "phone_number": business.phone_number,
+        "default_purpose": business.default_purpose,
         "max_concurrent_calls": business.max_concurrent_calls,
         "max_attempts": business.max_attempts,
         "retry_delay_seconds": business.retry_delay_seconds,

@@ -273,6 +273,7 @@ def test_a_viewer_cannot_change_anything(member_client, ours, kind):
 def business_form(business, **changes):
     data = {
         "name": business.name,
+        "default_purpose": business.default_purpose,
         "max_concurrent_calls": business.max_concurrent_calls,
         "max_attempts": business.max_attempts,
         "retry_delay_seconds": business.retry_delay_seconds,
@@ -324,7 +325,12 @@ def test_a_manager_cannot_move_rows_or_add_members_to_the_other_business(
     assert not Membership.objects.filter(user=bob, business=theirs["business"]).exists()
     response = client.post(
         "/admin/calls/campaign/add/",
-        {"business": theirs["business"].pk, "name": "hijack", "say_text": "hi"},
+        {
+            "business": theirs["business"].pk,
+            "name": "hijack",
+            "purpose": "informational",
+            "say_text": "hi",
+        },
     )
     assert "Select a valid choice" in response.content.decode()
     assert not Campaign.objects.filter(name="hijack").exists()

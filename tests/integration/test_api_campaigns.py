@@ -29,12 +29,19 @@ def test_a_campaign_is_created_with_its_numbers_one_result_each(
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(
             "/campaigns",
-            {"name": "spring", "concurrency": 2, "voice": "woman", "numbers": numbers},
+            {
+                "name": "spring",
+                "purpose": "telemarketing",
+                "concurrency": 2,
+                "voice": "woman",
+                "numbers": numbers,
+            },
         )
     assert response.status_code == 201, response.content
     body = response.json()
     campaign = Campaign.objects.get()
     assert (body["id"], body["name"], body["status"]) == (campaign.pk, "spring", "running")
+    assert body["purpose"] == campaign.purpose == "telemarketing"
     assert (campaign.concurrency, campaign.voice, campaign.business) == (2, "woman", business)
     assert campaign.say_text  # the model's default greeting
     assert [n["status"] for n in body["numbers"]] == ["queued", "refused", "refused", "queued"]
@@ -47,10 +54,25 @@ def test_a_campaign_is_created_with_its_numbers_one_result_each(
     assert queue() == [(DISPATCH, (business.pk,))]
 
 
+@pytest.mark.parametrize("purpose", [None, "", "sales"])
+def test_a_campaign_without_a_known_purpose_is_refused_and_nothing_kept(api, queue, purpose):
+    body = {"name": "spring", "numbers": [{"to": "+14155550123"}]}
+    if purpose is not None:
+        body["purpose"] = purpose
+    response = api.post("/campaigns", body)
+    assert response.status_code == 400, response.content
+    assert [e["field"] for e in response.json()["errors"]] == ["purpose"]
+    assert not Campaign.objects.exists() and not CallRequest.objects.exists()
+    assert queue() == []
+
+
 def test_no_campaign_is_kept_when_no_number_can_be_queued(api, business, queue):
     business.paused_reason = "21210"
     business.save()
-    response = api.post("/campaigns", {"name": "spring", "numbers": [{"to": "+14155550123"}]})
+    response = api.post(
+        "/campaigns",
+        {"purpose": "informational", "name": "spring", "numbers": [{"to": "+14155550123"}]},
+    )
     assert response.status_code == 422
     body = response.json()
     assert body["code"] == "no-number-queued"
@@ -62,12 +84,19 @@ def test_no_campaign_is_kept_when_no_number_can_be_queued(api, business, queue):
 def test_a_taken_name_answers_409_and_a_recording_host_not_allowed_422(api, business):
     Campaign.objects.create(business=business, name="spring")
     numbers = [{"to": "+14155550123"}]
-    response = api.post("/campaigns", {"name": "spring", "numbers": numbers})
+    response = api.post(
+        "/campaigns", {"purpose": "informational", "name": "spring", "numbers": numbers}
+    )
     assert response.status_code == 409
     assert response.json()["code"] == "name-taken"
     response = api.post(
         "/campaigns",
-        {"name": "summer", "recording_url": "https://evil.example/a.mp3", "numbers": numbers},
+        {
+            "purpose": "informational",
+            "name": "summer",
+            "recording_url": "https://evil.example/a.mp3",
+            "numbers": numbers,
+        },
     )
     assert response.status_code == 422
     assert response.json()["code"] == "recording-host-not-allowed"
@@ -86,7 +115,12 @@ def test_a_taken_name_answers_409_and_a_recording_host_not_allowed_422(api, busi
     ],
 )
 def test_what_the_document_forbids_answers_400_naming_the_field(api, field, value):
-    body = {"name": "summer", "numbers": [{"to": "+14155550123"}], field: value}
+    body = {
+        "purpose": "informational",
+        "name": "summer",
+        "numbers": [{"to": "+14155550123"}],
+        field: value,
+    }
     response = api.post("/campaigns", body)
     assert response.status_code == 400, response.content
     assert response.json()["errors"][0]["field"] == field
@@ -95,7 +129,9 @@ def test_what_the_document_forbids_answers_400_naming_the_field(api, field, valu
 
 def test_a_number_not_in_e164_form_refuses_the_whole_campaign_naming_the_row(api):
     numbers = [{"to": "+14155550123"}, {"to": "(415) 555-0124"}]
-    response = api.post("/campaigns", {"name": "spring", "numbers": numbers})
+    response = api.post(
+        "/campaigns", {"purpose": "informational", "name": "spring", "numbers": numbers}
+    )
     assert response.status_code == 400
     (error,) = response.json()["errors"]
     assert error["field"] == "numbers.1.to" and "E.164" in error["message"]
@@ -105,7 +141,9 @@ def test_a_number_not_in_e164_form_refuses_the_whole_campaign_naming_the_row(api
 def test_too_many_numbers_are_refused_whole(api, settings):
     settings.API_NUMBERS_MAX = 2
     numbers = [{"to": f"+1415555012{k}"} for k in range(3)]
-    response = api.post("/campaigns", {"name": "spring", "numbers": numbers})
+    response = api.post(
+        "/campaigns", {"purpose": "informational", "name": "spring", "numbers": numbers}
+    )
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "numbers"
     assert not Campaign.objects.exists()

@@ -19,6 +19,7 @@ def add_form(business, **fields):
     return {
         "business": business.pk,
         "name": "Spring",
+        "purpose": "informational",
         "say_text": "Hello from Acme.",
         "numbers": "",
         **fields,
@@ -44,6 +45,27 @@ def test_a_campaign_is_created_with_its_pasted_numbers_and_the_refused_rows_are_
     assert campaign.requests.get(to_number="+14155550101").lead == ann
     # One dispatch for the lot.
     assert queue() == [("calls.tasks.dispatch", (business.pk,))]
+
+
+def test_the_purpose_is_asked_with_nothing_chosen_and_fixed_once_the_campaign_exists(
+    member_client, business
+):
+    client = member_client((business, "manager"))
+    page = client.get(ADD).content.decode()
+    assert '<option value="" selected>---------</option>' in page
+    assert '<option value="telemarketing">' in page
+    response = client.post(ADD, add_form(business, numbers=PASTED, purpose=""))
+    assert response.context["adminform"].form.errors["purpose"] == ["This field is required."]
+    assert not Campaign.objects.exists() and not CallRequest.objects.exists()
+
+    client.post(ADD, add_form(business, numbers=PASTED, purpose="debt_collection"))
+    campaign = Campaign.objects.get()
+    assert campaign.purpose == "debt_collection"
+    change = f"/admin/calls/campaign/{campaign.pk}/change/"
+    assert 'name="purpose"' not in client.get(change).content.decode()
+    client.post(change, {"name": "Spring", "purpose": "informational", "say_text": "Hi"})
+    campaign.refresh_from_db()
+    assert campaign.purpose == "debt_collection"
 
 
 def test_a_list_with_no_callable_number_creates_nothing(member_client, business):

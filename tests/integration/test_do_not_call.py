@@ -300,7 +300,13 @@ def test_the_reason_of_the_list_of_every_business_reaches_no_business(
     manager = member_client((business, "manager"), username="maria")
     page = manager.post(
         "/admin/calls/campaign/add/",
-        {"business": business.pk, "name": "Spring", "say_text": "Hi", "numbers": f"{NUMBER}\n"},
+        {
+            "business": business.pk,
+            "name": "Spring",
+            "purpose": "informational",
+            "say_text": "Hi",
+            "numbers": f"{NUMBER}\n",
+        },
     )
     told = [
         refused.content.decode(),

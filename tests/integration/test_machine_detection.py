@@ -386,6 +386,7 @@ def test_a_manager_turns_detection_on_with_a_message_and_a_delay_in_the_admin(
     form = {
         "business": business.pk,
         "name": "spring",
+        "purpose": "informational",
         "say_text": "Spring sale!",
         "numbers": NUMBER,
         "machine_detection": "on",

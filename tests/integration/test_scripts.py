@@ -20,6 +20,7 @@ def campaign_form(business, **changes):
     data = {
         "business": business.pk,
         "name": "spring",
+        "purpose": "telemarketing",
         "say_text": "Spring sale!",
         "voice": "",
         "language": "",

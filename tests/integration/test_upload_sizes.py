@@ -49,6 +49,7 @@ def campaign_form(business, upload):
     return {
         "business": business.pk,
         "name": "Spring",
+        "purpose": "informational",
         "say_text": "Hello from Acme.",
         "numbers": "",
         "numbers_file": upload,

@@ -133,6 +133,7 @@ def test_a_viewer_cannot_redeliver_and_nobody_redelivers_another_business_messag
 def business_form(business, **changes):
     data = {
         "name": business.name,
+        "default_purpose": business.default_purpose,
         "max_concurrent_calls": business.max_concurrent_calls,
         "max_attempts": business.max_attempts,
         "retry_delay_seconds": business.retry_delay_seconds,
