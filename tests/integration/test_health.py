@@ -48,7 +48,8 @@ def test_a_cleanup_that_has_not_run_for_five_minutes_is_503(client, healthy):
     assert response.status_code == 503
     checks = response.json()["checks"]
     assert checks["cleanup"]["ok"] is False
-    assert checks["cleanup"]["age_seconds"] == 305
+    # A second may pass between the update and the request on a loaded machine.
+    assert checks["cleanup"]["age_seconds"] in (305, 306)
     assert checks["database"]["ok"] is True
 
 
