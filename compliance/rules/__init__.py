@@ -15,6 +15,7 @@ from compliance.rules.decision import (
     call_decision,
     callee_jurisdictions,
     region_problem,
+    validate_region,
 )
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "rule_file_problems",
     "rulebook",
     "rules_all",
+    "validate_region",
 ]
