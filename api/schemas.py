@@ -210,8 +210,23 @@ class ErrorOut(Schema):
     errors: list[FieldError] = Field(default_factory=list)
 
 
+# The form only: whether the calling rules know the region is the endpoint's to say (a 422).
+Region = Annotated[
+    str,
+    Field(
+        pattern=r"^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$",
+        description=(
+            "Where the person lives, as an ISO 3166-2 code (US-FL) the calling rules know: that "
+            "region's rules apply besides those of the number's. Kept on the person's lead when "
+            "it has none."
+        ),
+    ),
+]
+
+
 class LeadIn(StrictIn):
     name: Text(200) = ""
+    region: Region = ""
 
 
 class CallIn(StrictIn):
@@ -296,6 +311,7 @@ Cursor = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=8, max_len
 class NumberIn(StrictIn):
     to: PhoneNumber
     name: Text(200) = ""
+    region: Region = ""
 
 
 class NumbersIn(StrictIn):

@@ -27,6 +27,7 @@ from api.services import api_action_record, api_call_request_create
 from calls.models import CallLog, CallRequest, Campaign
 from calls.services.enqueue import EnqueueRefused
 from calls.services.operator_actions import request_cancel
+from compliance.rules import region_problem
 
 router = Router(tags=["calls"])
 
@@ -74,13 +75,19 @@ def requests_of(http_request):
 
 @router.post("/calls", response=responses({201: CallOut}, 404, 409, 422))
 def call_create(request, payload: CallIn, idempotency_key: IdempotencyKey = None):
-    """Queues a call. A refusal answers 422 with its `code` (invalid-number, business-paused,
-    business-inactive, campaign-closed, do-not-call, …); the number already queued or live
-    answers 409. With an `Idempotency-Key` header, a retry gets the first answer and queues
-    nothing more."""
+    """Queues a call. A refusal answers 422 with its `code` (invalid-number, invalid-region,
+    business-paused, business-inactive, campaign-closed, do-not-call, …); the number already
+    queued or live answers 409. With an `Idempotency-Key` header, a retry gets the first answer
+    and queues nothing more."""
     business = request.auth.business
 
     def act():
+        region = payload.lead.region if payload.lead else ""
+        if region and region_problem(region):
+            problem = region_problem(region)
+            raise ApiError(
+                422, "invalid-region", problem, [{"field": "lead.region", "message": problem}]
+            )
         campaign = None
         if payload.campaign is not None:
             campaign = get_object_or_404(Campaign, business=business, pk=payload.campaign)
@@ -90,6 +97,7 @@ def call_create(request, payload: CallIn, idempotency_key: IdempotencyKey = None
                 to_number=payload.to,
                 campaign=campaign,
                 lead_name=payload.lead.name if payload.lead else "",
+                lead_region=region,
                 metadata=payload.metadata,
             )
         except ValidationError as error:
