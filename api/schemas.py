@@ -254,6 +254,18 @@ class AttemptOut(Schema):
     ended_at: datetime | None
 
 
+class HeldByOut(Schema):
+    rule: str = Field(
+        description=(
+            "The id of the calling rule that holds the call (e.g. us-fl-telemarketing); empty "
+            "when the business's or campaign's own calling window does."
+        )
+    )
+    jurisdiction: str = Field(description="Where the rule is law: US, US-FL, CA, GB, …")
+    source: str = Field(description="The statute or regulator page the rule comes from.")
+    url: str
+
+
 class CallOut(Schema):
     id: int
     to: str
@@ -266,9 +278,12 @@ class CallOut(Schema):
     next_attempt_at: datetime = Field(description="When it is (or was) due to be dialed.")
     waiting_for: str = Field(
         description=(
-            "Why the next attempt waits, when it does: e.g. outside the callee's calling window "
-            "until its opening (next_attempt_at)."
+            "Why the next attempt waits, when it does: the calling rule or window that holds "
+            "it and until when, in the callee's time (next_attempt_at)."
         )
+    )
+    held_by: HeldByOut | None = Field(
+        description="What holds a queued call (waiting_for says until when); null when nothing."
     )
     metadata: dict[str, Any]
     created_at: datetime

@@ -27,11 +27,27 @@ from api.services import api_action_record, api_call_request_create
 from calls.models import CallLog, CallRequest, Campaign
 from calls.services.enqueue import EnqueueRefused
 from calls.services.operator_actions import request_cancel
-from compliance.rules import region_problem
+from compliance.rules import region_problem, rule_by_id
 
 router = Router(tags=["calls"])
 
 ATTEMPTS = Prefetch("calls", queryset=CallLog.objects.order_by("created_at", "id"))
+
+
+def held_by(request: CallRequest) -> dict | None:
+    if request.status != CallRequest.Status.QUEUED or not request.held_reason:
+        return None
+    rule = rule_by_id(request.held_rule) if request.held_rule else None
+    if rule is None:
+        # The business's or campaign's window (or a rule since taken out of the files).
+        return {"rule": request.held_rule, "jurisdiction": "", "source": "", "url": ""}
+    source = rule.sources[0]
+    return {
+        "rule": rule.id,
+        "jurisdiction": rule.jurisdiction,
+        "source": source.citation,
+        "url": source.url,
+    }
 
 
 def call_out(request: CallRequest) -> dict:
@@ -46,6 +62,7 @@ def call_out(request: CallRequest) -> dict:
         reason=request.last_error,
         next_attempt_at=request.next_attempt_at,
         waiting_for=request.held_reason if request.status == CallRequest.Status.QUEUED else "",
+        held_by=held_by(request),
         metadata=request.metadata,
         created_at=request.created_at,
         updated_at=request.updated_at,

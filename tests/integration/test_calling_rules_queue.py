@@ -9,8 +9,11 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.urls import reverse
+from django.utils import timezone
 
 from calls import tasks
+from calls.dashboard import campaign_results
 from calls.models import CallLog, CallRequest, Campaign
 from calls.services.dispatch import business_claim
 from calls.services.enqueue import enqueue_outbound_call
@@ -18,6 +21,7 @@ from calls.services.placing import Placed, call_place
 from compliance.purposes import Purpose
 from compliance.rules import call_decision
 from leads.models import Lead
+from tests.api_client import api_for
 from tests.recipes import make_call, make_request, sid
 
 MIAMI = "+13055550123"  # Florida, Eastern time
@@ -313,3 +317,68 @@ def test_a_rule_with_no_opening_in_the_horizon_fails_the_request_with_the_reason
     assert (request.status, request.attempts) == ("failed", 0)
     assert request.last_error.startswith("Not called: ")
     assert request.last_error.endswith("with no opening in the next 8 days.")
+
+
+def test_the_api_read_says_which_rule_holds_a_request(client, business, campaign_for, window_clock):
+    window_clock.set(WEDNESDAY_10AM)
+    attempts_made(business, MIAMI, hours(-20), hours(-10), hours(-2))
+    held = enqueue_outbound_call(
+        business=business, to_number=MIAMI, campaign=campaign_for(Purpose.TELEMARKETING)
+    )
+    window_clock.set(hours(14))  # 00:00 in New York: the window holds it
+    by_window = enqueue_outbound_call(business=business, to_number=NEW_YORK)
+    free = make_request(business, number="+12125550124")
+    api = api_for(client, business)
+
+    body = api.get(f"/calls/{held.pk}").json()
+    assert body["waiting_for"].startswith("Florida: 3 calls in 24 h to this number")
+    assert body["held_by"] == {
+        "rule": "us-fl-telemarketing",
+        "jurisdiction": "US-FL",
+        "source": "Fla. Stat. 501.616(6)",
+        "url": "https://flsenate.gov/Session/Bill/2021/1120/BillText/er/HTML",
+    }
+    body = api.get(f"/calls/{by_window.pk}").json()
+    assert body["held_by"] == {"rule": "", "jurisdiction": "", "source": "", "url": ""}
+    assert body["waiting_for"].startswith("outside the calling window")
+    assert api.get(f"/calls/{free.pk}").json()["held_by"] is None
+
+
+def test_the_campaign_page_counts_the_requests_held_now_per_rule(
+    admin_client, business, campaign_for
+):
+    campaign = campaign_for(Purpose.TELEMARKETING)
+    later = timezone.now() + timedelta(hours=3)
+    holds = [
+        ("us-fl-telemarketing", "Florida: ..."),
+        ("us-fl-telemarketing", "Florida: ..."),
+        ("us-al-telemarketing", "Alabama: ..."),
+        ("", "outside the calling window ..."),
+    ]
+    for n, (rule, reason) in enumerate(holds):
+        make_request(
+            business,
+            number=f"+1305555{n:04d}",
+            campaign=campaign,
+            next_attempt_at=later,
+            held_rule=rule,
+            held_reason=reason,
+        )
+    # Due again (its opening came), and one not held: neither is counted.
+    make_request(business, number="+13055559998", campaign=campaign, held_reason="Florida: ...")
+    make_request(business, number="+13055559999", campaign=campaign, next_attempt_at=later)
+
+    results = campaign_results(campaign)
+
+    assert results.held == 4
+    assert results.held_by_rule == [
+        ("Florida: us-fl-telemarketing (Fla. Stat. 501.616(6))", 2),
+        ("Alabama: us-al-telemarketing (Ala. Admin. Code r. 770-X-5-.17(1)(b))", 1),
+        ("The calling window (the business's or campaign's hours and days)", 1),
+    ]
+    html = admin_client.get(reverse("admin:calls_campaign_change", args=[campaign.pk]))
+    table = html.content.decode().split('class="campaign-held-by-rule"')[1].split("</table>")[0]
+    assert (
+        '<th scope="row">Florida: us-fl-telemarketing (Fla. Stat. 501.616(6))</th>'
+        '<td class="held-by-rule">2</td>'
+    ) in table
