@@ -18,8 +18,9 @@ from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from calls.counts import DEFINITIONS, ENDED, CallCounts, count_aggregates
-from calls.models import Business, CallLog, CallRequest, DialingControl, DoNotCall
+from calls.models import Business, CallLog, CallRequest, DialingControl
 from calls.services.do_not_call import DO_NOT_CALL_PREFIX
+from compliance.models import DoNotCall
 from compliance.rules import rule_by_id
 
 Status = CallLog.Status

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from calls import twilio_client
 from calls.faults import fault_point
-from calls.models import CallLog, CallRequest, Campaign, DialingControl, DoNotCall
+from calls.models import CallLog, CallRequest, Campaign, DialingControl
 from calls.services.calling_rules import hold_fields, request_decision
 from calls.services.dial_tokens import dial_token_release, dial_token_take
 from calls.services.do_not_call import do_not_call_listed, do_not_call_reason
@@ -23,6 +23,7 @@ from calls.services.machines import machine_detection_params
 from calls.services.pauses import business_pause, dialing_set
 from calls.services.status import Retry, call_fail, call_sid_store
 from calls.twilio_client import ErrorKind, TwilioError
+from compliance.models import DoNotCall
 from compliance.rules import Decision
 
 logger = logging.getLogger(__name__)
