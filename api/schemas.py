@@ -210,8 +210,23 @@ class ErrorOut(Schema):
     errors: list[FieldError] = Field(default_factory=list)
 
 
+# The form only: whether the calling rules know the region is the endpoint's to say (a 422).
+Region = Annotated[
+    str,
+    Field(
+        pattern=r"^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$",
+        description=(
+            "Where the person lives, as an ISO 3166-2 code (US-FL) the calling rules know: that "
+            "region's rules apply besides those of the number's. Kept on the person's lead when "
+            "it has none."
+        ),
+    ),
+]
+
+
 class LeadIn(StrictIn):
     name: Text(200) = ""
+    region: Region = ""
 
 
 class CallIn(StrictIn):
@@ -239,6 +254,18 @@ class AttemptOut(Schema):
     ended_at: datetime | None
 
 
+class HeldByOut(Schema):
+    rule: str = Field(
+        description=(
+            "The id of the calling rule that holds the call (e.g. us-fl-telemarketing); empty "
+            "when the business's or campaign's own calling window does."
+        )
+    )
+    jurisdiction: str = Field(description="Where the rule is law: US, US-FL, CA, GB, …")
+    source: str = Field(description="The statute or regulator page the rule comes from.")
+    url: str
+
+
 class CallOut(Schema):
     id: int
     to: str
@@ -251,9 +278,12 @@ class CallOut(Schema):
     next_attempt_at: datetime = Field(description="When it is (or was) due to be dialed.")
     waiting_for: str = Field(
         description=(
-            "Why the next attempt waits, when it does: e.g. outside the callee's calling window "
-            "until its opening (next_attempt_at)."
+            "Why the next attempt waits, when it does: the calling rule or window that holds "
+            "it and until when, in the callee's time (next_attempt_at)."
         )
+    )
+    held_by: HeldByOut | None = Field(
+        description="What holds a queued call (waiting_for says until when); null when nothing."
     )
     metadata: dict[str, Any]
     created_at: datetime
@@ -296,6 +326,7 @@ Cursor = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=8, max_len
 class NumberIn(StrictIn):
     to: PhoneNumber
     name: Text(200) = ""
+    region: Region = ""
 
 
 class NumbersIn(StrictIn):

@@ -27,16 +27,20 @@ def api_call_request_create(
     to_number: str,
     campaign: Campaign | None = None,
     lead_name: str = "",
+    lead_region: str = "",
     metadata: dict | None = None,
 ) -> CallRequest:
     """Queues one call (enqueue_outbound_call's rules and refusals: ValidationError for the
-    number, EnqueueRefused otherwise) with the caller's metadata; a name makes or names the
-    person's lead. One transaction: a refused call leaves no lead behind."""
+    number, EnqueueRefused otherwise) with the caller's metadata; a name or an address region
+    makes or completes the person's lead, before the calling rules judge the call. One
+    transaction: a refused call leaves no lead behind."""
     number = to_e164(to_number)
     with transaction.atomic():
         lead = None
-        if lead_name:
-            lead = lead_named(business=business, phone_number=number, name=lead_name)
+        if lead_name or lead_region:
+            lead = lead_named(
+                business=business, phone_number=number, name=lead_name, region=lead_region
+            )
         request = enqueue_outbound_call(
             business=business, to_number=number, lead=lead, campaign=campaign
         )

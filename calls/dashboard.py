@@ -18,8 +18,10 @@ from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from calls.counts import DEFINITIONS, ENDED, CallCounts, count_aggregates
-from calls.models import Business, CallLog, CallRequest, DialingControl, DoNotCall
+from calls.models import Business, CallLog, CallRequest, DialingControl
 from calls.services.do_not_call import DO_NOT_CALL_PREFIX
+from compliance.models import DoNotCall
+from compliance.rules import rule_by_id
 
 Status = CallLog.Status
 OUTCOMES = (Status.COMPLETED, Status.BUSY, Status.NO_ANSWER, Status.FAILED, Status.CANCELED)
@@ -177,8 +179,8 @@ class CampaignResults:
     counts: CallCounts  # its calls, as calls.counts defines each figure
     recent: CallCounts  # the same for its calls dialed in the last CAMPAIGN_RECENT
     live: int  # its calls live now
-    held: int  # queued requests a rule holds now (the callee's calling window)
-    held_for_window: int  # requests the callee's calling window held at least once
+    held: int  # queued requests a calling rule or the window holds now
+    held_for_window: int  # requests the calling rules or the window held at least once
     blocked_by_do_not_call: int  # requests canceled at dial time: the number was listed
     opted_out: int  # callees who pressed the opt-out key during one of its calls
     settled_recently: int  # requests settled in the last CAMPAIGN_RECENT
@@ -188,6 +190,8 @@ class CampaignResults:
     costs: dict = field(default_factory=dict)
     priced: int = 0
     running: bool = True
+    # (label, count) of the requests held now, per rule (the window's last), most first.
+    held_by_rule: list = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -233,6 +237,22 @@ class CampaignResults:
         return CAMPAIGN_RECENT * (self.open / self.settled_recently)
 
 
+WINDOW_LABEL = "The calling window (the business's or campaign's hours and days)"
+
+
+def held_now(now) -> Q:
+    return Q(status=CallRequest.Status.QUEUED, next_attempt_at__gt=now) & ~Q(held_reason="")
+
+
+def held_rule_label(rule_id: str) -> str:
+    """A request's `held_rule` as people read it: "Florida: us-fl-telemarketing (Fla. Stat.
+    501.616(6))"; the window's when no rule holds it."""
+    if not rule_id:
+        return WINDOW_LABEL
+    rule = rule_by_id(rule_id)
+    return f"{rule.name}: {rule.id} ({rule.citation})" if rule else rule_id
+
+
 def campaign_results(campaign) -> CampaignResults:
     """Four grouped queries over the campaign's requests, their calls, their prices and the
     opt-outs they caused (foreign-key indexes)."""
@@ -241,11 +261,7 @@ def campaign_results(campaign) -> CampaignResults:
     closed = ~Q(status__in=CallRequest.OPEN_STATUSES)
     requests = campaign.requests.aggregate(
         **{f"n_{s}": Count("pk", filter=Q(status=s)) for s in CallRequest.Status.values},
-        held=Count(
-            "pk",
-            filter=Q(status=CallRequest.Status.QUEUED, next_attempt_at__gt=now)
-            & ~Q(held_reason=""),
-        ),
+        held=Count("pk", filter=held_now(now)),
         held_for_window=Count("pk", filter=Q(window_holds__gt=0)),
         blocked=Count(
             "pk",
@@ -275,12 +291,22 @@ def campaign_results(campaign) -> CampaignResults:
         costs[unit] = total
         priced += n
     opted_out = DoNotCall.objects.filter(source_call__request__campaign=campaign).count()
+    held_by_rule = (
+        campaign.requests.filter(held_now(now))
+        .values_list("held_rule")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "held_rule")
+    )
     return CampaignResults(
         requests={s: requests[f"n_{s}"] for s in CallRequest.Status.values if requests[f"n_{s}"]},
         counts=CallCounts(**{name: figures[name] for name in DEFINITIONS}),
         recent=CallCounts(**{name: figures[f"recent_{name}"] for name in DEFINITIONS}),
         live=figures["live"],
         held=requests["held"],
+        held_by_rule=sorted(
+            ((held_rule_label(rule_id), n) for rule_id, n in held_by_rule),
+            key=lambda entry: entry[0] == WINDOW_LABEL,
+        ),
         held_for_window=requests["held_for_window"],
         blocked_by_do_not_call=requests["blocked"],
         opted_out=opted_out,

@@ -6,9 +6,10 @@ its keypress made."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from calls.models import CallEvent, CallLog, DoNotCall
+from calls.models import CallEvent, CallLog
 from calls.outcomes import outcome_reason
 from calls.services.do_not_call import OPT_OUT_DIGIT
+from compliance.models import DoNotCall
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,16 @@ class LeadAdmin(NumberSearch, CsvExport, ScopedAdmin):
     add_role = change_role = Role.OPERATOR
     delete_role = Role.MANAGER
     readonly_on_change = ("business",)
-    list_display = ["phone_number", "name", "business", "status", "source", "last_call_at"]
-    list_filter = ["status", "source", "business"]
+    list_display = [
+        "phone_number",
+        "name",
+        "region",
+        "business",
+        "status",
+        "source",
+        "last_call_at",
+    ]
+    list_filter = ["status", "source", "region", "business"]
     search_fields = ["phone_number", "name"]
     list_select_related = ["business"]
     autocomplete_fields = ["business"]
@@ -31,6 +39,7 @@ class LeadAdmin(NumberSearch, CsvExport, ScopedAdmin):
         ("business", lambda lead: lead.business.name),
         ("phone_number", "phone_number"),
         ("name", "name"),
+        ("region", "region"),
         ("status", "status"),
         ("source", "source"),
         ("last_call_at", "last_call_at"),

@@ -1,6 +1,7 @@
 from django.db import models
 
 from calls.phone import validate_e164
+from compliance.rules import validate_region
 
 
 class Lead(models.Model):
@@ -19,6 +20,13 @@ class Lead(models.Model):
     business = models.ForeignKey("calls.Business", on_delete=models.PROTECT, related_name="leads")
     phone_number = models.CharField(max_length=16, validators=[validate_e164])
     name = models.CharField(max_length=200, blank=True)
+    region = models.CharField(
+        max_length=6,
+        blank=True,
+        validators=[validate_region],
+        help_text="Where the person lives, as an ISO 3166-2 code (US-FL): its calling rules "
+        "apply besides those of the number's region.",
+    )
     status = models.CharField(max_length=16, choices=Status, default=Status.NEW)
     source = models.CharField(max_length=16, choices=Source, default=Source.MANUAL)
     last_call_at = models.DateTimeField(null=True, blank=True)

@@ -46,14 +46,19 @@ def lead_from_call(*, call_sid: str) -> Lead | None:
     return lead
 
 
-def lead_named(*, business, phone_number: str, name: str) -> Lead:
-    """The business's lead for `phone_number` (an imported one if it had none), named `name`
-    unless it has a name already: a list or an API call may name a person, never rename one."""
+def lead_named(*, business, phone_number: str, name: str = "", region: str = "") -> Lead:
+    """The business's lead for `phone_number` (an imported one if it had none), given `name`
+    and the address `region` (ISO 3166-2, checked by the caller) where it has none yet: a list
+    or an API call may name a person or say where they live, never change it (an operator
+    does, in the admin)."""
     lead, created = Lead.objects.get_or_create(
         business=business,
         phone_number=phone_number,
-        defaults={"name": name, "source": Lead.Source.IMPORT},
+        defaults={"name": name, "region": region, "source": Lead.Source.IMPORT},
     )
-    if not created and not lead.name:
-        Lead.objects.filter(pk=lead.pk, name="").update(name=name)
+    if not created:
+        for field, value in (("name", name), ("region", region)):
+            if value and not getattr(lead, field):
+                Lead.objects.filter(pk=lead.pk, **{field: ""}).update(**{field: value})
+                setattr(lead, field, value)
     return lead

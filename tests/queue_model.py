@@ -31,7 +31,7 @@ from api.keys import api_key_create
 from calls import twilio_client
 from calls.models import Business, CallLog, CallRequest, Campaign, DialingControl, DoNotCall
 from calls.services.callbacks import call_callback_record
-from calls.services.calling_windows import callee_window_check
+from calls.services.calling_rules import callee_decision
 from calls.services.campaign_numbers import NumberRow, campaign_numbers_add
 from calls.services.cleanup import cleanup_run
 from calls.services.do_not_call import call_keypress_record, do_not_call_add
@@ -174,9 +174,10 @@ class TwilioSide:
             .exists()
         ):
             problems.append("the number is on a do-not-call list")
-        window = callee_window_check(business=business, campaign=campaign, number=to)
-        if not window.is_open:
-            problems.append(f"outside its window ({window.reason})")
+        # The histories' campaigns are informational: no cap counts the create being checked.
+        decision = callee_decision(business=business, campaign=campaign, number=to)
+        if not decision.allowed:
+            problems.append(f"held by the calling rules ({decision.reason})")
         if request and request.attempts > request.max_attempts:
             problems.append(f"attempt {request.attempts} of {request.max_attempts}")
         if problems:
@@ -597,10 +598,10 @@ class QueueModel(RuleBasedStateMachine):
                     .exists()
                 ):
                     continue
-                window = callee_window_check(
+                decision = callee_decision(
                     business=business, campaign=campaign, number=request.to_number
                 )
-                if window.is_open:
+                if decision.allowed:
                     waiting.append(f"request {request.pk} to {request.to_number} waits")
         return waiting
 

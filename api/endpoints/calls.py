@@ -27,10 +27,27 @@ from api.services import api_action_record, api_call_request_create
 from calls.models import CallLog, CallRequest, Campaign
 from calls.services.enqueue import EnqueueRefused
 from calls.services.operator_actions import request_cancel
+from compliance.rules import region_problem, rule_by_id
 
 router = Router(tags=["calls"])
 
 ATTEMPTS = Prefetch("calls", queryset=CallLog.objects.order_by("created_at", "id"))
+
+
+def held_by(request: CallRequest) -> dict | None:
+    if request.status != CallRequest.Status.QUEUED or not request.held_reason:
+        return None
+    rule = rule_by_id(request.held_rule) if request.held_rule else None
+    if rule is None:
+        # The business's or campaign's window (or a rule since taken out of the files).
+        return {"rule": request.held_rule, "jurisdiction": "", "source": "", "url": ""}
+    source = rule.sources[0]
+    return {
+        "rule": rule.id,
+        "jurisdiction": rule.jurisdiction,
+        "source": source.citation,
+        "url": source.url,
+    }
 
 
 def call_out(request: CallRequest) -> dict:
@@ -45,6 +62,7 @@ def call_out(request: CallRequest) -> dict:
         reason=request.last_error,
         next_attempt_at=request.next_attempt_at,
         waiting_for=request.held_reason if request.status == CallRequest.Status.QUEUED else "",
+        held_by=held_by(request),
         metadata=request.metadata,
         created_at=request.created_at,
         updated_at=request.updated_at,
@@ -74,13 +92,19 @@ def requests_of(http_request):
 
 @router.post("/calls", response=responses({201: CallOut}, 404, 409, 422))
 def call_create(request, payload: CallIn, idempotency_key: IdempotencyKey = None):
-    """Queues a call. A refusal answers 422 with its `code` (invalid-number, business-paused,
-    business-inactive, campaign-closed, do-not-call, …); the number already queued or live
-    answers 409. With an `Idempotency-Key` header, a retry gets the first answer and queues
-    nothing more."""
+    """Queues a call. A refusal answers 422 with its `code` (invalid-number, invalid-region,
+    business-paused, business-inactive, campaign-closed, do-not-call, …); the number already
+    queued or live answers 409. With an `Idempotency-Key` header, a retry gets the first answer
+    and queues nothing more."""
     business = request.auth.business
 
     def act():
+        region = payload.lead.region if payload.lead else ""
+        if region and region_problem(region):
+            problem = region_problem(region)
+            raise ApiError(
+                422, "invalid-region", problem, [{"field": "lead.region", "message": problem}]
+            )
         campaign = None
         if payload.campaign is not None:
             campaign = get_object_or_404(Campaign, business=business, pk=payload.campaign)
@@ -90,6 +114,7 @@ def call_create(request, payload: CallIn, idempotency_key: IdempotencyKey = None
                 to_number=payload.to,
                 campaign=campaign,
                 lead_name=payload.lead.name if payload.lead else "",
+                lead_region=region,
                 metadata=payload.metadata,
             )
         except ValidationError as error:

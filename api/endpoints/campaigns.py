@@ -76,7 +76,10 @@ def rows_of(numbers) -> list[NumberRow]:
         raise ApiError.invalid(
             "numbers", f"{len(numbers)} numbers: at most {settings.API_NUMBERS_MAX} at once."
         )
-    return [NumberRow(line=k, number=n.to, name=n.name) for k, n in enumerate(numbers, start=1)]
+    return [
+        NumberRow(line=k, number=n.to, name=n.name, region=n.region)
+        for k, n in enumerate(numbers, start=1)
+    ]
 
 
 def campaign_of(request, id: int) -> Campaign:

@@ -1,6 +1,6 @@
-"""Numbers for a campaign from the browser: pasted (one per line, "number, name") or uploaded as a
-CSV file (number, optional name; a header row is skipped). Each row is queued or refused with its
-reason, shown on the page that follows."""
+"""Numbers for a campaign from the browser: pasted (one per line, "number, name, region") or
+uploaded as a CSV file (number, optional name, optional address region; a header row is
+skipped). Each row is queued or refused with its reason, shown on the page that follows."""
 
 import csv
 import io
@@ -18,8 +18,9 @@ from calls.tenancy import Role
 from config.middleware import megabytes
 
 NUMBERS_HELP = (
-    "One number per line, optionally followed by a comma and the person's name "
-    '("(415) 555-0123, Ann Lee"). Numbers without a country code are read as '
+    "One number per line, optionally followed by a comma and the person's name, and by another "
+    "comma and the region they live in as an ISO 3166-2 code, whose calling rules then apply too "
+    '("(415) 555-0123, Ann Lee, US-FL"). Numbers without a country code are read as '
     f"{settings.DEFAULT_PHONE_REGION} numbers."
 )
 
@@ -44,7 +45,8 @@ def number_rows_from(text: str, upload) -> list[NumberRow]:
             # A header ("phone", "number", "name") has no digit in its first cell.
             if k == 1 and not any(ch.isdigit() for ch in cells[0]):
                 continue
-            rows.append(NumberRow(line=len(rows) + 1, number=cells[0], name=(cells[1:] or [""])[0]))
+            name, region = (cells[1:] + ["", ""])[:2]
+            rows.append(NumberRow(line=len(rows) + 1, number=cells[0], name=name, region=region))
     return rows
 
 

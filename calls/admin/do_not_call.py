@@ -11,7 +11,6 @@ from django.urls import path
 from calls.admin.exports import CsvExport, cell
 from calls.admin.scoping import ScopedAdmin, counted, user_may
 from calls.admin.search import NumberSearch
-from calls.models import DoNotCall
 from calls.phone import to_e164
 from calls.services.action_log import operator_action_record
 from calls.services.do_not_call import (
@@ -22,6 +21,7 @@ from calls.services.do_not_call import (
     do_not_call_rows,
 )
 from calls.tenancy import Membership, Role, businesses_for, is_superuser
+from compliance.models import DoNotCall
 
 
 class DoNotCallForm(forms.ModelForm):
@@ -116,7 +116,7 @@ class DoNotCallAdmin(NumberSearch, CsvExport, ScopedAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.import_view)
-        return [path("import/", view, name="calls_donotcall_import")] + super().get_urls()
+        return [path("import/", view, name="compliance_donotcall_import")] + super().get_urls()
 
     def changelist_view(self, request, extra_context=None):
         may_import = user_may(request.user, Role.MANAGER, anywhere=True)

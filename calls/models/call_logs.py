@@ -173,6 +173,13 @@ class CallLog(models.Model):
                 condition=Q(direction="outbound"),
                 name="calllog_outbound_created_idx",
             ),
+            # The calling rules' caps (calls.services.calling_rules.numbers_history): a business's
+            # creates sent to some numbers lately.
+            models.Index(
+                fields=["business", "to_number", "dial_started_at"],
+                condition=Q(direction="outbound", dial_started_at__isnull=False),
+                name="calllog_attempts_idx",
+            ),
             # Cleanup: ended outbound calls Twilio has not priced yet, oldest first.
             models.Index(
                 fields=["ended_at"],

@@ -75,9 +75,13 @@ class CallRequest(models.Model):
     # Creates Twilio throttled in a row (reset when one goes through); each doubles the wait.
     throttled_count = models.PositiveSmallIntegerField(default=0)
     held_reason = models.TextField(
-        blank=True, help_text="Why the next attempt waits: the callee's calling window is closed."
+        blank=True,
+        help_text="Why the next attempt waits: a calling rule or the calling window holds it.",
     )
-    # Times the calling window pushed the next attempt back (at queuing, dispatch or a retry).
+    # The id of the calling rule that holds it (compliance/rules/*.toml); empty when nothing
+    # does or the business's or campaign's own window does. The campaign page counts by it.
+    held_rule = models.CharField(max_length=64, blank=True)
+    # Times the rules or the window pushed the next attempt back (queuing, dispatch, a retry).
     window_holds = models.PositiveIntegerField(default=0)
     # An operator or the API asked to cancel it while a call was live or being placed: whatever
     # ends that call (or hands its unsent claim back), the request ends canceled, never retried.

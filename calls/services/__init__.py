@@ -7,7 +7,7 @@ cycle: `locks.py` says why and takes them; docs/architecture.md lists who takes 
 Imports run one way, from the bottom layer up:
 0. `locks` (the row locks, in their order);
 1. `task_queue`, `call_facts`, `dial_tokens`, and `action_log`, `erasure`, `retention`,
-   `calling_windows`, `do_not_call`, `invitations` (these import models and locks only);
+   `calling_rules`, `do_not_call`, `invitations` (these import models and locks only);
 2. `status` (the call status machine), `enqueue`, `pauses`, `machines` (answering machines),
    `prices` (what calls cost), `campaign_finishing` (ending campaigns with nothing left);
 3. `callbacks`, `reconcile`, `placing`, `operator_actions`, `campaign_numbers`;

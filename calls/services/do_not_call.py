@@ -18,10 +18,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from calls.models import CallLog, DoNotCall
+from calls.models import CallLog
 from calls.models.call_logs import DIGITS_MAX
-from calls.models.do_not_call import REASON_MAX
 from calls.phone import to_e164
+from compliance.models import REASON_MAX, DoNotCall
 
 logger = logging.getLogger(__name__)
 

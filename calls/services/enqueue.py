@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from calls.models import Business, CallRequest, Campaign
 from calls.phone import to_e164
-from calls.services.calling_windows import callee_window_check
+from calls.services.calling_rules import callee_decision, hold_fields
 from calls.services.do_not_call import do_not_call_listed, do_not_call_refusal
 from calls.services.locks import business_lock, campaign_lock
 from calls.services.task_queue import task_queue_after_commit
@@ -79,21 +79,24 @@ def _request_create(*, business, to_number, lead, campaign) -> CallRequest:
             raise EnqueueRefused(
                 f"{number} is already queued or live {where}.", code=EnqueueRefused.ALREADY_OPEN
             )
-        window = callee_window_check(business=business, campaign=campaign, number=number)
-        if window.opening is None:
+        decision = callee_decision(
+            business=business, campaign=campaign, number=number, region=lead.region if lead else ""
+        )
+        if decision.opening is None:
             raise EnqueueRefused(
-                f"{number} cannot be called: {window.reason}.",
+                f"{number} cannot be called: {decision.reason}.",
                 code=EnqueueRefused.NO_CALLING_WINDOW,
             )
+        schedule = {"next_attempt_at": timezone.now()}
+        if not decision.allowed:
+            schedule = hold_fields(decision) | {"window_holds": 1}
         request = CallRequest.objects.create(
             business=business,
             campaign=campaign,
             lead=lead,
             to_number=number,
             max_attempts=business.max_attempts,
-            next_attempt_at=timezone.now() if window.is_open else window.opening,
-            held_reason=window.reason,
-            window_holds=0 if window.is_open else 1,
+            **schedule,
         )
     return request
 

@@ -20,9 +20,10 @@ from django.utils.crypto import salted_hmac
 
 from api.models import IdempotencyRecord
 from calls.audit import NumberErasure
-from calls.models import CallEvent, CallLog, CallRequest, DoNotCall
+from calls.models import CallEvent, CallLog, CallRequest
 from calls.phone import to_e164
 from calls.services.locks import business_lock
+from compliance.models import DoNotCall
 from leads.models import Lead
 from webhooks.models import WebhookAttempt, WebhookMessage
 

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from calls import twilio_client
 from calls.faults import fault_point
-from calls.models import CallLog, CallRequest, Campaign, DialingControl, DoNotCall
-from calls.services.calling_windows import callee_window_check
+from calls.models import CallLog, CallRequest, Campaign, DialingControl
+from calls.services.calling_rules import hold_fields, request_decision
 from calls.services.dial_tokens import dial_token_release, dial_token_take
 from calls.services.do_not_call import do_not_call_listed, do_not_call_reason
 from calls.services.locks import request_lock
@@ -23,7 +23,8 @@ from calls.services.machines import machine_detection_params
 from calls.services.pauses import business_pause, dialing_set
 from calls.services.status import Retry, call_fail, call_sid_store
 from calls.twilio_client import ErrorKind, TwilioError
-from compliance.windows import WindowCheck
+from compliance.models import DoNotCall
+from compliance.rules import Decision
 
 logger = logging.getLogger(__name__)
 
@@ -103,11 +104,13 @@ PAUSED = "Not sent: dialing was paused before the call was placed."
 @dataclass(frozen=True)
 class SendRefusal:
     """Why a claimed call may not be sent now, and what becomes of it: handed back to the queue
-    (at once, or held for its window's opening), canceled, or left to whoever settled it."""
+    (at once, or held for the calling rules' opening), canceled, failed (no opening at all), or
+    left to whoever settled it."""
 
     reason: str
-    hold: WindowCheck | None = None
+    hold: Decision | None = None
     cancel: bool = False
+    fail: bool = False
 
 
 def _sendable(call: CallLog):
@@ -127,7 +130,8 @@ def call_send_refusal(call: CallLog) -> SendRefusal | None:
     """Why `call` (claimed, not yet sent) may not be sent now, judged as things are at this
     moment; None when it may. The same rules as the claim's, one call at a time: the business
     and all dialing not paused, the campaign still dialing, no cancel or hang-up asked for, the
-    callee inside their calling window and on no do-not-call list."""
+    calling rules and the window allowing the call (call_decision, with the number's attempts
+    as they are now) and the callee on no do-not-call list."""
     call = CallLog.objects.select_related("business", "request__campaign").get(pk=call.pk)
     request = call.request
     campaign = request.campaign if request else None
@@ -144,15 +148,26 @@ def call_send_refusal(call: CallLog) -> SendRefusal | None:
     listed = do_not_call_listed(business_id=call.business_id, numbers=[call.to_number])
     if call.to_number in listed:
         return SendRefusal(do_not_call_reason(listed[call.to_number]), cancel=True)
-    window = callee_window_check(business=call.business, campaign=campaign, number=call.to_number)
-    if not window.is_open:
-        return SendRefusal(window.reason, hold=window)
+    if request is None:
+        return None
+    request.business = call.business
+    if campaign:
+        campaign.business = call.business
+    decision = request_decision(request)
+    if decision.opening is None:
+        return SendRefusal(f"Not called: {decision.reason}.", fail=True)
+    if not decision.allowed:
+        return SendRefusal(decision.reason, hold=decision)
     return None
 
 
 def _refused(call: CallLog, refusal: SendRefusal) -> Placed:
     released = call_claim_release(
-        call_id=call.pk, reason=refusal.reason, hold=refusal.hold, cancel=refusal.cancel
+        call_id=call.pk,
+        reason=refusal.reason,
+        hold=refusal.hold,
+        cancel=refusal.cancel,
+        fail=refusal.fail,
     )
     return Placed.RELEASED if released else Placed.SETTLED
 
@@ -223,12 +238,18 @@ def requests_throttled_due(*, business_id: int):
 
 
 def call_claim_release(
-    *, call_id: int, reason: str = "", hold: WindowCheck | None = None, cancel: bool = False
+    *,
+    call_id: int,
+    reason: str = "",
+    hold: Decision | None = None,
+    cancel: bool = False,
+    fail: bool = False,
 ) -> bool:
     """Hands back a claim that was never sent, as if it had never been made: its pending CallLog
     is deleted and its request goes back to the queue with the attempt uncounted (at once, or at
-    `hold`'s opening with its reason), or is canceled with `reason` when `cancel` says so, when a
-    cancel was asked for, or when its campaign was canceled. False when the call was sent or
+    `hold`'s opening with its reason and rule), or is canceled with `reason` when `cancel` says
+    so, when a cancel was asked for, or when its campaign was canceled, or fails with `reason`
+    when `fail` says so (no instant the rules allow). False when the call was sent or
     settled meanwhile (then it is left as it is).
 
     Deleted rather than failed: no call existed, and a failed attempt in the admin would read as
@@ -256,14 +277,10 @@ def call_claim_release(
             cancel, reason = True, "Canceled by request before the call was placed."
         if cancel:
             active.status_move(CallRequest.Status.CANCELED, last_error=reason, **changes)
+        elif fail:
+            active.status_move(CallRequest.Status.FAILED, last_error=reason, **changes)
         elif hold is not None:
-            active.status_move(
-                CallRequest.Status.QUEUED,
-                next_attempt_at=hold.opening,
-                held_reason=hold.reason,
-                window_holds=F("window_holds") + 1,
-                **changes,
-            )
+            active.status_move(CallRequest.Status.QUEUED, **hold_fields(hold), **changes)
         else:
             if reason:
                 changes["last_error"] = reason

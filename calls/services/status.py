@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from calls.models import Business, CallLog, CallRequest, Campaign
 from calls.services.call_facts import facts_fill, facts_moving
-from calls.services.calling_windows import next_attempt_fields
+from calls.services.calling_rules import next_attempt_fields
 from calls.services.locks import request_lock
 from calls.services.task_queue import task_queue_after_commit
 from calls.tasks import create_lead_from_call, dispatch, hang_up_call
@@ -145,13 +145,9 @@ def call_attempt_ended(
             changes["throttled_count"] = F("throttled_count") + 1
         else:
             delay = retry_delay(request.business, attempts)
-        # A retry that would land outside the callee's calling window waits for its opening.
-        changes |= next_attempt_fields(
-            business=request.business,
-            campaign=request.campaign,
-            number=request.to_number,
-            delay=delay or timedelta(0),
-        )
+        # A retry that would land where the calling rules or the window forbid waits for their
+        # opening.
+        changes |= next_attempt_fields(request=request, delay=delay or timedelta(0))
         active.status_move(
             CallRequest.Status.QUEUED, attempts=attempts, last_error=reason, **changes
         )
@@ -174,10 +170,8 @@ def _machine_reached(*, active, request: CallRequest, call: CallLog) -> None:
     if why_not:
         active.status_move(CallRequest.Status.FAILED, last_error=f"{reason} {why_not}")
         return
-    # Like any retry, one that would land outside the callee's calling window waits for it.
-    changes = next_attempt_fields(
-        business=request.business, campaign=request.campaign, number=request.to_number, delay=delay
-    )
+    # Like any retry, one that would land where the calling rules forbid waits for them.
+    changes = next_attempt_fields(request=request, delay=delay)
     active.status_move(
         CallRequest.Status.QUEUED,
         last_error=f"{reason} Trying again in {delay.total_seconds() / 3600:g} h.",

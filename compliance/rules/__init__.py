@@ -6,6 +6,7 @@ from compliance.rules.book import (
     Rule,
     RuleFileError,
     Source,
+    rule_by_id,
     rule_file_problems,
     rulebook,
     rules_all,
@@ -15,6 +16,7 @@ from compliance.rules.decision import (
     call_decision,
     callee_jurisdictions,
     region_problem,
+    validate_region,
 )
 
 __all__ = [
@@ -26,7 +28,9 @@ __all__ = [
     "call_decision",
     "callee_jurisdictions",
     "region_problem",
+    "rule_by_id",
     "rule_file_problems",
     "rulebook",
     "rules_all",
+    "validate_region",
 ]

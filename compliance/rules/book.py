@@ -208,6 +208,16 @@ def rules_all() -> tuple[Rule, ...]:
     return tuple(rule for rule_file in rulebook() for rule in rule_file.rules)
 
 
+@cache
+def _rules_by_id() -> dict[str, Rule]:
+    return {rule.id: rule for rule in rules_all()}
+
+
+def rule_by_id(rule_id: str) -> Rule | None:
+    """The rule of that id (a request's `held_rule`); None for an id no file has any more."""
+    return _rules_by_id().get(rule_id)
+
+
 def _rule_file_read(path: Path) -> RuleFile:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

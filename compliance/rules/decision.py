@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from django.core.exceptions import ValidationError
+
 from compliance.regions import (
     REGION_CODE,
     REGION_ZONES,
@@ -233,6 +235,13 @@ def region_problem(region: str) -> str:
     if region not in REGION_ZONES and not country_zones(region):
         return f"{region} is not a region the calling rules know."
     return ""
+
+
+def validate_region(region: str) -> None:
+    """The model validator of an address region (Lead.region)."""
+    problem = region_problem(region)
+    if problem:
+        raise ValidationError(problem, code="region")
 
 
 def call_decision(

@@ -276,7 +276,7 @@ def test_make_run_twice_keeps_an_operator_s_do_not_call_number_and_a_quiet_termi
         with sqlite3.connect(tmp_path / "db.sqlite3") as db:
             (business_id,) = db.execute("SELECT id FROM calls_business").fetchone()
         added = admin.post(
-            "/admin/calls/donotcall/add/",
+            "/admin/compliance/donotcall/add/",
             {"business": business_id, "phone_number": "(415) 555-9999", "reason": "By phone"},
         )
         assert added == 302

@@ -129,7 +129,7 @@ def test_a_viewer_or_operator_cannot_read_the_webhook_secret_by_lookup(client, t
         ("/admin/calls/calllog/", {"has_error": "yes"}),
         ("/admin/calls/calllog/", {"campaign": "CAMPAIGN"}),
         ("/admin/calls/callrequest/", {"campaign__id__exact": "CAMPAIGN"}),
-        ("/admin/calls/donotcall/", {"created_at__gte": "2020-01-01"}),
+        ("/admin/compliance/donotcall/", {"created_at__gte": "2020-01-01"}),
         ("/admin/calls/business/", {"is_active__exact": "1"}),
         ("/admin/webhooks/webhookmessage/", {"created_at__year": "2026"}),
         ("/admin/calls/calllog/", {"q": "555-0123"}),

@@ -17,6 +17,8 @@ from tests.recipes import make_call, make_request, sid
 
 DISPATCH = "calls.tasks.dispatch"
 
+DAILY = "outside the calling window (08:00–21:00, every day)"
+
 
 @pytest.fixture
 def api(client, business):
@@ -428,5 +430,5 @@ def test_a_number_outside_its_window_is_queued_for_the_opening_and_says_so(
     opening = datetime(2026, 1, 14, 16, tzinfo=UTC)  # 08:00 in Los Angeles
     assert body["status"] == "queued"
     assert datetime.fromisoformat(body["next_attempt_at"]) == opening
-    assert "outside the calling window until 08:00" in body["waiting_for"]
+    assert body["waiting_for"] == f"{DAILY} until 08:00 PST"
     assert CallRequest.objects.get().next_attempt_at == opening

@@ -8,9 +8,9 @@ from calls.audit import OperatorAction
 from calls.models import DoNotCall
 from tests.recipes import NUMBER, make_call, sid
 
-LIST = "/admin/calls/donotcall/"
-IMPORT = "/admin/calls/donotcall/import/"
-EXPORT = "/admin/calls/donotcall/export/"
+LIST = "/admin/compliance/donotcall/"
+IMPORT = "/admin/compliance/donotcall/import/"
+EXPORT = "/admin/compliance/donotcall/export/"
 OTHER = "+14155550124"
 
 
@@ -76,7 +76,7 @@ def test_a_manager_sees_and_removes_its_own_rows_only(member_client, business, r
     assert list(response.context["cl"].result_list) == [rows["ours"]]
     body = response.content.decode()
     assert OTHER not in body and "+14155550125" not in body and "Rival Roofing" not in body
-    assert 'href="/admin/calls/donotcall/import/"' in body
+    assert 'href="/admin/compliance/donotcall/import/"' in body
     assert client.get(f"{LIST}add/").status_code == 200
     page = client.get(f"{LIST}{rows['ours'].pk}/change/")
     assert page.status_code == 200

@@ -456,7 +456,7 @@ def test_a_machine_retry_that_would_land_at_night_waits_for_the_calling_window(
     # 21:30 is past the window's end: the morning's opening, 08:00 in Los Angeles.
     assert request.next_attempt_at == datetime(2026, 1, 15, 16, tzinfo=UTC)
     assert request.held_reason == (
-        "outside the calling window until Thu 15 Jan 08:00 America/Los_Angeles"
+        "outside the calling window (08:00–21:00, every day) until Thu 08:00 PST"
     )
     assert request.window_holds == 1
 

@@ -41,3 +41,41 @@ def test_ensuring_the_schedule_twice_keeps_one_row(db):
     cleanup_schedule_ensure(Schedule)
     cleanup_schedule_ensure(Schedule)
     assert Schedule.objects.filter(name="cleanup-orphaned-calls").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_do_not_call_lists_move_to_compliance_with_their_rows():
+    from django.db.migrations.executor import MigrationExecutor
+
+    from compliance.models import DoNotCall
+
+    before = [("calls", "0023_calling_rules_holds"), ("compliance", None)]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    executor.loader.build_graph()
+    old = executor.loader.project_state([before[0]]).apps
+    business = old.get_model("calls", "Business").objects.create(
+        name="Kept", phone_number="+14155550100"
+    )
+    old.get_model("calls", "DoNotCall").objects.create(
+        business=business, phone_number="+14155550123", reason="asked"
+    )
+    # As a database migrated by main has it: the content type of calls' DoNotCall, none of
+    # compliance's (the test database's post_migrate made one).
+    from django.contrib.contenttypes.models import ContentType
+
+    ContentType.objects.filter(model="donotcall").delete()
+    ContentType.objects.create(app_label="calls", model="donotcall")
+
+    call_command("migrate", verbosity=0)
+
+    listed = DoNotCall.objects.get()
+    assert (listed.business.name, listed.phone_number, listed.reason) == (
+        "Kept",
+        "+14155550123",
+        "asked",
+    )
+    assert DoNotCall._meta.db_table == "calls_donotcall"
+    ContentType.objects.clear_cache()
+    assert ContentType.objects.get_for_model(DoNotCall).app_label == "compliance"
+    assert not ContentType.objects.filter(app_label="calls", model="donotcall").exists()

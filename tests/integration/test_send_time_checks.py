@@ -17,6 +17,8 @@ NEW_YORK = "+12125550123"
 # Wednesday 14 January 2026, 20:59:59 in New York (EST, UTC-5).
 BEFORE_NINE = datetime(2026, 1, 15, 1, 59, 59, tzinfo=UTC)
 
+DAILY = "outside the calling window (08:00–21:00, every day)"
+
 
 @pytest.fixture
 def claimed(business):
@@ -45,9 +47,8 @@ def test_a_claim_made_inside_the_window_and_sent_after_it_closed_is_held_not_dia
     assert (request.status, request.attempts, request.window_holds) == ("queued", 0, 1)
     # The next morning at 08:00 in New York.
     assert request.next_attempt_at == datetime(2026, 1, 15, 13, 0, tzinfo=UTC)
-    assert (
-        request.held_reason == "outside the calling window until Thu 15 Jan 08:00 America/New_York"
-    )
+    assert request.held_reason == f"{DAILY} until Thu 08:00 EST"
+    assert request.held_rule == ""
 
 
 @pytest.mark.parametrize("scope", ["business", "every business"])

@@ -90,7 +90,7 @@ def test_numbers_added_to_a_campaign_past_the_bound_are_refused_unread(
     ("path", "field", "logged_in"),
     [
         ("/admin/calls/campaign/add/", "numbers_file", True),
-        ("/admin/calls/donotcall/import/", "file", True),
+        ("/admin/compliance/donotcall/import/", "file", True),
         ("/admin/login/", "file", False),
     ],
 )
@@ -110,7 +110,7 @@ def test_a_body_past_upload_max_bytes_is_refused_before_it_is_parsed(
 def test_a_body_within_upload_max_bytes_is_parsed_as_ever(member_client, business, parsed):
     client = member_client((business, "manager"))
     page = client.post(
-        "/admin/calls/donotcall/import/",
+        "/admin/compliance/donotcall/import/",
         {"business": business.pk, "file": SimpleUploadedFile("dnc.csv", b"+14155550123,asked\n")},
     )
     assert page.status_code == 200 and len(parsed) == 1

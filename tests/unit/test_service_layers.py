@@ -14,7 +14,7 @@ LAYERS = [
         "action_log",
         "erasure",
         "retention",
-        "calling_windows",
+        "calling_rules",
         "do_not_call",
         "invitations",
     },

@@ -6,10 +6,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from calls.models import Business, CallLog, CallRequest, Campaign, DoNotCall
+from calls.models import Business, CallLog, CallRequest, Campaign
 from calls.outcomes import outcome_reason
 from calls.services.do_not_call import OPT_OUT_DIGIT, OPT_OUT_REASON
 from calls.services.enqueue import enqueue_outbound_calls
+from compliance.models import DoNotCall
 
 # The local Twilio picks each call's outcome by the last four digits of the number called
 # (twilio_sim/README.md): 0002 busy, 0003 no answer, 0004 failed, 0005 a short call, 0006 an

@@ -2,8 +2,9 @@ import csv
 
 from django.core.management.base import BaseCommand, CommandError
 
-from calls.models import Business, DoNotCall
+from calls.models import Business
 from calls.services.do_not_call import do_not_call_export_lines
+from compliance.models import DoNotCall
 
 
 class Command(BaseCommand):

@@ -1,9 +1,10 @@
+"""The compliance app's models: the do-not-call lists (moved from `calls`, their table kept;
+`calls.models` still exports DoNotCall for the code that imports it from there)."""
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from calls.models.businesses import Business
-from calls.models.call_logs import CallLog
 from calls.phone import validate_e164
 
 REASON_MAX = 500
@@ -17,7 +18,7 @@ class DoNotCall(models.Model):
     """
 
     business = models.ForeignKey(
-        Business,
+        "calls.Business",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -38,10 +39,11 @@ class DoNotCall(models.Model):
     )
     # The call in which the callee pressed the opt-out key; NULL once retention deletes it.
     source_call = models.ForeignKey(
-        CallLog, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "calls.CallLog", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
     class Meta:
+        db_table = "calls_donotcall"  # where it was made, in the calls app
         verbose_name = "do-not-call number"
         constraints = [
             # Enqueue and dispatch: is one of these numbers listed by this business.
