@@ -13,7 +13,7 @@ from django.urls import path, reverse_lazy
 
 # The index lists these first, in this order; django-q2's models follow as "Task queue", then
 # whatever else is installed (accounts, the login throttle).
-APP_ORDER = ["calls", "leads", "api", "webhooks", "django_q"]
+APP_ORDER = ["calls", "leads", "compliance", "api", "webhooks", "django_q"]
 APP_NAMES = {"django_q": "Task queue"}
 
 

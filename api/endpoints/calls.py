@@ -75,9 +75,9 @@ def requests_of(http_request):
 @router.post("/calls", response=responses({201: CallOut}, 404, 409, 422))
 def call_create(request, payload: CallIn, idempotency_key: IdempotencyKey = None):
     """Queues a call. A refusal answers 422 with its `code` (invalid-number, business-paused,
-    business-inactive, campaign-closed, do-not-call, …); the number already queued or live
-    answers 409. With an `Idempotency-Key` header, a retry gets the first answer and queues
-    nothing more."""
+    business-inactive, campaign-closed, do-not-call, no-consent, …); the number already queued
+    or live answers 409. With an `Idempotency-Key` header, a retry gets the first answer and
+    queues nothing more."""
     business = request.auth.business
 
     def act():

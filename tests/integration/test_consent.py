@@ -1,0 +1,300 @@
+"""Consent before an artificial-voice call: refused at queuing without a valid consent for the
+purpose, judged again at the claim and at the create (a revoked or expired consent cancels the
+request, nothing dialed), and revoked by every channel in one step."""
+
+from datetime import timedelta
+
+import pytest
+from dateutil.relativedelta import relativedelta
+from django.utils import timezone
+from model_bakery import baker
+
+from calls import tasks
+from calls.models import CallLog, CallRequest, Campaign, DoNotCall
+from calls.services.dispatch import business_claim
+from calls.services.enqueue import EnqueueRefused, enqueue_outbound_call, enqueue_outbound_calls
+from calls.services.placing import Placed, call_place
+from compliance.consent import (
+    NO_CONSENT_PREFIX,
+    consent_refusals,
+    consents_revoke,
+    requests_cancel_without_consent,
+)
+from compliance.consent_records import ConsentGiven, consents_record
+from compliance.models import ConsentRecord
+from compliance.opt_outs import Via, number_opt_out
+from compliance.purposes import Purpose
+from tests.recipes import NUMBER, make_request
+
+OTHER = "+14155550124"
+Kind = ConsentRecord.Kind
+
+
+def consent(business, number=NUMBER, kind=Kind.WRITTEN, purposes=("telemarketing",), **fields):
+    fields.setdefault("captured_at", timezone.now() - timedelta(days=1))
+    fields.setdefault("evidence_text", "Ticked the box on the spring offer form.")
+    given = ConsentGiven(
+        number=number, kind=kind, purposes=list(purposes), source="web_form", **fields
+    )
+    (row,) = consents_record(business=business, given=[given])
+    return row
+
+
+@pytest.fixture
+def sales(business):
+    return baker.make(Campaign, business=business, name="spring", purpose=Purpose.TELEMARKETING)
+
+
+def test_a_telemarketing_number_without_written_consent_is_refused(business, sales, queue):
+    with pytest.raises(EnqueueRefused) as caught:
+        enqueue_outbound_call(business=business, to_number=NUMBER, campaign=sales)
+    assert caught.value.code == EnqueueRefused.NO_CONSENT == "no-consent"
+    assert str(caught.value) == (
+        f"{NO_CONSENT_PREFIX}: telemarketing calls need a written consent for this number."
+    )
+    assert not CallRequest.objects.exists()
+    assert queue() == []
+
+
+@pytest.mark.parametrize(
+    "kind, purposes",
+    [
+        (Kind.EXPRESS, ["telemarketing"]),
+        (Kind.BUSINESS_RELATIONSHIP, ["telemarketing"]),
+        (Kind.WRITTEN, ["informational"]),
+    ],
+)
+def test_only_a_written_consent_covering_telemarketing_allows_it(business, sales, kind, purposes):
+    extra = {}
+    if kind == Kind.BUSINESS_RELATIONSHIP:
+        extra = {"relationship": "transaction", "relationship_at": timezone.now()}
+    consent(business, kind=kind, purposes=purposes, **extra)
+    with pytest.raises(EnqueueRefused):
+        enqueue_outbound_call(business=business, to_number=NUMBER, campaign=sales)
+
+
+def test_another_business_consent_does_not_count(business, rival, sales):
+    consent(rival)
+    with pytest.raises(EnqueueRefused):
+        enqueue_outbound_call(business=business, to_number=NUMBER, campaign=sales)
+
+
+def test_a_written_consent_is_queued_and_dialed(business, sales, fake_twilio):
+    consent(business)
+    results = enqueue_outbound_calls(business=business, numbers=[NUMBER, OTHER], campaign=sales)
+    assert results[0].request is not None
+    assert results[1].refused.startswith(NO_CONSENT_PREFIX)
+    tasks.dispatch(business.pk)
+    assert [c["to"] for c in fake_twilio.created] == [NUMBER]
+    assert CallRequest.objects.get().status == "active"
+
+
+def test_a_consent_captured_later_than_now_or_expired_does_not_count(business, sales):
+    consent(business, captured_at=timezone.now() + timedelta(minutes=3))
+    consent(business, expires_at=timezone.now() - timedelta(minutes=1))
+    refusals = consent_refusals(business=business, numbers=[NUMBER], purpose="telemarketing")
+    assert refusals[NUMBER].startswith(f"{NO_CONSENT_PREFIX}: the written consent to")
+    assert "expired on" in refusals[NUMBER]
+
+
+def test_informational_calls_need_no_record_unless_the_business_requires_them(
+    business, fake_twilio
+):
+    reminders = baker.make(Campaign, business=business, name="reminders")
+    assert reminders.purpose == Purpose.INFORMATIONAL
+    assert enqueue_outbound_call(business=business, to_number=NUMBER, campaign=reminders)
+    # A call of the business's own takes its default purpose, informational.
+    assert enqueue_outbound_call(business=business, to_number=OTHER)
+
+    business.requires_consent_records = True
+    business.save()
+    third = "+14155550125"
+    with pytest.raises(EnqueueRefused) as caught:
+        enqueue_outbound_call(business=business, to_number=third, campaign=reminders)
+    assert str(caught.value) == (
+        f"{NO_CONSENT_PREFIX}: informational calls need a consent for this number."
+    )
+    consent(business, number=third, kind=Kind.EXPRESS, purposes=["informational"])
+    assert enqueue_outbound_call(business=business, to_number=third, campaign=reminders)
+
+
+def test_debt_collection_with_required_records_takes_an_express_consent_for_it(business):
+    business.requires_consent_records = True
+    business.save()
+    dunning = baker.make(
+        Campaign, business=business, name="dunning", purpose=Purpose.DEBT_COLLECTION
+    )
+    consent(business, kind=Kind.EXPRESS, purposes=["informational"])
+    with pytest.raises(EnqueueRefused):
+        enqueue_outbound_call(business=business, to_number=NUMBER, campaign=dunning)
+    consent(business, kind=Kind.EXPRESS, purposes=["debt_collection"])
+    assert enqueue_outbound_call(business=business, to_number=NUMBER, campaign=dunning)
+
+
+def test_a_campaign_a_superuser_exempted_needs_no_consent(business, sales, fake_twilio):
+    Campaign.objects.filter(pk=sales.pk).update(
+        consent_exempt_reason="Calls to the business's own staff (not consumers)."
+    )
+    sales.refresh_from_db()
+    enqueue_outbound_call(business=business, to_number=NUMBER, campaign=sales)
+    tasks.dispatch(business.pk)
+    assert [c["to"] for c in fake_twilio.created] == [NUMBER]
+
+
+def test_a_consent_revoked_after_queuing_is_canceled_at_the_claim(business, sales, fake_twilio):
+    consent(business)
+    consent(business, number=OTHER)
+    revoked = enqueue_outbound_call(business=business, to_number=NUMBER, campaign=sales)
+    kept = enqueue_outbound_call(business=business, to_number=OTHER, campaign=sales)
+    # The consent alone, not the do-not-call list: the claim's own check must catch it.
+    assert consents_revoke(business_id=business.pk, number=NUMBER, via=Via.API) == 1
+    claimed = business_claim(business_id=business.pk)
+    assert [CallLog.objects.get(pk=pk).to_number for pk in claimed] == [OTHER]
+    revoked.refresh_from_db()
+    assert (revoked.status, revoked.attempts) == ("canceled", 0)
+    today = timezone.now().date().isoformat()
+    assert revoked.last_error == (
+        f"{NO_CONSENT_PREFIX}: the written consent to telemarketing calls was revoked on {today}."
+    )
+    assert not CallLog.objects.filter(request=revoked).exists()
+    kept.refresh_from_db()
+    assert kept.status == "active"
+
+
+def test_a_consent_revoked_after_the_claim_is_never_dialed(business, sales, fake_twilio):
+    consent(business)
+    request = enqueue_outbound_call(business=business, to_number=NUMBER, campaign=sales)
+    (call_id,) = business_claim(business_id=business.pk)
+    consents_revoke(business_id=business.pk, number=NUMBER, via=Via.API)
+    assert call_place(call_id=call_id) is Placed.RELEASED
+    assert fake_twilio.created == []
+    request.refresh_from_db()
+    assert request.status == "canceled"
+    assert request.last_error.startswith(NO_CONSENT_PREFIX)
+    assert not CallLog.objects.exists()
+
+
+def test_an_opt_out_stops_a_claimed_request_at_the_create(business, sales, fake_twilio):
+    consent(business)
+    request = enqueue_outbound_call(business=business, to_number=NUMBER, campaign=sales)
+    (call_id,) = business_claim(business_id=business.pk)
+    number_opt_out(business_id=business.pk, number=NUMBER, via=Via.API, reason="asked by mail")
+    assert call_place(call_id=call_id) is Placed.RELEASED
+    assert fake_twilio.created == []
+    request.refresh_from_db()
+    assert (request.status, request.last_error) == (
+        "canceled",
+        "On the do-not-call list: asked by mail",
+    )
+
+
+def test_an_opt_out_revokes_lists_and_cancels_every_queued_request_of_the_number(
+    business, rival, sales
+):
+    consent(business)
+    consent(business, kind=Kind.EXPRESS, purposes=["informational"])
+    consent(rival)
+    queued = enqueue_outbound_call(business=business, to_number=NUMBER, campaign=sales)
+    own = enqueue_outbound_call(business=business, to_number=NUMBER)
+    untouched = enqueue_outbound_call(business=business, to_number=OTHER)
+    theirs = enqueue_outbound_call(business=rival, to_number=NUMBER)
+
+    done = number_opt_out(
+        business_id=business.pk, number="(415) 555-0123", via=Via.API, reason="asked"
+    )
+
+    assert (done.consents_revoked, done.requests_canceled) == (2, 2)
+    rows = ConsentRecord.objects.filter(business=business)
+    assert {(r.revoked_via, r.revoked_note) for r in rows} == {("api", "asked")}
+    assert ConsentRecord.objects.get(business=rival).revoked_at is None
+    assert DoNotCall.objects.get().business == business
+    for request, status in [
+        (queued, "canceled"),
+        (own, "canceled"),
+        (untouched, "queued"),
+        (theirs, "queued"),
+    ]:
+        request.refresh_from_db()
+        assert request.status == status
+    again = number_opt_out(business_id=business.pk, number=NUMBER, via=Via.API, reason="again")
+    assert (again.consents_revoked, again.requests_canceled) == (0, 0)
+    assert rows.filter(revoked_note="asked").count() == 2
+
+
+def test_a_business_relationship_lasts_18_months_after_a_transaction_and_3_after_an_inquiry(
+    business,
+):
+    business.requires_consent_records = True
+    business.save()
+    now = timezone.now()
+    bought = consent(
+        business,
+        kind=Kind.BUSINESS_RELATIONSHIP,
+        purposes=["informational"],
+        relationship="transaction",
+        relationship_at=now - timedelta(days=400),
+    )
+    asked = consent(
+        business,
+        number=OTHER,
+        kind=Kind.BUSINESS_RELATIONSHIP,
+        purposes=["informational"],
+        relationship="inquiry",
+        relationship_at=now - timedelta(days=60),
+    )
+    assert bought.expires_at == now - timedelta(days=400) + relativedelta(months=18)
+    assert asked.expires_at == now - timedelta(days=60) + relativedelta(months=3)
+    refusals = consent_refusals(
+        business=business, numbers=[NUMBER, OTHER], purpose="informational", at=now
+    )
+    assert refusals == {}
+    later = consent_refusals(
+        business=business,
+        numbers=[NUMBER, OTHER],
+        purpose="informational",
+        at=now + timedelta(days=40),
+    )
+    assert list(later) == [OTHER]
+    assert "expired on" in later[OTHER]
+    much_later = consent_refusals(
+        business=business,
+        numbers=[NUMBER, OTHER],
+        purpose="informational",
+        at=bought.expires_at,
+    )
+    assert set(much_later) == {NUMBER, OTHER}
+    assert asked.expires_at < bought.expires_at
+
+
+def test_an_expired_relationship_cancels_its_queued_request_at_the_claim(business):
+    business.requires_consent_records = True
+    business.save()
+    consent(
+        business,
+        kind=Kind.BUSINESS_RELATIONSHIP,
+        purposes=["informational"],
+        relationship="inquiry",
+        relationship_at=timezone.now() - timedelta(days=80),
+    )
+    request = enqueue_outbound_call(business=business, to_number=NUMBER)
+    kept = requests_cancel_without_consent(
+        business=business, requests=[request], at=timezone.now() + timedelta(days=30)
+    )
+    assert kept == []
+    request.refresh_from_db()
+    assert request.status == "canceled"
+    assert "expired on" in request.last_error
+
+
+def test_the_claim_checks_all_its_numbers_in_one_lookup(
+    business, sales, django_assert_max_num_queries
+):
+    for n in range(30):
+        number = f"+1415555{n:04d}"
+        consent(business, number=number)
+        make_request(business, number=number, campaign=sales)
+    requests = list(CallRequest.objects.all())
+    # One for the campaigns, one for the consents of all 30 numbers.
+    with django_assert_max_num_queries(2):
+        kept = requests_cancel_without_consent(business=business, requests=requests)
+    assert kept == requests
