@@ -4,6 +4,7 @@ record an opt-out; nobody edits or deletes one (they are the proof the law asks 
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db import models
 
 from calls.admin.scoping import ScopedAdmin, role_action
 from calls.admin.search import NumberSearch
@@ -50,8 +51,9 @@ class ConsentRecordForm(forms.ModelForm):
             raise ValidationError(
                 {fields.get(name, name): messages for name, messages in error.message_dict.items()}
             ) from error
+        # As the record will hold them (construct_instance copies cleaned_data).
         for name in ("phone_number", "purposes", "expires_at", "evidence_sha256"):
-            setattr(self.instance, name, getattr(built, name))
+            data[name] = getattr(built, name)
         return data
 
 
@@ -74,6 +76,7 @@ class ConsentRecordAdmin(NumberSearch, ScopedAdmin):
     ordering = ["-captured_at", "-id"]
     list_select_related = ["business"]
     autocomplete_fields = ["business"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fields = [
         "business",
         "phone_number",

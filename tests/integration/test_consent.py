@@ -13,6 +13,7 @@ from calls import tasks
 from calls.models import CallLog, CallRequest, Campaign, DoNotCall
 from calls.services.dispatch import business_claim
 from calls.services.enqueue import EnqueueRefused, enqueue_outbound_call, enqueue_outbound_calls
+from calls.services.erasure import number_erase, number_hash
 from calls.services.placing import Placed, call_place
 from compliance.consent import (
     NO_CONSENT_PREFIX,
@@ -298,3 +299,155 @@ def test_the_claim_checks_all_its_numbers_in_one_lookup(
     with django_assert_max_num_queries(2):
         kept = requests_cancel_without_consent(business=business, requests=requests)
     assert kept == requests
+
+
+CONSENTS = "/admin/compliance/consentrecord/"
+
+
+def test_pressing_9_revokes_the_consents_and_cancels_the_other_queued_calls(
+    business, sales, fake_twilio, twilio_post
+):
+    consent(business)
+    Campaign.objects.filter(pk=sales.pk).update(offers_opt_out=True)
+    enqueue_outbound_call(business=business, to_number=NUMBER, campaign=sales)
+    tasks.dispatch(business.pk)
+    call = CallLog.objects.get()
+    summer = baker.make(Campaign, business=business, name="summer", purpose=Purpose.INFORMATIONAL)
+    waiting = enqueue_outbound_call(business=business, to_number=NUMBER, campaign=summer)
+
+    path = f"/twilio/calls/{call.public_id}/gather"
+    response = twilio_post(path, {"CallSid": call.call_sid, "Digits": "9"})
+
+    assert response.status_code == 200
+    row = ConsentRecord.objects.get()
+    assert row.revoked_via == "keypress"
+    assert row.revoked_note == f"opted out by keypress during call {call.call_sid}"
+    assert DoNotCall.objects.get().source_call == call
+    waiting.refresh_from_db()
+    assert waiting.status == "canceled"
+    assert waiting.last_error.startswith("On the do-not-call list: opted out by keypress")
+    call.refresh_from_db()
+    assert call.digits == "9"
+    with pytest.raises(EnqueueRefused):
+        enqueue_outbound_call(business=business, to_number=NUMBER, campaign=sales)
+    assert len(fake_twilio.created) == 1
+
+
+def test_an_operator_records_an_opt_out_in_the_admin(member_client, business, rival, sales):
+    mine = consent(business)
+    consent(business, number=OTHER)
+    theirs = consent(rival)
+    waiting = enqueue_outbound_call(business=business, to_number=NUMBER, campaign=sales)
+    operator = member_client((business, "operator"))
+    data = {"action": "opt_out", "_selected_action": [mine.pk, theirs.pk], "post": "yes"}
+    response = operator.post(CONSENTS, data, follow=True)
+    assert response.status_code == 200
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert mine.revoked_via == "admin" and theirs.revoked_at is None  # not the operator's
+    assert ConsentRecord.objects.get(phone_number=OTHER).revoked_at is None
+    listed = DoNotCall.objects.get()
+    assert (listed.business, listed.phone_number, listed.created_by.username) == (
+        business,
+        NUMBER,
+        "alice",
+    )
+    waiting.refresh_from_db()
+    assert waiting.status == "canceled"
+
+
+def test_a_member_sees_only_the_consents_of_their_business(member_client, business, rival):
+    consent(business, number=NUMBER)
+    consent(rival, number=OTHER)
+    page = member_client((business, "viewer")).get(CONSENTS).content.decode()
+    assert NUMBER in page and OTHER not in page
+
+
+def test_a_manager_records_a_consent_in_the_admin_and_cannot_change_it_after(
+    member_client, business
+):
+    manager = member_client((business, "manager"))
+    form = {
+        "business": business.pk,
+        "phone_number": "(415) 555-0123",
+        "kind": "written",
+        "purposes": ["telemarketing", "informational"],
+        "source": "web_form",
+        "captured_at_0": "2026-11-20",
+        "captured_at_1": "10:00:00",
+        "evidence_text": "Signed form, scanned.",
+    }
+    response = manager.post(CONSENTS + "add/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    row = ConsentRecord.objects.get()
+    assert (row.phone_number, row.purposes, row.created_by.username) == (
+        NUMBER,
+        ["informational", "telemarketing"],
+        "alice",
+    )
+    page = manager.get(f"{CONSENTS}{row.pk}/change/").content.decode()
+    assert 'name="evidence_text"' not in page
+    no_evidence = {**form, "evidence_text": ""}
+    response = manager.post(CONSENTS + "add/", no_evidence)
+    assert response.status_code == 200
+    assert "Say how the consent was given" in response.content.decode()
+
+
+def test_only_a_superuser_exempts_a_campaign_and_who_did_is_kept(
+    admin_client, admin_user, member_client, business, sales
+):
+    url = f"/admin/calls/campaign/{sales.pk}/change/"
+    manager = member_client((business, "manager"))
+    assert 'name="consent_exempt_reason"' not in manager.get(url).content.decode()
+    page = admin_client.get(url).content.decode()
+    assert 'name="consent_exempt_reason"' in page
+    form = {
+        "business": business.pk,
+        "name": "spring",
+        "concurrency": "",
+        "consent_exempt_reason": "Calls to its own employees.",
+        "say_text": "Hello",
+        "voice": "",
+        "language": "",
+        "recording_url": "",
+        "raw_twiml": "",
+        "opt_out_prompt": "",
+        "voicemail_text": "",
+        "window_days": [],
+    }
+    response = admin_client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    sales.refresh_from_db()
+    assert (sales.consent_exempt_reason, sales.consent_exempt_by) == (
+        "Calls to its own employees.",
+        admin_user,
+    )
+
+
+def test_erasure_keeps_the_proof_s_hash_the_dates_and_the_revocation(business, rival):
+    kept = consent(business, evidence_sha256="b" * 64, evidence_url="https://x.example/1")
+    other = consent(business, kind=Kind.EXPRESS, purposes=["informational"])
+    number_opt_out(business_id=business.pk, number=NUMBER, via=Via.API, reason="asked")
+    untouched = consent(rival)
+    number_erase(business_id=business.pk, number=NUMBER, via="test")
+
+    for row, before in ((kept, kept), (other, other)):
+        row.refresh_from_db()
+        assert row.phone_number == "erased"
+        assert row.number_hash == number_hash(NUMBER)
+        assert (row.evidence_text, row.evidence_url, row.revoked_note) == ("", "", "")
+        assert row.captured_at == before.captured_at
+        assert row.revoked_via == "api" and row.revoked_at is not None
+    assert kept.evidence_sha256 == "b" * 64
+    untouched.refresh_from_db()
+    assert untouched.phone_number == NUMBER
+    # The opt-out outlives the erasure: the number is still refused.
+    assert DoNotCall.objects.filter(business=business, phone_number=NUMBER).exists()
+    assert not ConsentRecord.objects.filter(business=business, phone_number=NUMBER).exists()
+
+
+def test_erasure_revokes_a_consent_not_yet_revoked(business):
+    row = consent(business)
+    number_erase(business_id=business.pk, number=NUMBER, via="test")
+    row.refresh_from_db()
+    assert (row.phone_number, row.revoked_via) == ("erased", "erasure")
