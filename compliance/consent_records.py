@@ -4,12 +4,15 @@ A record is written once and never edited: what changes later is its revocation 
 on erasure, the removal of the number and of the evidence's text and URL (the keyed hash of the
 number, the document's hash, the dates and the revocation stay, as the proof and the opt-out)."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from itertools import islice
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from calls.models import Business
 from calls.phone import to_e164
@@ -55,6 +58,10 @@ def consent_record_build(*, business: Business, given: ConsentGiven, created_by=
     except ValidationError as error:
         errors["to"] = " ".join(error.messages)
         number = ""
+    if given.kind not in Kind.values:
+        errors["kind"] = f"One of: {', '.join(Kind.values)}."
+    if given.source not in ConsentRecord.Source.values:
+        errors["source"] = f"One of: {', '.join(ConsentRecord.Source.values)}."
     purposes = sorted(set(given.purposes))
     if not purposes or any(p not in Purpose.values for p in purposes):
         errors["purposes"] = f"One or more of: {', '.join(Purpose.values)}."
@@ -113,6 +120,75 @@ def consents_record(*, business: Business, given: list[ConsentGiven], created_by
         raise ValidationError(errors)
     with transaction.atomic():
         return ConsentRecord.objects.bulk_create(records, batch_size=INSERT_BATCH)
+
+
+# The columns of a CSV import (manage.py import_consents), by name in its header row.
+CSV_COLUMNS = [
+    "number",
+    "kind",
+    "purposes",
+    "source",
+    "captured_at",
+    "evidence",
+    "evidence_url",
+    "evidence_sha256",
+    "relationship",
+    "relationship_at",
+    "expires_at",
+]
+
+
+def _moment(text: str, name: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = parse_datetime(text)
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise ValidationError({name: "Not a date and time (ISO 8601, e.g. 2026-11-20T10:00:00Z)."})
+    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+
+
+def consent_given_from_csv(row: dict) -> ConsentGiven:
+    """One CSV row (CSV_COLUMNS by name) as given; purposes separated by ";" or spaces, times
+    in ISO 8601 (UTC when no offset). ValidationError names a column that cannot be read."""
+    cell = {name: (row.get(name) or "").strip() for name in CSV_COLUMNS}
+    if not cell["captured_at"]:
+        raise ValidationError({"captured_at": "When the person gave it is required."})
+    return ConsentGiven(
+        number=cell["number"],
+        kind=cell["kind"],
+        purposes=cell["purposes"].replace(";", " ").split(),
+        source=cell["source"] or ConsentRecord.Source.IMPORT,
+        captured_at=_moment(cell["captured_at"], "captured_at"),
+        evidence_text=cell["evidence"],
+        evidence_url=cell["evidence_url"],
+        evidence_sha256=cell["evidence_sha256"],
+        relationship=cell["relationship"],
+        relationship_at=_moment(cell["relationship_at"], "relationship_at"),
+        expires_at=_moment(cell["expires_at"], "expires_at"),
+    )
+
+
+def consents_import(*, business: Business, rows: Iterable[tuple[int, dict]]) -> int:
+    """Records the consents of a CSV file's rows ((line, row) pairs), BATCH_MAX at a time, all or
+    none: ValidationError keyed by each bad row's line ("line 7: to"). Returns how many."""
+    recorded, rows = 0, iter(rows)
+    with transaction.atomic():
+        while chunk := list(islice(rows, BATCH_MAX)):
+            records, errors = [], {}
+            for line, row in chunk:
+                try:
+                    given = consent_given_from_csv(row)
+                    records.append(consent_record_build(business=business, given=given))
+                except ValidationError as error:
+                    for name, messages in error.message_dict.items():
+                        errors[f"line {line}: {name}"] = " ".join(messages)
+            if errors:
+                raise ValidationError(errors)
+            recorded += len(ConsentRecord.objects.bulk_create(records, batch_size=INSERT_BATCH))
+    return recorded
 
 
 def consents_erase(*, business_id: int, number: str, number_hash: str) -> list[int]:

@@ -2,10 +2,12 @@
 purpose, judged again at the claim and at the create (a revoked or expired consent cancels the
 request, nothing dialed), and revoked by every channel in one step."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
 from dateutil.relativedelta import relativedelta
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 from model_bakery import baker
 
@@ -451,3 +453,36 @@ def test_erasure_revokes_a_consent_not_yet_revoked(business):
     number_erase(business_id=business.pk, number=NUMBER, via="test")
     row.refresh_from_db()
     assert (row.phone_number, row.revoked_via) == ("erased", "erasure")
+
+
+CSV_HEADER = "number,kind,purposes,source,captured_at,evidence,relationship,relationship_at\n"
+
+
+def test_import_consents_records_a_file_all_or_none(business, tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_text(
+        CSV_HEADER
+        + "(415) 555-0123,written,telemarketing;informational,web_form,2026-11-20T10:00:00Z,"
+        "form 17,,\n"
+        + "+14155550124,business_relationship,informational,,2026-11-20 10:00,order 9,"
+        "transaction,2026-11-01T00:00:00\n"
+    )
+    out = StringIO()
+    call_command("import_consents", str(good), "--business", str(business.pk), stdout=out)
+    assert out.getvalue().strip() == "2 consent(s) recorded for Acme Plumbing."
+    rows = {r.phone_number: r for r in ConsentRecord.objects.all()}
+    assert rows[NUMBER].purposes == ["informational", "telemarketing"]
+    assert rows[OTHER].source == "import"
+    assert rows[OTHER].expires_at == datetime(2028, 5, 1, tzinfo=UTC)  # 18 months on
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        CSV_HEADER
+        + "+14155550125,written,telemarketing,,2026-11-20T10:00:00Z,form,,\n"
+        + "+10005550123,oral,telemarketing,,yesterday,form,,\n"
+    )
+    errors = StringIO()
+    with pytest.raises(CommandError, match="Nothing recorded: 1 row"):
+        call_command("import_consents", str(bad), "--business", str(business.pk), stderr=errors)
+    assert "line 3: captured_at" in errors.getvalue()
+    assert ConsentRecord.objects.count() == 2
