@@ -154,15 +154,22 @@ def test_a_call_button_runs_the_list_action_on_that_call(
 def test_the_task_queue_is_a_section_below_the_business_apps(admin_client):
     apps = admin_client.get("/admin/").context["app_list"]
     names = [app["name"] for app in apps]
-    assert names[:5] == ["Calls", "Leads", "HTTP API", "Webhooks", "Task queue"]
+    assert names[:6] == ["Calls", "Leads", "Compliance", "HTTP API", "Webhooks", "Task queue"]
 
 
 def test_members_do_not_see_the_task_queue(member_client, business):
     apps = member_client((business, "manager")).get("/admin/").context["app_list"]
-    # A manager sees its business's API keys, webhook messages and people (the accounts, Users
-    # only: groups are superusers'); no one but superusers the task queue.
+    # A manager sees its business's consent records, API keys, webhook messages and people (the
+    # accounts, Users only: groups are superusers'); no one but superusers the task queue.
     names = [app["name"] for app in apps]
-    assert names == ["Calls", "Leads", "HTTP API", "Webhooks", "Authentication and Authorization"]
+    assert names == [
+        "Calls",
+        "Leads",
+        "Compliance",
+        "HTTP API",
+        "Webhooks",
+        "Authentication and Authorization",
+    ]
     assert [model["object_name"] for model in apps[-1]["models"]] == ["User"]
 
 
