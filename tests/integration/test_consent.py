@@ -486,3 +486,26 @@ def test_import_consents_records_a_file_all_or_none(business, tmp_path):
         call_command("import_consents", str(bad), "--business", str(business.pk), stderr=errors)
     assert "line 3: captured_at" in errors.getvalue()
     assert ConsentRecord.objects.count() == 2
+
+
+def test_a_manager_listing_a_number_in_the_admin_revokes_its_consents(
+    member_client, business, rival, sales
+):
+    consent(business)
+    consent(rival)
+    waiting = enqueue_outbound_call(business=business, to_number=NUMBER, campaign=sales)
+    manager = member_client((business, "manager"))
+    response = manager.post(
+        "/admin/calls/donotcall/add/",
+        {"business": business.pk, "phone_number": "(415) 555-0123", "reason": "asked by email"},
+    )
+    assert response.status_code == 302
+    row = ConsentRecord.objects.get(business=business)
+    assert (row.revoked_via, row.revoked_note) == ("admin", "asked by email")
+    assert ConsentRecord.objects.get(business=rival).revoked_at is None
+    assert DoNotCall.objects.get().created_by.username == "alice"
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.last_error) == (
+        "canceled",
+        "On the do-not-call list: asked by email",
+    )
