@@ -12,6 +12,7 @@ from django.utils import timezone
 from model_bakery import baker
 
 from calls import tasks
+from calls.dashboard import campaign_results
 from calls.models import CallLog, CallRequest, Campaign, DoNotCall
 from calls.services.dispatch import business_claim
 from calls.services.enqueue import EnqueueRefused, enqueue_outbound_call, enqueue_outbound_calls
@@ -509,3 +510,15 @@ def test_a_manager_listing_a_number_in_the_admin_revokes_its_consents(
         "canceled",
         "On the do-not-call list: asked by email",
     )
+
+
+def test_a_campaign_page_counts_its_requests_canceled_for_consent(admin_client, business, sales):
+    consent(business)
+    consent(business, number=OTHER)
+    for number in (NUMBER, OTHER):
+        enqueue_outbound_call(business=business, to_number=number, campaign=sales)
+    consents_revoke(business_id=business.pk, number=NUMBER, via=Via.API)
+    business_claim(business_id=business.pk)
+    assert campaign_results(sales).canceled_for_consent == 1
+    page = admin_client.get(f"/admin/calls/campaign/{sales.pk}/live/").content.decode()
+    assert '<td class="dialing-no-consent">1</td>' in page
