@@ -62,23 +62,34 @@ def consents_of(*, business_id: int, numbers: Iterable[str]) -> dict[str, list[C
     for start in range(0, len(numbers), LOOKUP_BATCH):
         rows = ConsentRecord.objects.filter(
             business_id=business_id, phone_number__in=numbers[start : start + LOOKUP_BATCH]
-        ).only("phone_number", "kind", "purposes", "captured_at", "expires_at", "revoked_at")
+        ).only(
+            "phone_number", "kind", "purposes", "source", "captured_at", "expires_at", "revoked_at"
+        )
         for row in rows:
             found.setdefault(row.phone_number, []).append(row)
     return found
 
 
+def _holding(rows, kinds, purpose, at) -> ConsentRecord | None:
+    """The first of `rows` that allows a call for `purpose` at `at`, or None."""
+    for row in rows:
+        if (
+            row.kind in kinds
+            and purpose in row.purposes
+            and row.captured_at <= at
+            and (row.expires_at is None or row.expires_at > at)
+            and (row.revoked_at is None or row.revoked_at > at)
+        ):
+            return row
+    return None
+
+
 def _refusal(rows: list[ConsentRecord], kinds: frozenset[str], purpose: str, at) -> str | None:
     """Why `rows` allow no call for `purpose` at `at`, or None when one of them does. The reason
     names the closest thing there was: a revoked or expired consent rather than none."""
-    fitting = [r for r in rows if r.kind in kinds and purpose in r.purposes]
-    if any(
-        r.captured_at <= at
-        and (r.expires_at is None or r.expires_at > at)
-        and (r.revoked_at is None or r.revoked_at > at)
-        for r in fitting
-    ):
+    if _holding(rows, kinds, purpose, at) is not None:
         return None
+    fitting = [r for r in rows if r.kind in kinds and purpose in r.purposes]
     what = f"{Purpose(purpose).label.split(' (')[0].lower()} calls"
     needed = "written consent" if kinds == {Kind.WRITTEN} else "consent"
     revoked = [r.revoked_at for r in fitting if r.revoked_at is not None and r.revoked_at <= at]
@@ -123,6 +134,30 @@ def consent_refusal(
         return None
     purpose = call_purpose(business=business, campaign=campaign)
     return consent_refusals(business=business, numbers=[number], purpose=purpose, at=at).get(number)
+
+
+def request_consent_summary(request: CallRequest) -> str:
+    """What allows a call for `request` now, or why none may be placed, or why no consent is
+    needed, in one sentence (its admin page)."""
+    business, campaign = request.business, request.campaign
+    if campaign and campaign.consent_exempt_reason:
+        return f"Not needed: the campaign is exempt ({campaign.consent_exempt_reason})."
+    purpose = call_purpose(business=business, campaign=campaign)
+    kinds = consent_kinds_required(business=business, purpose=purpose)
+    what = f"{Purpose(purpose).label.split(' (')[0].lower()} calls"
+    if kinds is None:
+        return f"Not needed: {what} need no consent record for this business."
+    at = timezone.now()
+    rows = consents_of(business_id=business.pk, numbers=[request.to_number]).get(
+        request.to_number, []
+    )
+    if (row := _holding(rows, kinds, purpose, at)) is None:
+        return _refusal(rows, kinds, purpose, at)
+    until = f"until {row.expires_at:%Y-%m-%d}" if row.expires_at else "until revoked"
+    return (
+        f"{row.get_kind_display()} #{row.pk}, captured {row.captured_at:%Y-%m-%d} "
+        f"({row.get_source_display().lower()}), {until}."
+    )
 
 
 def requests_cancel_without_consent(

@@ -522,3 +522,20 @@ def test_a_campaign_page_counts_its_requests_canceled_for_consent(admin_client, 
     assert campaign_results(sales).canceled_for_consent == 1
     page = admin_client.get(f"/admin/calls/campaign/{sales.pk}/live/").content.decode()
     assert '<td class="dialing-no-consent">1</td>' in page
+
+
+def test_a_request_s_page_says_which_consent_allows_it_or_why_none_is_needed(
+    admin_client, business, sales
+):
+    row = consent(business)
+    allowed = enqueue_outbound_call(business=business, to_number=NUMBER, campaign=sales)
+    own = enqueue_outbound_call(business=business, to_number=OTHER)
+
+    def page(request):
+        return admin_client.get(f"/admin/calls/callrequest/{request.pk}/change/").content.decode()
+
+    assert f"Prior express written consent #{row.pk}, captured " in page(allowed)
+    assert "(web form), until revoked." in page(allowed)
+    assert "Not needed: informational calls need no consent record" in page(own)
+    consents_revoke(business_id=business.pk, number=NUMBER, via=Via.API)
+    assert "the written consent to telemarketing calls was revoked on" in page(allowed)
