@@ -84,6 +84,7 @@ class ConsentRecord(models.Model):
             models.Index(fields=["business", "phone_number"], name="consent_business_number"),
         ]
         constraints = [
+            # The proof of a revocation says how it came (keypress, API, admin, erasure).
             models.CheckConstraint(
                 condition=models.Q(revoked_at__isnull=True) | ~models.Q(revoked_via=""),
                 name="consent_revocation_says_how",
