@@ -263,6 +263,13 @@ class CallOut(Schema):
     created_at: datetime
     updated_at: datetime
     calls: list[AttemptOut]
+    consent: str = Field(
+        "",
+        description=(
+            "On GET /calls/{id}: the consent record that allows the call now, why none may be "
+            "placed, or why none is needed. Empty in other answers."
+        ),
+    )
 
 
 class CallPage(Schema):

@@ -26,15 +26,18 @@ from api.schemas import (
 from api.services import api_action_record, api_call_request_create
 from calls.models import CallLog, CallRequest, Campaign
 from calls.services.enqueue import EnqueueRefused
+from calls.services.erasure import ERASED
 from calls.services.operator_actions import request_cancel
+from compliance.consent import request_consent_summary
 
 router = Router(tags=["calls"])
 
 ATTEMPTS = Prefetch("calls", queryset=CallLog.objects.order_by("created_at", "id"))
 
 
-def call_out(request: CallRequest) -> dict:
+def call_out(request: CallRequest, *, consent: bool = False) -> dict:
     return CallOut(
+        consent=request_consent_summary(request) if consent and request.to_number != ERASED else "",
         id=request.pk,
         to=request.to_number,
         status=request.status,
@@ -111,7 +114,7 @@ def call_create(request, payload: CallIn, idempotency_key: IdempotencyKey = None
 
 @router.get("/calls/{id}", response=responses({200: CallOut}, 404))
 def call_read(request, id: Id):
-    return call_out(get_object_or_404(requests_of(request), pk=id))
+    return call_out(get_object_or_404(requests_of(request), pk=id), consent=True)
 
 
 class CallFilters(Schema):

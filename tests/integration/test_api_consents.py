@@ -190,3 +190,16 @@ def test_the_document_declares_the_consent_operations(api):
     document = api.client.get("/api/v1/openapi.json").json()
     assert {"post", "get"} <= set(document["paths"]["/api/v1/consents"])
     assert "post" in document["paths"]["/api/v1/opt-outs"]
+
+
+def test_reading_a_call_says_which_consent_allows_it(api, business, sales):
+    row = consent_on_file(business)
+    created = api.post("/calls", {"to": NUMBER, "campaign": sales.pk}).json()
+    assert created["consent"] == ""
+    read = api.get(f"/calls/{created['id']}").json()
+    assert read["consent"].startswith(f"Prior express written consent #{row.pk}, captured ")
+    own = api.post("/calls", {"to": OTHER}).json()
+    assert api.get(f"/calls/{own['id']}").json()["consent"] == (
+        "Not needed: informational calls need no consent record for this business."
+    )
+    assert {c["consent"] for c in api.get("/calls").json()["items"]} == {""}
