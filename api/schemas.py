@@ -24,6 +24,8 @@ from typing_extensions import TypeAliasType
 
 from calls.models import CallRequest, Campaign
 from calls.scripts import Language, Voice
+from compliance.consent_records import BATCH_MAX
+from compliance.models import ConsentRecord
 from compliance.purposes import Purpose
 
 # Characters no text field may hold: PostgreSQL refuses NUL, and no person types the others.
@@ -37,6 +39,8 @@ E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 # An https URL Django's URLValidator accepts (lower-case host names with a TLD, no port, no
 # spaces), or nothing.
 RECORDING_URL_PATTERN = r"^$|^https://([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$"
+# Printable ASCII only (no NUL, which PostgreSQL refuses), bounded by the column.
+EVIDENCE_URL_PATTERN = r"^$|^https?://[!-~]{1,480}$"
 METADATA_DEPTH = 8
 METADATA_KEY_MAX = 100
 METADATA_STRING_MAX = 1000
@@ -289,6 +293,13 @@ class CallOut(Schema):
     created_at: datetime
     updated_at: datetime
     calls: list[AttemptOut]
+    consent: str = Field(
+        "",
+        description=(
+            "On GET /calls/{id}: the consent record that allows the call now, why none may be "
+            "placed, or why none is needed. Empty in other answers."
+        ),
+    )
 
 
 class CallPage(Schema):
@@ -397,3 +408,78 @@ class NumbersOut(Schema):
 
 class CampaignCreatedOut(CampaignOut):
     numbers: list[NumberOut]
+
+
+Kind = ConsentRecord.Kind
+CONSENTS_BATCH_MAX = BATCH_MAX
+OPT_OUTS_MAX = 1000
+
+
+class ConsentIn(StrictIn):
+    to: PhoneNumber
+    kind: Literal[tuple(Kind.values)] = Field(  # type: ignore[valid-type]
+        description="written (prior express written consent), express (prior express consent) "
+        "or business_relationship (with `relationship` and `relationship_at`)."
+    )
+    purposes: list[Literal[tuple(Purpose.values)]] = Field(  # type: ignore[valid-type]
+        min_length=1, max_length=len(Purpose.values), description="The purposes it covers."
+    )
+    source: Literal[tuple(ConsentRecord.Source.values)] = "api"  # type: ignore[valid-type]
+    captured_at: Moment = Field(
+        description="When the person gave it; more than 5 minutes ahead answers 422."
+    )
+    evidence: Text(4000) = Field("", description="What the person agreed to, and how.")
+    evidence_url: Annotated[str, Field(max_length=500, pattern=EVIDENCE_URL_PATTERN)] = ""
+    evidence_sha256: Annotated[str, Field(pattern=r"^$|^[0-9a-f]{64}$")] = Field(
+        "",
+        description="SHA-256 of the evidence document, hex. One of the three evidence fields "
+        "must be given (else 422 `invalid-consent`).",
+    )
+    relationship: Literal[tuple(["", *ConsentRecord.Relationship.values])] = Field(  # type: ignore[valid-type]
+        "",
+        description="A business relationship's: its last transaction (18 months) or an "
+        "inquiry (3 months).",
+    )
+    relationship_at: Moment | None = None
+    expires_at: Moment | None = Field(
+        None, description="An earlier end than the kind's own, if the consent has one."
+    )
+
+
+ConsentBatch = Annotated[list[ConsentIn], Field(min_length=1, max_length=CONSENTS_BATCH_MAX)]
+
+
+class ConsentOut(Schema):
+    id: int
+    to: str = Field(description="E.164, or `erased` once the number was erased.")
+    kind: Literal[tuple(Kind.values)]  # type: ignore[valid-type]
+    purposes: list[str]
+    source: str
+    captured_at: datetime
+    evidence: str
+    evidence_url: str
+    evidence_sha256: str
+    relationship: str
+    relationship_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    revoked_via: str
+    created_at: datetime
+
+
+class ConsentList(Schema):
+    items: list[ConsentOut]
+
+
+class OptOutIn(StrictIn):
+    to: PhoneNumber
+    reason: Text(400) = ""
+
+
+OptOutBatch = Annotated[list[OptOutIn], Field(min_length=1, max_length=OPT_OUTS_MAX)]
+
+
+class OptOutOut(Schema):
+    to: str
+    consents_revoked: int = Field(description="Consents of the number this revoked.")
+    requests_canceled: int = Field(description="Queued calls to the number this canceled.")

@@ -6,7 +6,7 @@ from django.urls import path, re_path
 from ninja import NinjaAPI
 
 from api.auth import ApiKeyBearer
-from api.endpoints import calls, campaigns
+from api.endpoints import calls, campaigns, consents
 from api.errors import StrictJsonParser, install_error_handlers
 
 api = NinjaAPI(
@@ -24,6 +24,7 @@ api = NinjaAPI(
 install_error_handlers(api)
 api.add_router("", calls.router)
 api.add_router("", campaigns.router)
+api.add_router("", consents.router)
 
 
 def not_found(request, rest=""):

@@ -20,6 +20,7 @@ from django.utils import timezone
 from calls.counts import DEFINITIONS, ENDED, CallCounts, count_aggregates
 from calls.models import Business, CallLog, CallRequest, DialingControl
 from calls.services.do_not_call import DO_NOT_CALL_PREFIX
+from compliance.consent import NO_CONSENT_PREFIX
 from compliance.models import DoNotCall
 from compliance.rules import rule_by_id
 
@@ -182,6 +183,7 @@ class CampaignResults:
     held: int  # queued requests a calling rule or the window holds now
     held_for_window: int  # requests the calling rules or the window held at least once
     blocked_by_do_not_call: int  # requests canceled at dial time: the number was listed
+    canceled_for_consent: int  # requests canceled at dial time: their consent had ended
     opted_out: int  # callees who pressed the opt-out key during one of its calls
     settled_recently: int  # requests settled in the last CAMPAIGN_RECENT
     average_talk_seconds: float | None
@@ -267,6 +269,10 @@ def campaign_results(campaign) -> CampaignResults:
             "pk",
             filter=Q(status=CallRequest.Status.CANCELED, last_error__startswith=DO_NOT_CALL_PREFIX),
         ),
+        without_consent=Count(
+            "pk",
+            filter=Q(status=CallRequest.Status.CANCELED, last_error__startswith=NO_CONSENT_PREFIX),
+        ),
         settled_recently=Count("pk", filter=closed & Q(updated_at__gte=since)),
     )
     calls = CallLog.objects.filter(request__campaign=campaign)
@@ -309,6 +315,7 @@ def campaign_results(campaign) -> CampaignResults:
         ),
         held_for_window=requests["held_for_window"],
         blocked_by_do_not_call=requests["blocked"],
+        canceled_for_consent=requests["without_consent"],
         opted_out=opted_out,
         settled_recently=requests["settled_recently"],
         average_talk_seconds=figures["talk"],

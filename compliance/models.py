@@ -1,7 +1,9 @@
 """The compliance app's models: the do-not-call lists (moved from `calls`, their table kept;
-`calls.models` still exports DoNotCall for the code that imports it from there)."""
+`calls.models` still exports DoNotCall for the code that imports it from there) and the
+consents on file."""
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -64,3 +66,96 @@ class DoNotCall(models.Model):
 
     def __str__(self):
         return self.phone_number
+
+
+# A hex SHA-256 of the evidence document (a signed form, a recording): proves which document it
+# was without keeping it here.
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+
+
+class ConsentRecord(models.Model):
+    """A person's consent to a business's artificial-voice calls to one number, with its proof.
+
+    Never deleted (kept at least five years after it ends, as the proof a caller must be able to
+    show): a revocation sets `revoked_at`, an erasure removes the number and the evidence's text
+    and keeps a keyed hash of the number, the document's hash, the dates and the revocation.
+    """
+
+    class Kind(models.TextChoices):
+        WRITTEN = "written", "Prior express written consent"
+        EXPRESS = "express", "Prior express consent"
+        BUSINESS_RELATIONSHIP = "business_relationship", "Established business relationship"
+
+    class Relationship(models.TextChoices):
+        TRANSACTION = "transaction", "Last transaction (18 months)"
+        INQUIRY = "inquiry", "Inquiry or application (3 months)"
+
+    class Source(models.TextChoices):
+        WEB_FORM = "web_form", "Web form"
+        IMPORT = "import", "Import"
+        API = "api", "API"
+        CALL = "call", "Call"
+
+    class RevokedVia(models.TextChoices):
+        KEYPRESS = "keypress", "Keypress during a call"
+        API = "api", "API"
+        ADMIN = "admin", "Admin"
+        ERASURE = "erasure", "Erasure of the number"
+
+    business = models.ForeignKey(
+        "calls.Business", on_delete=models.PROTECT, related_name="consents"
+    )
+    # E.164; "erased" once the number is erased (number_hash keeps what finds it again).
+    phone_number = models.CharField(max_length=16)
+    kind = models.CharField(max_length=24, choices=Kind)
+    purposes = models.JSONField(
+        default=list, help_text="The purposes it covers: telemarketing, informational, …"
+    )
+    source = models.CharField(max_length=16, choices=Source)
+    captured_at = models.DateTimeField(help_text="When the person gave it.")
+    relationship = models.CharField(
+        max_length=16, choices=Relationship, blank=True, help_text="A business relationship's."
+    )
+    relationship_at = models.DateTimeField(
+        null=True, blank=True, help_text="The last transaction, or the inquiry."
+    )
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Empty: until revoked. A relationship's is set for it."
+    )
+    evidence_text = models.TextField(blank=True, help_text="What the person agreed to, and how.")
+    evidence_url = models.URLField(max_length=500, blank=True)
+    evidence_sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[RegexValidator(SHA256_PATTERN, "64 lowercase hex digits.")],
+        help_text="SHA-256 of the evidence document, in hex.",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_via = models.CharField(max_length=16, choices=RevokedVia, blank=True)
+    revoked_note = models.CharField(max_length=500, blank=True)
+    number_hash = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        indexes = [
+            # consent_refusals (enqueue, the claim, the create), revocation and GET
+            # /api/v1/consents?to=: a business's rows for many numbers in one lookup.
+            models.Index(fields=["business", "phone_number"], name="consent_business_number"),
+        ]
+        constraints = [
+            # The proof of a revocation says how it came (keypress, API, admin, erasure).
+            models.CheckConstraint(
+                condition=models.Q(revoked_at__isnull=True) | ~models.Q(revoked_via=""),
+                name="consent_revocation_says_how",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} for {self.phone_number}"

@@ -10,6 +10,7 @@ from twilio.request_validator import RequestValidator
 from calls.models import CallLog, CallRequest, Lease, Membership, WorkerHeartbeat
 from calls.services.cleanup import CLEANUP_LEASE
 from calls.twilio_client import TwilioCall
+from compliance.models import ConsentRecord
 
 NUMBER = "+14155550123"
 ACCOUNT_SID = "AC" + "0" * 32
@@ -110,3 +111,16 @@ def make_cleanup_run(*, ago=timedelta(0)) -> Lease:
         name=CLEANUP_LEASE, defaults={"held_until": at, "last_succeeded_at": at}
     )
     return lease
+
+
+def consent_on_file(business, number=NUMBER, *, kind="written", purposes=("telemarketing",)):
+    """A consent of the person at `number` to the business's calls, captured a day ago."""
+    return ConsentRecord.objects.create(
+        business=business,
+        phone_number=number,
+        kind=kind,
+        purposes=list(purposes),
+        source=ConsentRecord.Source.WEB_FORM,
+        captured_at=timezone.now() - timedelta(days=1),
+        evidence_text="Ticked the box on the offer form.",
+    )

@@ -26,7 +26,9 @@ from api.schemas import (
 from api.services import api_action_record, api_call_request_create
 from calls.models import CallLog, CallRequest, Campaign
 from calls.services.enqueue import EnqueueRefused
+from calls.services.erasure import ERASED
 from calls.services.operator_actions import request_cancel
+from compliance.consent import request_consent_summary
 from compliance.rules import region_problem, rule_by_id
 
 router = Router(tags=["calls"])
@@ -50,8 +52,9 @@ def held_by(request: CallRequest) -> dict | None:
     }
 
 
-def call_out(request: CallRequest) -> dict:
+def call_out(request: CallRequest, *, consent: bool = False) -> dict:
     return CallOut(
+        consent=request_consent_summary(request) if consent and request.to_number != ERASED else "",
         id=request.pk,
         to=request.to_number,
         status=request.status,
@@ -93,9 +96,9 @@ def requests_of(http_request):
 @router.post("/calls", response=responses({201: CallOut}, 404, 409, 422))
 def call_create(request, payload: CallIn, idempotency_key: IdempotencyKey = None):
     """Queues a call. A refusal answers 422 with its `code` (invalid-number, invalid-region,
-    business-paused, business-inactive, campaign-closed, do-not-call, …); the number already
-    queued or live answers 409. With an `Idempotency-Key` header, a retry gets the first answer
-    and queues nothing more."""
+    business-paused, business-inactive, campaign-closed, do-not-call, no-consent, …); the number
+    already queued or live answers 409. With an `Idempotency-Key` header, a retry gets the first
+    answer and queues nothing more."""
     business = request.auth.business
 
     def act():
@@ -136,7 +139,7 @@ def call_create(request, payload: CallIn, idempotency_key: IdempotencyKey = None
 
 @router.get("/calls/{id}", response=responses({200: CallOut}, 404))
 def call_read(request, id: Id):
-    return call_out(get_object_or_404(requests_of(request), pk=id))
+    return call_out(get_object_or_404(requests_of(request), pk=id), consent=True)
 
 
 class CallFilters(Schema):

@@ -15,8 +15,10 @@ from calls.counts import DEFINITIONS, with_count_flags
 from calls.models import CallEvent, CallLog, CallRequest, Campaign
 from calls.outcomes import ERROR_STATUSES, outcome_reason
 from calls.services import operator_actions
+from calls.services.erasure import ERASED
 from calls.tenancy import Role, scoped
 from calls.timeline import call_timeline
+from compliance.consent import request_consent_summary
 
 
 def _moment(at) -> str:
@@ -361,6 +363,7 @@ class CallRequestAdmin(NumberSearch, CsvExport, ScopedAdmin):
         "waiting_for",
         "window_holds",
         "last_error",
+        "consent",
         "metadata",
         "created_at",
         "updated_at",
@@ -368,6 +371,13 @@ class CallRequestAdmin(NumberSearch, CsvExport, ScopedAdmin):
     ]
     inlines = [CallLogInline]
     actions = ["retry_now"]
+
+    @admin.display(description="consent")
+    def consent(self, call_request):
+        """What consent allows its call, or why none is needed (compliance.consent)."""
+        if call_request.pk is None or call_request.to_number == ERASED:
+            return "-"
+        return request_consent_summary(call_request)
 
     @admin.display(description="attempts", ordering="attempts")
     def attempts_made(self, call_request):

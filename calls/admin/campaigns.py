@@ -59,7 +59,7 @@ SCRIPT_FIELDS = [
 @admin.register(Campaign)
 class CampaignAdmin(NumberSearch, ScopedAdmin):
     add_role = change_role = delete_role = Role.MANAGER
-    superuser_only_fields = ("raw_twiml",)
+    superuser_only_fields = ("raw_twiml", "consent_exempt_reason")
     readonly_on_change = ("business", "purpose")
     list_display = ["name", "business", "status", "progress", "concurrency", "created_at"]
     list_filter = ["status", "business"]
@@ -76,6 +76,7 @@ class CampaignAdmin(NumberSearch, ScopedAdmin):
         "created_at",
         "ended_at",
         "operator_actions",
+        "consent_exempt_by",
     ]
     # The page leads with its live results (change_form.html); the settings follow, folded, for
     # the rarer visit that changes them.
@@ -83,7 +84,16 @@ class CampaignAdmin(NumberSearch, ScopedAdmin):
         (None, {"fields": ["recent_requests"]}),
         (
             "Settings",
-            {"fields": ["business", "name", "purpose", "concurrency"], "classes": ["collapse"]},
+            {
+                "fields": [
+                    "business",
+                    "name",
+                    "purpose",
+                    "concurrency",
+                    ("consent_exempt_reason", "consent_exempt_by"),
+                ],
+                "classes": ["collapse"],
+            },
         ),
         (WINDOW_FIELDSET[0], {**WINDOW_FIELDSET[1], "classes": ["collapse"]}),
         (
@@ -97,7 +107,7 @@ class CampaignAdmin(NumberSearch, ScopedAdmin):
         ),
     ]
     add_fieldsets = [
-        (None, {"fields": ["business", "name", "purpose", "concurrency"]}),
+        (None, {"fields": ["business", "name", "purpose", "concurrency", "consent_exempt_reason"]}),
         WINDOW_FIELDSET,
         ("Numbers to call", {"fields": ["numbers", "numbers_file"]}),
         (
@@ -127,6 +137,9 @@ class CampaignAdmin(NumberSearch, ScopedAdmin):
         )
 
     def save_model(self, request, obj, form, change):
+        if "consent_exempt_reason" in form.changed_data:
+            # Who exempted it is kept with the reason (and the change in the admin's history).
+            obj.consent_exempt_by = request.user if obj.consent_exempt_reason else None
         super().save_model(request, obj, form, change)
         if not change:
             request.campaign_numbers = campaign_numbers_add(campaign=obj, rows=form.rows)

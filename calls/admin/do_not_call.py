@@ -22,6 +22,7 @@ from calls.services.do_not_call import (
 )
 from calls.tenancy import Membership, Role, businesses_for, is_superuser
 from compliance.models import DoNotCall
+from compliance.opt_outs import Via, number_opt_out
 
 
 class DoNotCallForm(forms.ModelForm):
@@ -105,6 +106,16 @@ class DoNotCallAdmin(NumberSearch, CsvExport, ScopedAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        if not change and obj.business_id:
+            # A person asking a business not to call is a revocation (47 CFR 64.1200(a)(10)):
+            # their consents go and their queued calls are canceled, whoever types it in.
+            number_opt_out(
+                business_id=obj.business_id,
+                number=obj.phone_number,
+                via=Via.ADMIN,
+                reason=obj.reason,
+                created_by=request.user,
+            )
 
     @admin.display(description="business", ordering="business__name")
     def listed_by(self, row):

@@ -85,6 +85,11 @@ class Business(models.Model):
         default=Purpose.INFORMATIONAL,
         help_text="The purpose of a call queued without a campaign (the API's single calls).",
     )
+    requires_consent_records = models.BooleanField(
+        default=False,
+        help_text="Informational and debt-collection calls need an express or written consent "
+        "on file (telemarketing always needs a written one).",
+    )
     webhook_url = models.URLField(
         max_length=500,
         blank=True,

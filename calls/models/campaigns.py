@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -61,6 +62,20 @@ class Campaign(models.Model):
         choices=Purpose,
         default=Purpose.INFORMATIONAL,
         help_text="Which calling rules hold its calls; fixed once the campaign exists.",
+    )
+    # Superusers only (the admin), with who set it: a telemarketing campaign that may dial
+    # without a written consent on file (compliance/consent.py), and why.
+    consent_exempt_reason = models.TextField(
+        blank=True,
+        help_text="Superusers only: why this campaign may call without consent records.",
+    )
+    consent_exempt_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     say_text = models.TextField(
         default=DEFAULT_SAY, blank=True, help_text="What the callee hears, read aloud."

@@ -25,6 +25,7 @@ from calls.services.placing import (
 )
 from calls.services.task_queue import task_queue_after_commit
 from calls.tasks import dispatch
+from compliance.consent import requests_cancel_without_consent
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +229,8 @@ def _callable(business: Business, page: list[CallRequest], now) -> list[CallRequ
     """The requests of `page` that may be called now: allowed by the calling rules and the
     window (the others are held for their opening, calls/services/calling_rules.py) and on no
     do-not-call list, in one lookup. A listed one (listed after it was queued) is canceled here,
-    so it is never dialed; placing checks both again right before the create."""
+    so it is never dialed; so is one whose consent was revoked or expired (compliance/consent.py).
+    Placing checks them all again right before the create."""
     inside = requests_hold_by_rules(business, page, now)
     listed = do_not_call_listed(business_id=business.pk, numbers=[r.to_number for r in inside])
     for request in inside:
@@ -237,4 +239,5 @@ def _callable(business: Business, page: list[CallRequest], now) -> list[CallRequ
                 CallRequest.Status.CANCELED,
                 last_error=do_not_call_reason(listed[request.to_number]),
             )
-    return [request for request in inside if request.to_number not in listed]
+    callable_ = [request for request in inside if request.to_number not in listed]
+    return requests_cancel_without_consent(business=business, requests=callable_)

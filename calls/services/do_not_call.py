@@ -258,28 +258,34 @@ def keypress_refusal(*, call: CallLog, call_sid: str) -> str:
 
 
 def call_keypress_record(*, call: CallLog, digits: str, call_sid: str) -> Keypress:
-    """Records the keys pressed during `call`; the opt-out key lists its other party on the
-    business's do-not-call list, naming the call. A report that is not this live call's is
-    refused and changes nothing. A number that cannot be listed (an erased or withheld one) is
-    logged, not raised: the callee still hears the call end."""
+    """Records the keys pressed during `call`; the opt-out key is a revocation
+    (compliance.opt_outs): it lists its other party on the business's do-not-call list, naming
+    the call, revokes their consents and cancels their queued calls. The keys are stored first,
+    in their own statement: the revocation locks the business, which comes before the call in
+    the lock order. A report that is not this live call's is refused and changes nothing. A
+    number that cannot be listed (an erased or withheld one) is logged, not raised: the callee
+    still hears the call end."""
     if refused := keypress_refusal(call=call, call_sid=call_sid):
         logger.warning("Keypress report for call %s refused: %s", call.pk, refused)
         return Keypress("", refused=refused)
     digits = digits[:DIGITS_MAX]
-    with transaction.atomic():
-        CallLog.objects.filter(pk=call.pk).update(digits=digits, updated_at=timezone.now())
-        if digits != OPT_OUT_DIGIT:
-            return Keypress(digits)
-        sid = call.call_sid or call_sid
-        try:
-            row, _ = do_not_call_add(
-                business_id=call.business_id,
-                number=call.other_party,
-                reason=OPT_OUT_REASON.format(sid=sid),
-                source_call=call,
-            )
-        except ValidationError:
-            logger.warning("Call %s: opt-out key pressed, but its number cannot be listed", sid)
-            return Keypress(digits, opted_out=True)
+    CallLog.objects.filter(pk=call.pk).update(digits=digits, updated_at=timezone.now())
+    if digits != OPT_OUT_DIGIT:
+        return Keypress(digits)
+    # Imported here: compliance.opt_outs lists numbers through this module.
+    from compliance.opt_outs import Via, number_opt_out
+
+    sid = call.call_sid or call_sid
+    try:
+        opt_out = number_opt_out(
+            business_id=call.business_id,
+            number=call.other_party,
+            via=Via.KEYPRESS,
+            reason=OPT_OUT_REASON.format(sid=sid),
+            source_call=call,
+        )
+    except ValidationError:
+        logger.warning("Call %s: opt-out key pressed, but its number cannot be listed", sid)
+        return Keypress(digits, opted_out=True)
     logger.info("Call %s: the callee opted out; listed for business %s", sid, call.business_id)
-    return Keypress(digits, opted_out=True, listed=row)
+    return Keypress(digits, opted_out=True, listed=opt_out.listed)

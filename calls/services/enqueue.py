@@ -13,6 +13,7 @@ from calls.services.do_not_call import do_not_call_listed, do_not_call_refusal
 from calls.services.locks import business_lock, campaign_lock
 from calls.services.task_queue import task_queue_after_commit
 from calls.tasks import dispatch
+from compliance.consent import consent_refusal
 
 
 class EnqueueRefused(Exception):
@@ -25,6 +26,7 @@ class EnqueueRefused(Exception):
     ALREADY_OPEN = "already-open"
     NO_CALLING_WINDOW = "no-calling-window"
     DO_NOT_CALL = "do-not-call"
+    NO_CONSENT = "no-consent"
 
     def __init__(self, message: str, *, code: str):
         super().__init__(message)
@@ -68,6 +70,8 @@ def _request_create(*, business, to_number, lead, campaign) -> CallRequest:
             raise EnqueueRefused(
                 do_not_call_refusal(number, listed), code=EnqueueRefused.DO_NOT_CALL
             )
+        if refusal := consent_refusal(business=business, campaign=campaign, number=number):
+            raise EnqueueRefused(refusal, code=EnqueueRefused.NO_CONSENT)
         open_requests = CallRequest.objects.filter(
             business=business,
             campaign=campaign,

@@ -6,7 +6,8 @@ and django-q2's saved results that quote the number; a NumberErasure records tha
 (with a keyed hash of the number, never the number).
 
 The number's do-not-call rows (calls.DoNotCall) are kept: honouring an opt-out is the law
-(47 CFR 64.1200), and it cannot be honoured once forgotten."""
+(47 CFR 64.1200), and it cannot be honoured once forgotten. Its consent records are kept as
+proof, without the number or the evidence's text (compliance.consent_records.consents_erase)."""
 
 import logging
 from dataclasses import dataclass
@@ -23,7 +24,8 @@ from calls.audit import NumberErasure
 from calls.models import CallEvent, CallLog, CallRequest
 from calls.phone import to_e164
 from calls.services.locks import business_lock
-from compliance.models import DoNotCall
+from compliance.consent_records import consents_erase
+from compliance.models import ConsentRecord, DoNotCall
 from leads.models import Lead
 from webhooks.models import WebhookAttempt, WebhookMessage
 
@@ -99,7 +101,12 @@ def number_erase(*, business_id: int, number: str, user=None, via: str) -> Erasu
                 "pk", flat=True
             )
         )
+        # The proof of consent and its revocation stay, without the person's details.
+        consent_ids = consents_erase(
+            business_id=business.pk, number=number, number_hash=number_hash(number)
+        )
         for model, ids in (
+            (ConsentRecord, consent_ids),
             (Lead, lead_ids),
             (CallLog, call_ids),
             (CallRequest, request_ids),

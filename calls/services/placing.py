@@ -23,6 +23,7 @@ from calls.services.machines import machine_detection_params
 from calls.services.pauses import business_pause, dialing_set
 from calls.services.status import Retry, call_fail, call_sid_store
 from calls.twilio_client import ErrorKind, TwilioError
+from compliance.consent import consent_refusal
 from compliance.models import DoNotCall
 from compliance.rules import Decision
 
@@ -131,7 +132,8 @@ def call_send_refusal(call: CallLog) -> SendRefusal | None:
     moment; None when it may. The same rules as the claim's, one call at a time: the business
     and all dialing not paused, the campaign still dialing, no cancel or hang-up asked for, the
     calling rules and the window allowing the call (call_decision, with the number's attempts
-    as they are now) and the callee on no do-not-call list."""
+    as they are now), the callee on no do-not-call list and with a valid consent where its
+    purpose needs one."""
     call = CallLog.objects.select_related("business", "request__campaign").get(pk=call.pk)
     request = call.request
     campaign = request.campaign if request else None
@@ -148,6 +150,8 @@ def call_send_refusal(call: CallLog) -> SendRefusal | None:
     listed = do_not_call_listed(business_id=call.business_id, numbers=[call.to_number])
     if call.to_number in listed:
         return SendRefusal(do_not_call_reason(listed[call.to_number]), cancel=True)
+    if consent := consent_refusal(business=call.business, campaign=campaign, number=call.to_number):
+        return SendRefusal(consent, cancel=True)
     if request is None:
         return None
     request.business = call.business

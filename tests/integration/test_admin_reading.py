@@ -159,8 +159,8 @@ def test_the_task_queue_is_a_section_below_the_business_apps(admin_client):
 
 def test_members_do_not_see_the_task_queue(member_client, business):
     apps = member_client((business, "manager")).get("/admin/").context["app_list"]
-    # A manager sees its business's API keys, webhook messages and people (the accounts, Users
-    # only: groups are superusers'); no one but superusers the task queue.
+    # A manager sees its business's consent records, API keys, webhook messages and people (the
+    # accounts, Users only: groups are superusers'); no one but superusers the task queue.
     names = [app["name"] for app in apps]
     assert names == [
         "Calls",

@@ -7,7 +7,7 @@ from calls.audit import OperatorAction
 from calls.models import CallRequest, Campaign
 from leads.models import Lead
 from tests.api_client import api_for
-from tests.recipes import make_request
+from tests.recipes import consent_on_file, make_request
 
 DISPATCH = "calls.tasks.dispatch"
 
@@ -26,6 +26,8 @@ def test_a_campaign_is_created_with_its_numbers_one_result_each(
         {"to": "+14155550123"},
         {"to": "+14155550124"},
     ]
+    for number in ("+14155550123", "+14155550124"):  # telemarketing needs a written consent
+        consent_on_file(business, number)
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(
             "/campaigns",

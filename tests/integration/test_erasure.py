@@ -264,6 +264,15 @@ def test_after_erase_number_only_the_do_not_call_list_holds_its_digits(
         user_id=admin_user.pk, queryset=Lead.objects.filter(business=hooked), action_flag=CHANGE
     )
     task_failure_save(refuse, PERSON)
+    consent = {
+        "to": PERSON,
+        "kind": "express",
+        "purposes": ["informational"],
+        "captured_at": "2026-11-20T10:00:00Z",
+        "evidence": f"Ann Lee gave {PERSON} at checkout",
+        "evidence_url": f"https://shop.example.com/orders?phone={DIGITS}",
+    }
+    assert api.post("/consents", consent).status_code == 201
     assert Task.objects.filter(success=False).exists() and OrmQ.objects.exists()
     before = tables_holding(DIGITS)
     assert {
@@ -275,6 +284,7 @@ def test_after_erase_number_only_the_do_not_call_list_holds_its_digits(
         "leads_lead",
         "django_admin_log",
         "django_q_task",
+        "compliance_consentrecord",
     } <= before
 
     call_command("erase_number", PERSON, "--business", str(hooked.pk), stdout=Out())

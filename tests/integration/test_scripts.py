@@ -20,7 +20,7 @@ def campaign_form(business, **changes):
     data = {
         "business": business.pk,
         "name": "spring",
-        "purpose": "telemarketing",
+        "purpose": "informational",  # telemarketing would need consents (test_consent.py)
         "say_text": "Spring sale!",
         "voice": "",
         "language": "",
