@@ -22,7 +22,7 @@ from compliance.purposes import Purpose
 from compliance.rules import call_decision
 from leads.models import Lead
 from tests.api_client import api_for
-from tests.recipes import make_call, make_request, sid
+from tests.recipes import consent_on_file, make_call, make_request, sid
 
 MIAMI = "+13055550123"  # Florida, Eastern time
 NEW_YORK = "+12125550123"
@@ -33,6 +33,26 @@ WEDNESDAY_10AM = datetime(2026, 1, 14, 15, 0, tzinfo=UTC)
 
 def hours(n: float, start: datetime = WEDNESDAY_10AM) -> datetime:
     return start + timedelta(hours=n)
+
+
+CALLEES = (
+    "+12125550123",
+    "+12125550124",
+    "+12125550199",
+    "+13055550123",
+    "+13055559998",
+    "+13055559999",
+    "+18005550123",
+)  # every number called here
+
+
+@pytest.fixture(autouse=True)
+def consented(business):
+    """Every callee here gave the business written consent to telemarketing calls: these tests
+    are about the calling rules, which hold a call whatever its consent
+    (tests/integration/test_consent.py tests consent)."""
+    for number in CALLEES:
+        consent_on_file(business, number)
 
 
 @pytest.fixture

@@ -10,12 +10,31 @@ from calls.models import CallRequest, Campaign, DoNotCall
 from leads.models import Lead
 from leads.services import lead_named
 from tests.api_client import api_for
+from tests.recipes import consent_on_file
 
 ADD = "/admin/calls/campaign/add/"
 NEW_YORK = "+12125550123"
 # Wednesday 14 January 2026, 20:30 in New York: past Florida's telemarketing hours (20:00).
 EVENING = datetime(2026, 1, 15, 1, 30, tzinfo=UTC)
 FLORIDA_HELD = "Florida: telemarketing 08:00–20:00 (Fla. Stat. 501.616(6)) until Thu 09:00 EST"
+
+
+CALLEES = (
+    "+12125550123",
+    "+12125550124",
+    "+12125550125",
+    "+12125550126",
+    "+12125550127",
+)  # every number called here
+
+
+@pytest.fixture(autouse=True)
+def consented(business):
+    """Every callee here gave the business written consent to telemarketing calls: these tests
+    are about the calling rules, which hold a call whatever its consent
+    (tests/integration/test_consent.py tests consent)."""
+    for number in CALLEES:
+        consent_on_file(business, number)
 
 
 @pytest.fixture
