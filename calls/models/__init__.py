@@ -11,6 +11,7 @@ from calls.audit import NumberErasure, OperatorAction, OperatorActionRow
 from calls.coordination import DialToken, EndedCallTally, Lease, WorkerHeartbeat
 from calls.models.businesses import Business, DialingControl
 from calls.models.call_logs import LIVE_CONDITION, CallEvent, CallLog
+from calls.models.caller_numbers import CallerNumber
 from calls.models.campaigns import Campaign
 from calls.models.do_not_call import DoNotCall
 from calls.models.requests import CallRequest
@@ -25,6 +26,7 @@ __all__ = [
     "CallEvent",
     "CallLog",
     "CallRequest",
+    "CallerNumber",
     "Campaign",
     "DialToken",
     "DialingControl",
