@@ -48,9 +48,10 @@ class CallerNumber(models.Model):
     class Meta:
         ordering = ["business", "number"]
         indexes = [
-            # Placing: a business's active numbers (the choice); the health run: non-retired ones.
+            # Placing: a business's active numbers of the callee's region, then all (the choice);
+            # the health run and the pool's holds: its non-retired ones.
             models.Index(
-                fields=["business", "status"],
+                fields=["business", "status", "region"],
                 condition=~Q(status="retired"),
                 name="callernumber_pool_idx",
             ),

@@ -61,43 +61,42 @@ def _used_today(today: date):
     return Case(used, default=Value(0), output_field=IntegerField())
 
 
-def caller_number_candidates(*, business: Business, to_number: str, today: date):
-    """The business's numbers that may place a call to `to_number` today, best first."""
-    candidates = (
-        CallerNumber.objects.filter(business=business, status=Status.ACTIVE)
-        .annotate(used=_used_today(today))
-        .filter(used__lt=F("daily_cap"))
-    )
+def caller_number_candidates(
+    *, business: Business, to_number: str, today: date, region: str | None = None
+):
+    """The business's numbers that may place a call to `to_number` today, least used first;
+    with `region`, only that region's."""
+    candidates = CallerNumber.objects.filter(business=business, status=Status.ACTIVE)
+    if region is not None:
+        candidates = candidates.filter(region=region)
+    candidates = candidates.annotate(used=_used_today(today)).filter(used__lt=F("daily_cap"))
     prefix = neighbor_prefix(to_number)
     if prefix:
         candidates = candidates.exclude(number__startswith=prefix)
-    order = ["used", "pk"]
-    region = number_place(to_number).region
-    if region:
-        home = When(region=region, then=Value(0))
-        away = Case(home, default=Value(1), output_field=IntegerField())
-        candidates = candidates.annotate(away=away)
-        order.insert(0, "away")
-    return candidates.order_by(*order)
+    return candidates.order_by("used", "pk")
 
 
 def caller_number_take(*, business: Business, to_number: str, now: datetime | None = None):
     """The number a call to `to_number` shows, counted against today's cap; the business's own
     number when it has no pool; a PoolHold when no number of its pool may place it now."""
     today, _ = business_day(business, now)
-    while True:
-        # A candidate whose count fails reached its cap meanwhile (a racing worker): caps only
-        # fill within a day, so this ends.
-        candidates = list(
-            caller_number_candidates(
-                business=business, to_number=to_number, today=today
-            ).values_list("pk", "number")[:3]
-        )
-        if not candidates:
-            break
-        for pk, number in candidates:
-            if _count(pk, today):
-                return number
+    # The callee's own state or province first (a read of its few numbers, by the pool's
+    # index), then the whole pool.
+    home = number_place(to_number).region
+    for region in ([home] if home else []) + [None]:
+        while True:
+            # A candidate whose count fails reached its cap meanwhile (a racing worker): caps
+            # only fill within a day, so this ends.
+            candidates = list(
+                caller_number_candidates(
+                    business=business, to_number=to_number, today=today, region=region
+                ).values_list("pk", "number")[:3]
+            )
+            if not candidates:
+                break
+            for pk, number in candidates:
+                if _count(pk, today):
+                    return number
     return pool_hold(business=business, to_number=to_number, now=now) or business.phone_number
 
 
