@@ -243,6 +243,12 @@ class CallIn(StrictIn):
 class AttemptOut(Schema):
     sid: str | None
     status: str
+    from_number: str = Field(
+        description=(
+            "The caller ID the call showed: a number of the business's pool, chosen when the "
+            "call was sent (a retry may show another), or the business's own number."
+        )
+    )
     duration: int | None
     answered_by: str
     price: str | None = Field(

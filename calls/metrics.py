@@ -19,7 +19,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from calls.counts import DEFINITIONS, PLACED
 from calls.dashboard import business_states
 from calls.health import health_checks
-from calls.models import Business, CallLog, EndedCallTally
+from calls.models import Business, CallerNumber, CallLog, EndedCallTally
+from calls.pool_figures import account_short_call_share, month_start, short_call_shares
+from calls.services.number_health import business_number_figures
 
 # A call's `ended_at` is stamped in the transaction that ends it, which commits a moment later:
 # the tally counts only calls that ended longer ago than this, so none commits behind it.
@@ -84,7 +86,80 @@ class QueueCollector:
         for status, n in sorted(ended_call_totals().items()):
             ended.add_metric([status], n)
         yield ended
+        yield from self.caller_numbers()
+        yield from self.short_calls()
         yield from self.liveness()
+
+    def caller_numbers(self):
+        """Each pool number's day and health, as the number-health page reads them."""
+        labels = ["business_id", "number"]
+        families = {
+            "today": ("caller_number_calls_today", "Calls placed from the number today."),
+            "cap": ("caller_number_daily_cap", "Calls the number may place per day."),
+            "quarantined": ("caller_number_quarantined", "1 while the number is quarantined."),
+            "attempts": (
+                "caller_number_calls_judged",
+                "Its ended calls its health is judged over (the last NUMBER_HEALTH_DAYS).",
+            ),
+            "answer_rate": ("caller_number_answer_rate", "Answered among its ended calls."),
+            "under_6": (
+                "caller_number_under_6s_share",
+                "Of its answered calls, those under 6 s.",
+            ),
+            "rejected": (
+                "caller_number_rejected_share",
+                "Of its ended calls, those the carrier rejected (SIP 603/608).",
+            ),
+        }
+        gauges = {
+            key: GaugeMetricFamily(name, text, labels=labels)
+            for key, (name, text) in families.items()
+        }
+        pools = Business.objects.filter(caller_numbers__isnull=False).distinct().order_by("pk")
+        for business in pools:
+            figures, _ = business_number_figures(business)
+            for each in figures:
+                key = [str(business.pk), each.number.number]
+                gauges["today"].add_metric(key, each.today)
+                gauges["cap"].add_metric(key, each.number.daily_cap)
+                quarantined = each.number.status == CallerNumber.Status.QUARANTINED
+                gauges["quarantined"].add_metric(key, 1 if quarantined else 0)
+                gauges["attempts"].add_metric(key, each.attempts)
+                for name, share in (
+                    ("answer_rate", each.answer_rate),
+                    ("under_6", each.under_6_share),
+                    ("rejected", each.rejected_share),
+                ):
+                    if share is not None:
+                        gauges[name].add_metric(key, share)
+        yield from gauges.values()
+
+    def short_calls(self):
+        """Twilio's 12-second rule: this month's outbound calls under 12 s, for the account and
+        per business (calls.pool_figures says which calls count)."""
+        month = month_start().strftime("%Y-%m")
+        share = GaugeMetricFamily(
+            "outbound_calls_under_12s_share",
+            "This month's ended outbound calls under 12 s (Twilio allows at most 0.10).",
+            labels=["account", "month"],
+        )
+        ended = GaugeMetricFamily(
+            "outbound_calls_month_ended",
+            "Outbound calls ended this month, per business.",
+            labels=["business_id", "month"],
+        )
+        under = GaugeMetricFamily(
+            "outbound_calls_month_under_12s",
+            "Outbound calls ended this month under 12 s, per business.",
+            labels=["business_id", "month"],
+        )
+        account = account_short_call_share()
+        if account.share is not None:
+            share.add_metric([settings.TWILIO_ACCOUNT_SID, month], account.share)
+        for business_id, figures in sorted(short_call_shares(None).items()):
+            ended.add_metric([str(business_id), month], figures.ended)
+            under.add_metric([str(business_id), month], figures.under_12)
+        yield from (share, ended, under)
 
     def liveness(self):
         """The workers, the broker and the cleanup, as /healthz and the console read them."""

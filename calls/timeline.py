@@ -29,7 +29,11 @@ def call_timeline(call: CallLog) -> list[TimelineEntry]:
         )
     ]
     if call.dial_started_at:
-        entries.append(TimelineEntry(call.dial_started_at, "Create request sent to Twilio"))
+        entries.append(
+            TimelineEntry(
+                call.dial_started_at, "Create request sent to Twilio", f"from {call.from_number}"
+            )
+        )
     verdicts = 0
     for event in call.events.all():
         if event.source == CallEvent.Source.MACHINE_DETECTION:

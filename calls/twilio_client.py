@@ -284,3 +284,23 @@ def call_hang_up(*, sid: str) -> TwilioCall:
 def call_update(*, sid: str, twiml: str) -> TwilioCall:
     """Replaces what a live call is playing with `twiml`; returns the call as Twilio then saw it."""
     return _call(_twilio(lambda: client().calls(sid).update(twiml=twiml)))
+
+
+@dataclass(frozen=True)
+class TwilioNumber:
+    sid: str
+    phone_number: str
+    voice: bool
+
+
+def incoming_numbers_list() -> list[TwilioNumber]:
+    """The account's phone numbers (IncomingPhoneNumbers), every page."""
+    instances = _twilio(lambda: client().incoming_phone_numbers.list())
+    return [
+        TwilioNumber(
+            sid=instance.sid,
+            phone_number=instance.phone_number,
+            voice=bool((instance.capabilities or {}).get("voice", True)),
+        )
+        for instance in instances
+    ]

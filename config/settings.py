@@ -206,6 +206,23 @@ STUCK_CALL_SECONDS = env.int(
 PRICE_AFTER_SECONDS = env.int("PRICE_AFTER_SECONDS", default=120)
 PRICE_CHECKS_PER_RUN = env.int("PRICE_CHECKS_PER_RUN", default=50)
 
+# Caller numbers' health (calls/services/number_health.py): a number is judged over its ended
+# calls of the last NUMBER_HEALTH_DAYS once it has NUMBER_HEALTH_MIN_ATTEMPTS of them, and is
+# quarantined when its answer rate falls below NUMBER_ANSWER_RATE_FRACTION of its pool's median,
+# or more than NUMBER_MAX_REJECTED_SHARE of its calls were rejected (SIP 603/608), or more than
+# NUMBER_MAX_SHORT_SHARE of its answered calls lasted under 6 s; it returns after
+# NUMBER_QUARANTINE_HOURS. The dashboard warns when an account's outbound calls under 12 s reach
+# SHORT_CALL_WARNING_SHARE of a month's (Twilio allows at most 10 %).
+NUMBER_HEALTH_DAYS = env.int("NUMBER_HEALTH_DAYS", default=7)
+# The cleanup judges the numbers at most this often (seconds).
+NUMBER_HEALTH_EVERY_SECONDS = env.int("NUMBER_HEALTH_EVERY_SECONDS", default=600)
+NUMBER_HEALTH_MIN_ATTEMPTS = env.int("NUMBER_HEALTH_MIN_ATTEMPTS", default=50)
+NUMBER_ANSWER_RATE_FRACTION = env.float("NUMBER_ANSWER_RATE_FRACTION", default=0.5)
+NUMBER_MAX_REJECTED_SHARE = env.float("NUMBER_MAX_REJECTED_SHARE", default=0.2)
+NUMBER_MAX_SHORT_SHARE = env.float("NUMBER_MAX_SHORT_SHARE", default=0.5)
+NUMBER_QUARANTINE_HOURS = env.int("NUMBER_QUARANTINE_HOURS", default=72)
+SHORT_CALL_WARNING_SHARE = env.float("SHORT_CALL_WARNING_SHARE", default=0.08)
+
 # /healthz tells anyone which check failed; its details need a superuser's session or this token.
 HEALTHZ_TOKEN = env("HEALTHZ_TOKEN", default="")
 

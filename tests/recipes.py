@@ -124,3 +124,42 @@ def consent_on_file(business, number=NUMBER, *, kind="written", purposes=("telem
         captured_at=timezone.now() - timedelta(days=1),
         evidence_text="Ticked the box on the offer form.",
     )
+
+
+def make_ended_calls(
+    business,
+    from_number: str,
+    *,
+    answered: int = 0,
+    unanswered: int = 0,
+    rejected: int = 0,
+    duration: int = 30,
+    ago=timedelta(hours=1),
+) -> list[CallLog]:
+    """Outbound calls from `from_number` that ended `ago`: `answered` completed ones lasting
+    `duration` s, `unanswered` no-answers, `rejected` ones the carrier declined (busy, SIP 603)."""
+    at = timezone.now() - ago
+    kinds = (
+        [("completed", duration, 200)] * answered
+        + [("no-answer", 0, 487)] * unanswered
+        + [("busy", 0, 603)] * rejected
+    )
+    first = CallLog.objects.count()
+    calls = CallLog.objects.bulk_create(
+        CallLog(
+            business=business,
+            direction=CallLog.Direction.OUTBOUND,
+            from_number=from_number,
+            to_number=f"+1212555{(first + n) % 10000:04d}",
+            call_sid=f"CA{from_number[1:]}{first + n:020x}",
+            status=status,
+            duration_seconds=seconds,
+            sip_response_code=sip,
+            answered_at=at if status == "completed" else None,
+            dial_started_at=at,
+            ended_at=at,
+        )
+        for n, (status, seconds, sip) in enumerate(kinds)
+    )
+    CallLog.objects.filter(pk__in=[c.pk for c in calls]).update(created_at=at)
+    return calls

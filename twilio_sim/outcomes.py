@@ -10,8 +10,24 @@ SHORT_CALL = "short-call"
 MACHINE = "machine"
 RING_TIMEOUT = "ring-timeout"
 OPT_OUT = "opt-out"
+# The callee's carrier rejects the call (SIP 603 Decline): it ends busy at once.
+REJECTED = "rejected"
 
-OUTCOMES = (COMPLETED, BUSY, NO_ANSWER, FAILED, SHORT_CALL, MACHINE, RING_TIMEOUT, OPT_OUT)
+OUTCOMES = (
+    COMPLETED,
+    BUSY,
+    NO_ANSWER,
+    FAILED,
+    SHORT_CALL,
+    MACHINE,
+    RING_TIMEOUT,
+    OPT_OUT,
+    REJECTED,
+)
+
+# A caller number carriers' analytics flagged as spam: most of its calls are rejected or left
+# unanswered, a few still reach someone.
+FLAGGED_MIX = {REJECTED: 0.5, NO_ANSWER: 0.47, COMPLETED: 0.03}
 
 # Keyed by the last four digits of `To`; documented in README.md.
 RULES = {
@@ -47,13 +63,16 @@ def validate_mix(mix):
     return {name: float(weight) for name, weight in mix.items()}
 
 
-def outcome_for(to, seed=0, mix=None, numbers=None):
-    """The planned outcome of a call to `to`.
+def outcome_for(to, seed=0, mix=None, numbers=None, from_="", draw=None):
+    """The planned outcome of a call to `to` from `from_`.
 
-    Order: a per-number rule from `numbers` ({to: {"outcome": ...}}), then the last-four-digit
-    RULES, then a draw from `mix` seeded by (seed, to) so the same pair always gives the same
-    outcome, else "completed".
+    Order: a caller number marked `flagged` in `numbers` draws from FLAGGED_MIX (with `draw`, a
+    random.Random); then a per-number rule from `numbers` ({to: {"outcome": ...}}), then the
+    last-four-digit RULES, then a draw from `mix` seeded by (seed, to) so the same pair always
+    gives the same outcome, else "completed".
     """
+    if ((numbers or {}).get(from_) or {}).get("flagged") and draw is not None:
+        return _drawn(FLAGGED_MIX, draw.random())
     override = (numbers or {}).get(to) or {}
     if override.get("outcome"):
         return override["outcome"]
@@ -62,7 +81,11 @@ def outcome_for(to, seed=0, mix=None, numbers=None):
         return rule
     if not mix:
         return COMPLETED
-    draw = random.Random(f"{seed}:{to}").random() * sum(mix.values())
+    return _drawn(mix, random.Random(f"{seed}:{to}").random())
+
+
+def _drawn(mix, fraction):
+    draw = fraction * sum(mix.values())
     for name, weight in mix.items():
         if draw < weight:
             return name

@@ -1,5 +1,6 @@
 """The JSON bodies Twilio's REST API answers with: the Call resource, its list page, errors."""
 
+import hashlib
 import math
 import urllib.parse
 
@@ -131,6 +132,51 @@ def call_page(switchboard, calls, *, filters, page, page_size):
         "uri": page_uri(page),
         "first_page_uri": page_uri(0),
         "next_page_uri": page_uri(page + 1) if start + page_size < len(calls) else None,
+        "previous_page_uri": page_uri(page - 1) if page > 0 else None,
+    }
+
+
+def number_sid(number):
+    """A stable IncomingPhoneNumber SID for a number (PN + 32 hex digits)."""
+    return "PN" + hashlib.md5(number.encode(), usedforsecurity=False).hexdigest()
+
+
+def number_resource(switchboard, number):
+    """An IncomingPhoneNumber as Twilio's REST API answers it (the fields a client reads)."""
+    path = f"{accounts_path(switchboard.account_sid)}/IncomingPhoneNumbers/{number_sid(number)}"
+    return {
+        "sid": number_sid(number),
+        "account_sid": switchboard.account_sid,
+        "phone_number": number,
+        "friendly_name": _formatted(number),
+        "capabilities": {"voice": True, "sms": True, "mms": True, "fax": False},
+        "status": "in-use",
+        "voice_url": None,
+        "api_version": API_VERSION,
+        "date_created": None,
+        "date_updated": None,
+        "uri": f"{path}.json",
+    }
+
+
+def number_page(switchboard, numbers, *, page, page_size):
+    """One page of IncomingPhoneNumbers.json, in Twilio's list shape."""
+    path = f"{accounts_path(switchboard.account_sid)}/IncomingPhoneNumbers.json"
+    start = page * page_size
+    chosen = numbers[start : start + page_size]
+
+    def page_uri(number):
+        return f"{path}?{urllib.parse.urlencode([('PageSize', page_size), ('Page', number)])}"
+
+    return {
+        "incoming_phone_numbers": [number_resource(switchboard, n) for n in chosen],
+        "page": page,
+        "page_size": page_size,
+        "start": start,
+        "end": start + max(len(chosen) - 1, 0),
+        "uri": page_uri(page),
+        "first_page_uri": page_uri(0),
+        "next_page_uri": page_uri(page + 1) if start + page_size < len(numbers) else None,
         "previous_page_uri": page_uri(page - 1) if page > 0 else None,
     }
 

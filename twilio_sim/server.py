@@ -10,7 +10,13 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from twilio_sim.resources import call_page, call_resource, refusal, twilio_error
+from twilio_sim.resources import (
+    call_page,
+    call_resource,
+    number_page,
+    refusal,
+    twilio_error,
+)
 from twilio_sim.settings import SimSettings
 from twilio_sim.switchboard import (
     DEFAULT_TIME_LIMIT,
@@ -23,6 +29,7 @@ from twilio_sim.switchboard import (
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 CALLS_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Calls\.json$")
 CALL_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Calls/(?P<sid>[^/]+)\.json$")
+NUMBERS_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/IncomingPhoneNumbers\.json$")
 LIST_FILTERS = ("To", "From", "Status", "StartTime", "StartTime>", "StartTime<")
 
 
@@ -99,13 +106,16 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         if not self._authenticated():
             return self._error(401, 20003, "Authenticate")
         calls_match, call_match = CALLS_PATH.match(parts.path), CALL_PATH.match(parts.path)
-        match = calls_match or call_match
+        numbers_match = NUMBERS_PATH.match(parts.path)
+        match = calls_match or call_match or numbers_match
         if not match:
             return self._error(404, 20404, f"The requested resource {parts.path} was not found")
         if match["account"] != self.switchboard.account_sid:
             # Credentials of one account never reach another's resources.
             return self._error(401, 20003, "Authenticate")
         form = urllib.parse.parse_qs(body.decode(), keep_blank_values=True)
+        if numbers_match and method == "GET":
+            return self._numbers(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
         if calls_match and method == "POST":
             return self._create(form)
         if calls_match and method == "GET":
@@ -212,6 +222,21 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             200,
             call_page(self.switchboard, matches, filters=filters, page=page, page_size=page_size),
         )
+
+    def _numbers(self, query):
+        params = dict(query)
+        try:
+            page_size = min(max(int(params.get("PageSize") or 50), 1), 1000)
+            page = max(int(params.get("Page") or 0), 0)
+        except ValueError as error:
+            return self._error(400, 20001, f"Invalid parameter: {error}")
+        wanted = params.get("PhoneNumber")
+        numbers = [
+            number
+            for number in self.switchboard.settings.incoming_numbers
+            if not wanted or number == wanted
+        ]
+        self._json(200, number_page(self.switchboard, numbers, page=page, page_size=page_size))
 
     # --- the simulator's own control API
 

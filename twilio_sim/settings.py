@@ -16,7 +16,9 @@ CALLBACK_FAULTS = (
 # "The next N creates" counters; each may also be set per destination number.
 CREATE_FAULTS = ("create_429", "create_500", "create_500_placed", "create_hang")
 # "refuse": every create to or from the number is refused with that Twilio error code.
-NUMBER_KEYS = ("outcome", "refuse", *CALLBACK_FAULTS, *CREATE_FAULTS)
+# "flagged": calls from the number (a caller ID carriers label spam) are mostly rejected (SIP
+# 603) or unanswered.
+NUMBER_KEYS = ("outcome", "refuse", "flagged", *CALLBACK_FAULTS, *CREATE_FAULTS)
 
 
 @dataclasses.dataclass
@@ -43,6 +45,8 @@ class SimSettings:
     seed: int = 0
     # {"+15550001234": {"outcome": "busy", "drop_terminal_callback": true, "create_500": 1}}
     numbers: dict = dataclasses.field(default_factory=dict)
+    # The account's phone numbers (IncomingPhoneNumbers.json lists them), E.164.
+    incoming_numbers: list = dataclasses.field(default_factory=list)
     duplicate_callbacks: float = 0.0
     drop_callbacks: float = 0.0
     drop_terminal_callback: bool = False
@@ -110,6 +114,8 @@ def _merged_numbers(current, changes):
             )
         if "outcome" in entry and entry["outcome"] not in OUTCOMES:
             raise ValueError(f"unknown outcome {entry['outcome']!r}; known: {list(OUTCOMES)}")
+        if "flagged" in entry and not isinstance(entry["flagged"], bool):
+            raise ValueError("flagged must be true or false")
         if entry.get("refuse") is not None and not isinstance(entry["refuse"], int):
             raise ValueError("refuse must be a Twilio error code (an integer) or null")
         numbers[number] = {**numbers.get(number, {}), **entry}

@@ -42,6 +42,12 @@ DEFAULT_TIMEOUT = 60
 DEFAULT_TIME_LIMIT = 14400
 
 
+def sip_response_code(call):
+    if call.planned_outcome == outcomes.REJECTED and call.phase == "busy":
+        return 603
+    return SIP_RESPONSE_CODES[call.phase]
+
+
 def rfc2822(moment):
     return None if moment is None else format_datetime(moment)
 
@@ -250,7 +256,7 @@ class Switchboard:
                 async_amd_status_callback=async_amd_status_callback,
                 async_amd_status_callback_method=async_amd_status_callback_method,
                 planned_outcome=outcomes.outcome_for(
-                    to, settings.seed, settings.mix, settings.numbers
+                    to, settings.seed, settings.mix, settings.numbers, from_, self._rng
                 ),
                 created_at=now,
                 updated_at=now,
@@ -377,6 +383,8 @@ class Switchboard:
         ring_seconds, outcome = self.settings.ring_seconds, call.planned_outcome
         if outcome == outcomes.RING_TIMEOUT:
             self._schedule(at + call.timeout, self._end, call, "no-answer")
+        elif outcome == outcomes.REJECTED:
+            self._schedule(at, self._end, call, "busy")
         elif outcome in (outcomes.BUSY, outcomes.NO_ANSWER) or call.timeout < ring_seconds:
             status = "busy" if outcome == outcomes.BUSY else "no-answer"
             self._schedule(at + min(ring_seconds, call.timeout), self._end, call, status)
@@ -491,7 +499,7 @@ class Switchboard:
             params["AnsweredBy"] = call.answered_by
         if event == "completed":
             params.update(
-                CallDuration=str(call.duration), SipResponseCode=str(SIP_RESPONSE_CODES[call.phase])
+                CallDuration=str(call.duration), SipResponseCode=str(sip_response_code(call))
             )
         delivery = {
             "kind": "callback",

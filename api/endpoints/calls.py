@@ -73,6 +73,7 @@ def call_out(request: CallRequest, *, consent: bool = False) -> dict:
             {
                 "sid": call.call_sid,
                 "status": call.status,
+                "from_number": call.from_number,
                 "duration": call.duration_seconds,
                 "answered_by": call.answered_by,
                 "price": None if call.price is None else str(call.price),

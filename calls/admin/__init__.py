@@ -8,6 +8,7 @@ a member's access comes from its memberships, never from Django's per-model perm
 from calls.admin import (  # noqa: F401
     audit,
     businesses,
+    caller_numbers,
     calls,
     campaigns,
     do_not_call,

@@ -16,9 +16,15 @@ from calls.counts import LABELS
 from calls.dashboard import OUTCOMES, business_states, dialing_paused, outcomes_per_minute
 from calls.health import dialing_health, health_checks
 from calls.models import Business
+from calls.pool_figures import (
+    ShortCallShare,
+    account_short_call_share,
+    pool_summaries,
+    short_call_shares,
+)
 from calls.preferences import operator_time_zone, operator_time_zone_set, time_zone_names
 from calls.templatetags.console import duration_text
-from calls.tenancy import Membership, Role, businesses_for
+from calls.tenancy import Membership, Role, businesses_for, is_superuser
 
 PARTS = {
     "live": "admin/calls/dashboard_live.html",
@@ -46,10 +52,30 @@ def _live_context(request) -> dict:
 
 
 def _history_context(request) -> dict:
-    series = outcomes_per_minute(businesses_for(request.user))
+    businesses = businesses_for(request.user)
+    series = outcomes_per_minute(businesses)
     return {
         "outcomes_chart": outcomes_chart(series, OUTCOMES),
         "legend": [(o, OUTCOME_COLOURS[o]) for o in OUTCOMES],
+        **_numbers_context(request, businesses),
+    }
+
+
+def _numbers_context(request, businesses) -> dict:
+    """The caller numbers' panel: each business's pool and its month against Twilio's
+    12-second rule; the whole account's month for superusers (it spans every business)."""
+    businesses = list(businesses.order_by("name"))
+    summaries = pool_summaries(businesses)
+    shares = short_call_shares([b.pk for b in businesses])
+    rows = [
+        (business, summaries.get(business.pk), shares.get(business.pk, ShortCallShare()))
+        for business in businesses
+        if business.pk in summaries or business.pk in shares
+    ]
+    return {
+        "number_rows": rows,
+        "account_share": account_short_call_share() if is_superuser(request.user) else None,
+        "short_call_warning": f"{settings.SHORT_CALL_WARNING_SHARE:.0%}",
     }
 
 

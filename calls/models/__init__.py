@@ -12,6 +12,7 @@ from calls.audit import NumberErasure, OperatorAction, OperatorActionRow
 from calls.coordination import DialToken, EndedCallTally, Lease, WorkerHeartbeat
 from calls.models.businesses import Business, DialingControl
 from calls.models.call_logs import LIVE_CONDITION, CallEvent, CallLog
+from calls.models.caller_numbers import CallerNumber
 from calls.models.campaigns import Campaign
 from calls.models.requests import CallRequest
 from calls.models.status import StatusQuerySet
@@ -26,6 +27,7 @@ __all__ = [
     "CallEvent",
     "CallLog",
     "CallRequest",
+    "CallerNumber",
     "Campaign",
     "DialToken",
     "DialingControl",

@@ -109,9 +109,16 @@ def request_decision(request: CallRequest, *, at: datetime | None = None) -> Dec
     )
 
 
-def hold_fields(decision: Decision) -> dict:
+def hold_fields(decision) -> dict:
     """What a request held by `decision` keeps: its next attempt at the opening, the reason and
-    the rule, one more hold counted."""
+    the rule, one more hold counted. A hold of the caller-number pool (caller_numbers.PoolHold:
+    every number at its cap) names no rule and is not a window's, so it is not counted."""
+    if not isinstance(decision, Decision):
+        return {
+            "next_attempt_at": decision.opening,
+            "held_reason": decision.reason,
+            "held_rule": "",
+        }
     return {
         "next_attempt_at": decision.opening,
         "held_reason": decision.reason,

@@ -15,6 +15,7 @@ from django.utils import timezone
 from calls.faults import fault_point
 from calls.models import Business, CallLog, CallRequest, Lease
 from calls.services.campaign_finishing import campaigns_finish_idle
+from calls.services.number_health import numbers_health_run
 from calls.services.prices import PRICE_CHECK_LIMIT, PRICE_CHECK_WINDOW
 from calls.services.retention import RetentionResult, retention_prune
 from calls.services.status import Retry, call_fail
@@ -65,6 +66,7 @@ class CleanupResult:
     pruned: int = 0
     retention: RetentionResult | None = None
     webhooks: int = 0
+    quarantined: int = 0
     skipped: bool = False
 
 
@@ -89,6 +91,7 @@ def cleanup_run() -> CleanupResult:
             pruned=cleanup_prune_task_results(),
             retention=retention_prune(),
             webhooks=messages_nudge(),
+            quarantined=cleanup_number_health(),
         )
         succeeded = True
     finally:
@@ -283,6 +286,21 @@ def cleanup_queue_price_fetches() -> int:
                 task_queue_after_commit(fetch_call_price, pk)
                 queued += 1
     return queued
+
+
+NUMBER_HEALTH_LEASE = "number-health"
+
+
+def cleanup_number_health() -> int:
+    """Judges the caller numbers' health (number_health) at most every
+    NUMBER_HEALTH_EVERY_SECONDS: a lease taken and left to run out spaces the runs, on every
+    host. Returns how many numbers it quarantined."""
+    if lease_take(name=NUMBER_HEALTH_LEASE, seconds=settings.NUMBER_HEALTH_EVERY_SECONDS) is None:
+        return 0
+    report = numbers_health_run()
+    return sum(
+        each.verdict.startswith("quarantined now") for health in report for each in health.numbers
+    )
 
 
 def cleanup_prune_task_results() -> int:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from calls import clock
 from calls.faults import fault_point
 from calls.models import Business, CallLog, CallRequest, Campaign, DialingControl
+from calls.services.caller_numbers import requests_hold_for_pool
 from calls.services.calling_rules import requests_hold_by_rules
 from calls.services.campaign_finishing import campaigns_finish_idle
 from calls.services.do_not_call import do_not_call_listed, do_not_call_reason
@@ -227,11 +228,12 @@ def _claim_one(business: Business, request: CallRequest) -> int | None:
 
 def _callable(business: Business, page: list[CallRequest], now) -> list[CallRequest]:
     """The requests of `page` that may be called now: allowed by the calling rules and the
-    window (the others are held for their opening, calls/services/calling_rules.py) and on no
-    do-not-call list, in one lookup. A listed one (listed after it was queued) is canceled here,
-    so it is never dialed; so is one whose consent was revoked or expired (compliance/consent.py).
-    Placing checks them all again right before the create."""
-    inside = requests_hold_by_rules(business, page, now)
+    window (the others are held for their opening, calls/services/calling_rules.py), with a
+    caller number of the business's pool to call from (else all held until one has,
+    caller_numbers.py) and on no do-not-call list, in one lookup. A listed one (listed after it
+    was queued) is canceled here, so it is never dialed; so is one whose consent was revoked or
+    expired (compliance/consent.py). Placing checks them all again right before the create."""
+    inside = requests_hold_for_pool(business, requests_hold_by_rules(business, page, now))
     listed = do_not_call_listed(business_id=business.pk, numbers=[r.to_number for r in inside])
     for request in inside:
         if request.to_number in listed:

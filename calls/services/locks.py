@@ -1,6 +1,6 @@
 """Row locks, taken in one order everywhere:
 
-    Business → DialingControl → Campaign → CallRequest → CallLog → Lead
+    Business → DialingControl → Campaign → CallRequest → CallerNumber → CallLog → Lead
 
 A transaction that locks rows of two of these takes them in that order, so two transactions
 never wait on each other in a cycle. Several rows of one table are locked in pk order.
@@ -18,6 +18,10 @@ holds. What still conflicts with FOR KEY SHARE: deleting a row, or changing a un
 business's phone number, a call's SID) of a row another transaction references as it commits.
 Those are rows nobody references concurrently (an unsent call being handed back, a call whose
 SID arrives) or admin edits.
+
+A caller number is locked only by the conditional UPDATE that counts a call on it (placing, in
+the transaction that then stamps the call) and by the health run's moves of its status, which
+lock nothing else: so it sits before CallLog.
 
 On SQLite these are no-ops: it takes one write lock for the whole database.
 """

@@ -15,6 +15,7 @@ from django.utils import timezone
 from calls import twilio_client
 from calls.faults import fault_point
 from calls.models import CallLog, CallRequest, Campaign, DialingControl
+from calls.services.caller_numbers import PoolHold, caller_number_take, caller_number_uncount
 from calls.services.calling_rules import hold_fields, request_decision
 from calls.services.dial_tokens import dial_token_release, dial_token_take
 from calls.services.do_not_call import do_not_call_listed, do_not_call_reason
@@ -67,17 +68,31 @@ def call_place(*, call_id: int, deadline: float | None = None) -> Placed:
     # Stamped only if still pending, unstamped, not being hung up and not listed: a call the
     # cleanup settled, an operator canceled or a callee opted out of since the check above is
     # never sent (the conditions are repeated in the UPDATE, as of the moment it runs).
+    # The caller number is taken (counted against its daily cap) in the stamp's transaction: a
+    # call that is not stamped gives its count back with the rollback.
     now = timezone.now()
-    if not _sendable(call).update(dial_started_at=now, updated_at=now):
+    with transaction.atomic():
+        from_number = caller_number_take(business=call.business, to_number=call.to_number, now=now)
+        stamped = isinstance(from_number, str) and _sendable(call).update(
+            dial_started_at=now, updated_at=now, from_number=from_number
+        )
+        if not stamped:
+            transaction.set_rollback(True)
+    if isinstance(from_number, PoolHold):
+        dial_token_release(token=token, sent=False)
+        hold = from_number if from_number.opening else None
+        return _refused(call, SendRefusal(from_number.reason, hold=hold, cancel=hold is None))
+    if not stamped:
         dial_token_release(token=token, sent=False)
         refusal = call_send_refusal(call)
         return _refused(call, refusal) if refusal is not None else Placed.SETTLED
+    call.from_number = from_number
     fault_point("dial-stamped")
     base = settings.PUBLIC_BASE_URL
     try:
         sid = twilio_client.call_create(
             to=call.to_number,
-            from_=call.from_number,
+            from_=from_number,
             url=f"{base}/twilio/calls/{call.public_id}/answer",
             status_callback=f"{base}/twilio/calls/{call.public_id}/status",
             timeout=settings.CALL_RING_TIMEOUT_SECONDS,
@@ -86,6 +101,8 @@ def call_place(*, call_id: int, deadline: float | None = None) -> Placed:
         )
     except TwilioError as error:
         dial_token_release(token=token, sent=True)
+        if error.kind is not ErrorKind.UNKNOWN:
+            caller_number_uncount(business=call.business, number=from_number, at=now)
         call_create_failed(call=call, error=error)
         return Placed.THROTTLED if error.kind is ErrorKind.NOT_PLACED else Placed.SETTLED
     fault_point("create-returned")
@@ -109,7 +126,7 @@ class SendRefusal:
     left to whoever settled it."""
 
     reason: str
-    hold: Decision | None = None
+    hold: Decision | PoolHold | None = None
     cancel: bool = False
     fail: bool = False
 
@@ -245,7 +262,7 @@ def call_claim_release(
     *,
     call_id: int,
     reason: str = "",
-    hold: Decision | None = None,
+    hold: Decision | PoolHold | None = None,
     cancel: bool = False,
     fail: bool = False,
 ) -> bool:

@@ -18,3 +18,9 @@ def duration_text(delta: timedelta | None) -> str:
     if seconds < 3600:
         return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+@register.filter
+def percent(share: float | None) -> str:
+    """0.031 → "3 %"; "-" for none (nothing to divide by)."""
+    return "-" if share is None else f"{share * 100:.0f} %"

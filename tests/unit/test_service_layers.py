@@ -18,8 +18,23 @@ LAYERS = [
         "do_not_call",
         "invitations",
     },
-    {"status", "enqueue", "pauses", "machines", "prices", "campaign_finishing"},
-    {"callbacks", "reconcile", "placing", "operator_actions", "campaign_numbers"},
+    {
+        "status",
+        "enqueue",
+        "pauses",
+        "machines",
+        "prices",
+        "campaign_finishing",
+        "caller_numbers",
+    },
+    {
+        "callbacks",
+        "reconcile",
+        "placing",
+        "operator_actions",
+        "campaign_numbers",
+        "number_health",
+    },
     {"hang_ups", "dispatch", "cleanup"},
 ]
 

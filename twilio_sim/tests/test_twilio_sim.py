@@ -797,3 +797,41 @@ def test_an_ended_call_is_priced_after_price_delay_seconds_by_its_started_minute
     assert (priced["price"], priced["price_unit"]) == ("-0.02600", "USD"), "two started minutes"
     listed = {c["sid"]: c["price"] for c in api.list().json()["calls"]}
     assert listed == {answered: "-0.02600", busy: "0.00000"}
+
+
+def test_a_flagged_caller_number_s_calls_are_mostly_rejected_with_603_or_unanswered(
+    api, receiver, control
+):
+    flagged = "+15551239999"
+    control.configure(numbers={flagged: {"flagged": True}}, seed=7)
+    sids = [api.create(f"+1555111{n:04d}", From=flagged).json()["sid"] for n in range(40)]
+    plain = api.create("+15551110001").json()["sid"]
+
+    ended = [control.wait_for_end(sid) for sid in sids]
+
+    outcomes = [record["planned_outcome"] for record in ended]
+    assert outcomes.count("rejected") + outcomes.count("no-answer") >= 34
+    assert outcomes.count("rejected") >= 10
+    rejected = next(r for r in ended if r["planned_outcome"] == "rejected")
+    assert rejected["status"] == "busy"
+    terminal = receiver.wait_for_callbacks(rejected["sid"], 3)[-1]["params"]
+    assert (terminal["CallStatus"], terminal["SipResponseCode"]) == ("busy", "603")
+    assert control.wait_for_end(plain)["status"] == "completed"  # from the usual number
+    with pytest.raises(urllib.error.HTTPError):
+        control.configure(numbers={flagged: {"flagged": "yes"}})
+
+
+def test_twilio_python_lists_the_account_s_incoming_phone_numbers(simulator, control):
+    numbers = [f"+1555123{n:04d}" for n in range(60)]
+    control.configure(incoming_numbers=numbers)
+    client = Client(ACCOUNT_SID, AUTH_TOKEN)
+    client.api.base_url = simulator.base_url
+
+    listed = client.incoming_phone_numbers.list(page_size=25)
+
+    assert [n.phone_number for n in listed] == numbers  # every page
+    assert all(n.sid.startswith("PN") and len(n.sid) == 34 for n in listed)
+    assert listed[0].capabilities["voice"] is True
+    assert len({n.sid for n in listed}) == 60
+    one = client.incoming_phone_numbers.list(phone_number=numbers[3])
+    assert [n.phone_number for n in one] == [numbers[3]]
