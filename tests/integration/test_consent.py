@@ -497,7 +497,7 @@ def test_a_manager_listing_a_number_in_the_admin_revokes_its_consents(
     waiting = enqueue_outbound_call(business=business, to_number=NUMBER, campaign=sales)
     manager = member_client((business, "manager"))
     response = manager.post(
-        "/admin/calls/donotcall/add/",
+        "/admin/compliance/donotcall/add/",
         {"business": business.pk, "phone_number": "(415) 555-0123", "reason": "asked by email"},
     )
     assert response.status_code == 302
