@@ -78,6 +78,16 @@ def plain_http(settings):
     settings.SECURE_SSL_REDIRECT = False
 
 
+# The suite runs with DEBUG off, where no development key is given: secrets stored by a test
+# are encrypted with this one.
+TEST_FIELD_ENCRYPTION_KEY = "dGVzdHMtb25seS1maWVsZC1lbmNyeXB0aW9uLWtleS0="
+
+
+@pytest.fixture(autouse=True)
+def field_encryption_keys(settings):
+    settings.FIELD_ENCRYPTION_KEYS = [TEST_FIELD_ENCRYPTION_KEY]
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hasher(settings):
     """Admin tests log in many users; the production hasher's cost is for attackers, not tests."""
@@ -149,15 +159,19 @@ class FakeTwilio:
         # Call updates sent: (sid, twiml); and an error to raise instead.
         self.updated = []
         self.update_error = None
+        # The account (twilio_accounts.credentials.Credentials) of each request, in order.
+        self.accounts = []
 
-    def call_create(self, **kwargs):
+    def call_create(self, *, account, **kwargs):
+        self.accounts.append(account)
         self.created.append(kwargs)
         if self.create_error:
             raise self.create_error
         self.next_sid += 1
         return f"CA{self.next_sid:032x}"
 
-    def call_fetch(self, *, sid):
+    def call_fetch(self, *, account, sid):
+        self.accounts.append(account)
         self.fetched.append(sid)
         if sid not in self.calls:
             raise twilio_client.TwilioError(
@@ -167,16 +181,19 @@ class FakeTwilio:
             )
         return self.calls[sid]
 
-    def call_list(self, *, to, from_, limit=50):
+    def call_list(self, *, account, to, from_, limit=50):
+        self.accounts.append(account)
         return [c for c in self.listing if c.to == to and c.from_ == from_]
 
-    def call_hang_up(self, *, sid):
+    def call_hang_up(self, *, account, sid):
+        self.accounts.append(account)
         self.hung_up.append(sid)
         if self.hang_up_error:
             raise self.hang_up_error
         return twilio_call(sid, self.hang_up_status)
 
-    def call_update(self, *, sid, twiml):
+    def call_update(self, *, account, sid, twiml):
+        self.accounts.append(account)
         self.updated.append((sid, twiml))
         if self.update_error:
             raise self.update_error

@@ -214,6 +214,7 @@ def _claim_one(business: Business, request: CallRequest) -> int | None:
         return None
     call = CallLog.objects.create(
         business=business,
+        twilio_account_id=business.twilio_account_id,
         request=request,
         lead_id=request.lead_id,
         direction=CallLog.Direction.OUTBOUND,

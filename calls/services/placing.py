@@ -24,6 +24,7 @@ from calls.services.pauses import business_pause, dialing_set
 from calls.services.status import Retry, call_fail, call_sid_store
 from calls.twilio_client import ErrorKind, TwilioError
 from compliance.windows import WindowCheck
+from twilio_accounts.credentials import call_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def call_place(*, call_id: int, deadline: float | None = None) -> Placed:
     if not call.business.can_dial or DialingControl.get().paused:
         # Paused since the claim (e.g. Twilio refused the business's previous call): no token.
         return _refused(call, SendRefusal(PAUSED))
-    token = dial_token_take(deadline=deadline)
+    token = dial_token_take(account_id=call.twilio_account_id, deadline=deadline)
     if token is None:
         call_claim_release(call_id=call_id)
         return Placed.RELEASED
@@ -74,6 +75,7 @@ def call_place(*, call_id: int, deadline: float | None = None) -> Placed:
     base = settings.PUBLIC_BASE_URL
     try:
         sid = twilio_client.call_create(
+            account=call_credentials(call),
             to=call.to_number,
             from_=call.from_number,
             url=f"{base}/twilio/calls/{call.public_id}/answer",
