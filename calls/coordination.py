@@ -50,6 +50,37 @@ class DialToken(models.Model):
         return f"token {self.slot} of {self.account or 'the main account'}"
 
 
+class DialTurn(models.Model):
+    """A business's place in the round-robin for its account's calls-per-second tokens: of the
+    businesses waiting for a token of one account, the one served longest ago takes the next
+    (calls/services/dial_tokens.py), however many dispatches each has waiting."""
+
+    business = models.OneToOneField(
+        "calls.Business", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    account = models.ForeignKey(
+        "twilio_accounts.TwilioAccount",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    # When it last took a token; None: never (first in line).
+    served_at = models.DateTimeField(null=True, blank=True)
+    # Set, and pushed forward, while a dispatch of the business waits for a token: a waiter that
+    # died stops holding its place when this passes.
+    waiting_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # dial_token_take: who else is waiting for this account's tokens.
+            models.Index(fields=["account", "waiting_until"], name="dialturn_waiting_idx"),
+        ]
+
+    def __str__(self):
+        return f"turn of business {self.business_id}"
+
+
 class EndedCallTally(models.Model):
     """How many calls have ended with one status, counted forward from `counted_until` by
     /metrics at each scrape: a total that only grows (a Prometheus counter), read without

@@ -8,7 +8,7 @@ this app.
 """
 
 from calls.audit import NumberErasure, OperatorAction, OperatorActionRow
-from calls.coordination import DialToken, EndedCallTally, Lease, WorkerHeartbeat
+from calls.coordination import DialToken, DialTurn, EndedCallTally, Lease, WorkerHeartbeat
 from calls.models.businesses import Business, DialingControl
 from calls.models.call_logs import LIVE_CONDITION, CallEvent, CallLog
 from calls.models.campaigns import Campaign
@@ -27,6 +27,7 @@ __all__ = [
     "CallRequest",
     "Campaign",
     "DialToken",
+    "DialTurn",
     "DialingControl",
     "DoNotCall",
     "EndedCallTally",

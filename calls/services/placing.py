@@ -54,7 +54,9 @@ def call_place(*, call_id: int, deadline: float | None = None) -> Placed:
     if not call.business.can_dial or DialingControl.get().paused:
         # Paused since the claim (e.g. Twilio refused the business's previous call): no token.
         return _refused(call, SendRefusal(PAUSED))
-    token = dial_token_take(account_id=call.twilio_account_id, deadline=deadline)
+    token = dial_token_take(
+        account_id=call.twilio_account_id, business_id=call.business_id, deadline=deadline
+    )
     if token is None:
         call_claim_release(call_id=call_id)
         return Placed.RELEASED

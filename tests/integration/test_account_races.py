@@ -71,3 +71,46 @@ def test_racing_dispatches_keep_each_account_s_rate_and_cap(creates, settings):
     assert len(by_account[shared.account_sid]) == 5
     assert live.filter(twilio_account=solo).count() == 3
     assert live.filter(twilio_account=None).count() == 6
+
+
+def test_a_business_with_many_dispatches_waiting_takes_its_turn_with_one_that_has_few(db):
+    """Five workers send for a business with a long queue, one for a business with four calls,
+    on one account at 2 per second: the tokens go round-robin by business, so the small one's
+    four creates are among the first eight or so, not one in six as workers would share them."""
+    import threading
+
+    from calls.services.dial_tokens import dial_token_release, dial_token_take
+    from tests.racing import run_at_once
+
+    account = TwilioAccount.objects.create(
+        account_sid="AC" + "a" * 32, auth_token="t", calls_per_second=2
+    )
+    big, small = businesses("212", 2, account)
+    taken = []
+    small_done = threading.Event()
+
+    def send(business_id):
+        token = dial_token_take(
+            account_id=account.pk, business_id=business_id, deadline=time.monotonic() + 10
+        )
+        if token is None:
+            return False
+        taken.append(business_id)
+        time.sleep(0.01)  # the create in flight
+        dial_token_release(token=token, sent=True)
+        return True
+
+    def big_worker():
+        while not small_done.is_set() and len(taken) < 30:
+            send(big.pk)
+
+    def small_worker():
+        for _ in range(4):
+            assert send(small.pk)
+        small_done.set()
+
+    errors = run_at_once(*[big_worker] * 5, small_worker, timeout=60)
+    assert errors == []
+    small_at = [n for n, business_id in enumerate(taken) if business_id == small.pk]
+    assert len(small_at) == 4
+    assert small_at[-1] <= 8, taken
