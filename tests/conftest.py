@@ -7,6 +7,7 @@ from django_q.utils import get_func_repr
 
 from calls import twilio_client
 from calls.models import Business
+from tests.e2e.live_stack import FIELD_ENCRYPTION_KEY
 from tests.recipes import make_cleanup_run, make_heartbeat, make_member, sign, twilio_call
 
 
@@ -79,8 +80,9 @@ def plain_http(settings):
 
 
 # The suite runs with DEBUG off, where no development key is given: secrets stored by a test
-# are encrypted with this one.
-TEST_FIELD_ENCRYPTION_KEY = "dGVzdHMtb25seS1maWVsZC1lbmNyeXB0aW9uLWtleS0="
+# are encrypted with this one, the key of the stacks it starts too (a stack reads what the test
+# stored).
+TEST_FIELD_ENCRYPTION_KEY = FIELD_ENCRYPTION_KEY
 
 
 @pytest.fixture(autouse=True)
