@@ -320,19 +320,3 @@ def subaccount_create(*, friendly_name: str) -> TwilioSubaccount:
             lambda twilio: twilio.api.v2010.accounts.create(friendly_name=friendly_name),
         )
     )
-
-
-def subaccount_fetch(*, sid: str) -> TwilioSubaccount:
-    return _subaccount(
-        _twilio(main_credentials(), lambda twilio: twilio.api.v2010.accounts(sid).fetch())
-    )
-
-
-def subaccount_close(*, sid: str) -> TwilioSubaccount:
-    """Closes a subaccount for good (Twilio releases its numbers; it cannot be reopened)."""
-    return _subaccount(
-        _twilio(
-            main_credentials(),
-            lambda twilio: twilio.api.v2010.accounts(sid).update(status="closed"),
-        )
-    )

@@ -29,11 +29,6 @@ def account_credentials(account: TwilioAccount | None) -> Credentials:
     return Credentials(account.account_sid, account.auth_token)
 
 
-def business_credentials(business) -> Credentials:
-    """The credentials every Twilio request about `business`'s calls is sent with."""
-    return account_credentials(business.twilio_account if business.twilio_account_id else None)
-
-
 def call_credentials(call) -> Credentials:
     """The credentials of the account `call` was placed through (its business's when it was
     claimed: moving a business to another account never sends its live calls' requests
