@@ -202,3 +202,16 @@ def test_an_inbound_call_to_a_tenant_s_number_from_another_account_is_refused(
     params["AccountSid"] = SUB_SID
     assert post(client, path, params, SUB_TOKEN).status_code == 200
     assert CallLog.objects.get().twilio_account_id == tenant.twilio_account_id
+
+
+def test_resuming_a_paused_account_clears_it_and_nudges_its_businesses(
+    tenant, business, queue, django_capture_on_commit_callbacks
+):
+    from calls.services.pauses import twilio_account_resume
+
+    TwilioAccount.objects.filter(pk=tenant.twilio_account_id).update(paused_reason="20003")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert twilio_account_resume(account_id=tenant.twilio_account_id)
+    assert TwilioAccount.objects.get(pk=tenant.twilio_account_id).paused_reason == ""
+    assert queue() == [("calls.tasks.dispatch", (tenant.pk,))]
+    assert not twilio_account_resume(account_id=tenant.twilio_account_id)  # not paused now
