@@ -4,11 +4,14 @@ A business with no TwilioAccount dials through the settings' main account, as be
 existed; so does every business while no TwilioAccount row exists.
 """
 
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
 
 from twilio_accounts.models import TwilioAccount
+
+ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ def signing_account(account_sid: str) -> SigningAccount | None:
     if not account_sid or account_sid == settings.TWILIO_ACCOUNT_SID:
         tokens = (settings.TWILIO_AUTH_TOKEN, settings.TWILIO_AUTH_TOKEN_PREVIOUS)
         return SigningAccount(None, tuple(t for t in tokens if t))
+    if not ACCOUNT_SID.fullmatch(account_sid):
+        return None  # not a SID (a NUL would not even reach PostgreSQL as a query parameter)
     account = TwilioAccount.objects.filter(account_sid=account_sid).first()
     if account is None:
         return None

@@ -215,3 +215,11 @@ def test_resuming_a_paused_account_clears_it_and_nudges_its_businesses(
     assert TwilioAccount.objects.get(pk=tenant.twilio_account_id).paused_reason == ""
     assert queue() == [("calls.tasks.dispatch", (tenant.pk,))]
     assert not twilio_account_resume(account_id=tenant.twilio_account_id)  # not paused now
+
+
+@pytest.mark.parametrize("account_sid", ["AC\x00" + "a" * 31, "not-a-sid", "AC" + "a" * 33])
+def test_an_account_sid_that_is_not_one_is_refused_without_a_lookup(client, placed, account_sid):
+    params = callback_of(account_sid)
+    response = post(client, f"/twilio/calls/{placed.public_id}/status", params, SUB_TOKEN)
+    assert response.status_code == 403
+    assert unchanged(placed)
