@@ -32,6 +32,7 @@ BASE_ENV = {
     "ALLOWED_HOSTS": "127.0.0.1,localhost",
     "TWILIO_ACCOUNT_SID": live_stack.ACCOUNT_SID,
     "TWILIO_AUTH_TOKEN": live_stack.AUTH_TOKEN,
+    "FIELD_ENCRYPTION_KEYS": live_stack.FIELD_ENCRYPTION_KEY,
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
     "SECURE_SSL_REDIRECT": "false",
     "LOG_LEVEL": "WARNING",

@@ -53,10 +53,20 @@ def callee_numbers(n, count):
     return [f"+1415{600 + n}{1000 + i:04d}" for i in range(count)]
 
 
-def drain(broker, *, rounds=ROUNDS, caps=CAPS, database="queue_drain", env=None, prepare=None):
-    """Drains `rounds` x cap calls per business through a live stack; returns (businesses, the
-    simulator's stats and calls, failures, wall seconds). `prepare(businesses)` runs before the
-    calls are queued."""
+def drain(
+    broker,
+    *,
+    rounds=ROUNDS,
+    caps=CAPS,
+    database="queue_drain",
+    env=None,
+    prepare=None,
+    workers=1,
+    sim_cps=SIM_CPS,
+):
+    """Drains `rounds` x cap calls per business through a live stack with `workers` worker
+    processes; returns (businesses, the simulator's stats and calls, failures, wall seconds).
+    `prepare(businesses, stack)` runs once the stack is up, before the calls are queued."""
     from django.db import connections
 
     from calls.models import Business, CallRequest
@@ -76,8 +86,6 @@ def drain(broker, *, rounds=ROUNDS, caps=CAPS, database="queue_drain", env=None,
         )  # fmt: skip
         for n, cap in enumerate(caps)
     ]
-    if prepare:
-        prepare(businesses)
     stack = LiveStack(
         database_url=url,
         redis_url=common.REDIS_URL if broker == "redis" else "",
@@ -89,8 +97,10 @@ def drain(broker, *, rounds=ROUNDS, caps=CAPS, database="queue_drain", env=None,
     failures = []
     try:
         stack.sim.configure(
-            ring_seconds=RING_SECONDS, call_seconds=CALL_SECONDS, cps=SIM_CPS, list_delay=0.5
+            ring_seconds=RING_SECONDS, call_seconds=CALL_SECONDS, cps=sim_cps, list_delay=0.5
         )
+        if prepare:
+            prepare(businesses, stack)
         for n, business in enumerate(businesses):
             numbers = callee_numbers(n, rounds * business.max_concurrent_calls)
             out = stack.manage("enqueue_calls", "--business", str(business.pk), *numbers)
@@ -98,7 +108,8 @@ def drain(broker, *, rounds=ROUNDS, caps=CAPS, database="queue_drain", env=None,
                 failures.append(f"enqueue for {business.name}: {out.strip().splitlines()[-1]}")
         total = sum(rounds * cap for cap in caps)
         started = time.monotonic()
-        stack.start_worker(0)
+        for n in range(workers):
+            stack.start_worker(n)
         deadline = started + 420
         while time.monotonic() < deadline:
             stats = stack.sim.stats()

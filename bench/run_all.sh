@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.." || exit 1
 logs="${BENCH_LOG_DIR:-/tmp/bench-logs}"
 mkdir -p "$logs"
 failed=0
-for name in queue_drain slow_receiver webhooks growth memory consent caller_numbers; do
+for name in queue_drain slow_receiver webhooks growth memory consent caller_numbers scale_out; do
     echo "== $name $*" >&2
     started=$(date +%s)
     if ! .venv/bin/python "bench/$name.py" "$@" >"$logs/$name.out" 2>&1; then

@@ -63,7 +63,7 @@ def run(broker, rounds, trickle):
 
     receiver = TricklingReceiver(interval=TRICKLE_INTERVAL) if trickle else None
 
-    def hook(businesses):
+    def hook(businesses, stack):
         if receiver:
             hooked = businesses[-1]
             hooked.webhook_url = receiver.url

@@ -17,12 +17,68 @@ class Lease(models.Model):
 
 
 class DialToken(models.Model):
-    """One of TWILIO_CALLS_PER_SECOND tokens: a create may be sent on it from `free_at` on."""
+    """One of an account's calls-per-second tokens (`slot` 1 to its calls_per_second; the main
+    account's when `account` is None, TWILIO_CALLS_PER_SECOND of them): a create through that
+    account may be sent on it from `free_at` on."""
 
+    account = models.ForeignKey(
+        "twilio_accounts.TwilioAccount",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="dial_tokens",
+    )
+    slot = models.PositiveIntegerField()
     free_at = models.DateTimeField()
 
+    class Meta:
+        constraints = [
+            # One row per token, however many workers create an account's tokens at once.
+            models.UniqueConstraint(
+                fields=["account", "slot"],
+                condition=models.Q(account__isnull=False),
+                name="one_dial_token_per_account_slot",
+            ),
+            models.UniqueConstraint(
+                fields=["slot"],
+                condition=models.Q(account__isnull=True),
+                name="one_dial_token_per_main_slot",
+            ),
+        ]
+
     def __str__(self):
-        return f"token {self.pk}"
+        return f"token {self.slot} of {self.account or 'the main account'}"
+
+
+class DialTurn(models.Model):
+    """A business's place in the round-robin for its account's calls-per-second tokens: of the
+    businesses waiting for a token of one account, the one served longest ago takes the next
+    (calls/services/dial_tokens.py), however many dispatches each has waiting."""
+
+    business = models.OneToOneField(
+        "calls.Business", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    account = models.ForeignKey(
+        "twilio_accounts.TwilioAccount",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    # When it last took a token; None: never (first in line).
+    served_at = models.DateTimeField(null=True, blank=True)
+    # Set, and pushed forward, while a dispatch of the business waits for a token: a waiter that
+    # died stops holding its place when this passes.
+    waiting_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # dial_token_take: who else is waiting for this account's tokens.
+            models.Index(fields=["account", "waiting_until"], name="dialturn_waiting_idx"),
+        ]
+
+    def __str__(self):
+        return f"turn of business {self.business_id}"
 
 
 class EndedCallTally(models.Model):

@@ -1,6 +1,8 @@
 """The only module that talks to Twilio's REST API, and the one place unit tests patch.
 
-Every failure becomes a `TwilioError` whose `kind` says what it proves about the call.
+Every request is sent under the account it concerns (`account`: twilio_accounts.credentials):
+to /Accounts/<its SID>/… with its credentials. Every failure becomes a `TwilioError` whose
+`kind` says what it proves about the call.
 """
 
 import enum
@@ -18,6 +20,8 @@ from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
+
+from twilio_accounts.credentials import Credentials, main_credentials
 
 
 class ErrorKind(enum.Enum):
@@ -160,10 +164,12 @@ def _client(account_sid: str, auth_token: str, base_url: str, timeout: float) ->
     return Client(account_sid, auth_token, http_client=http_client)
 
 
-def client() -> Client:
+def client(account: Credentials | None = None) -> Client:
+    """A client sending every request under `account` (the main account when None)."""
+    account = account or main_credentials()
     return _client(
-        settings.TWILIO_ACCOUNT_SID,
-        settings.TWILIO_AUTH_TOKEN,
+        account.account_sid,
+        account.auth_token,
         settings.TWILIO_API_BASE_URL,
         settings.TWILIO_HTTP_TIMEOUT_SECONDS,
     )
@@ -216,17 +222,19 @@ def _decimal(value) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def _twilio(operation):
-    """Runs one REST request, turning whatever goes wrong into a TwilioError."""
+def _twilio(account: Credentials, operation):
+    """Runs one REST request on `account`'s client, turning whatever goes wrong into a
+    TwilioError."""
     try:
-        return operation()
+        return operation(client(account))
     except (TwilioRestException, TwilioServiceException, requests.RequestException) as error:
-        seen = client().http_client.seen
+        seen = client(account).http_client.seen
         raise _error_from(error, getattr(seen, "retry_after", None)) from error
 
 
 def call_create(
     *,
+    account: Credentials,
     to: str,
     from_: str,
     url: str,
@@ -251,7 +259,8 @@ def call_create(
             "async_amd_status_callback_method": "POST",
         }
     instance = _twilio(
-        lambda: client().calls.create(
+        account,
+        lambda twilio: twilio.calls.create(
             to=to,
             from_=from_,
             url=url,
@@ -261,29 +270,56 @@ def call_create(
             timeout=timeout,
             time_limit=time_limit,
             **detection,
-        )
+        ),
     )
     return instance.sid
 
 
-def call_fetch(*, sid: str) -> TwilioCall:
-    return _call(_twilio(lambda: client().calls(sid).fetch()))
+def call_fetch(*, account: Credentials, sid: str) -> TwilioCall:
+    return _call(_twilio(account, lambda twilio: twilio.calls(sid).fetch()))
 
 
-def call_list(*, to: str, from_: str, limit: int = 50) -> list[TwilioCall]:
+def call_list(*, account: Credentials, to: str, from_: str, limit: int = 50) -> list[TwilioCall]:
     """Newest first, as Twilio lists them."""
-    instances = _twilio(lambda: client().calls.list(to=to, from_=from_, limit=limit))
+    instances = _twilio(account, lambda twilio: twilio.calls.list(to=to, from_=from_, limit=limit))
     return [_call(instance) for instance in instances]
 
 
-def call_hang_up(*, sid: str) -> TwilioCall:
+def call_hang_up(*, account: Credentials, sid: str) -> TwilioCall:
     """Ends the call (canceled if it was not answered yet); returns it as Twilio then saw it."""
-    return _call(_twilio(lambda: client().calls(sid).update(status="completed")))
+    return _call(_twilio(account, lambda twilio: twilio.calls(sid).update(status="completed")))
 
 
-def call_update(*, sid: str, twiml: str) -> TwilioCall:
+def call_update(*, account: Credentials, sid: str, twiml: str) -> TwilioCall:
     """Replaces what a live call is playing with `twiml`; returns the call as Twilio then saw it."""
-    return _call(_twilio(lambda: client().calls(sid).update(twiml=twiml)))
+    return _call(_twilio(account, lambda twilio: twilio.calls(sid).update(twiml=twiml)))
+
+
+@dataclass(frozen=True)
+class TwilioSubaccount:
+    sid: str
+    auth_token: str
+    friendly_name: str
+    status: str
+
+
+def _subaccount(instance) -> TwilioSubaccount:
+    return TwilioSubaccount(
+        sid=instance.sid,
+        auth_token=instance.auth_token,
+        friendly_name=instance.friendly_name or "",
+        status=instance.status,
+    )
+
+
+def subaccount_create(*, friendly_name: str) -> TwilioSubaccount:
+    """Creates a subaccount of the main account (POST /2010-04-01/Accounts.json)."""
+    return _subaccount(
+        _twilio(
+            main_credentials(),
+            lambda twilio: twilio.api.v2010.accounts.create(friendly_name=friendly_name),
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -293,9 +329,9 @@ class TwilioNumber:
     voice: bool
 
 
-def incoming_numbers_list() -> list[TwilioNumber]:
+def incoming_numbers_list(*, account: Credentials) -> list[TwilioNumber]:
     """The account's phone numbers (IncomingPhoneNumbers), every page."""
-    instances = _twilio(lambda: client().incoming_phone_numbers.list())
+    instances = _twilio(account, lambda twilio: twilio.incoming_phone_numbers.list())
     return [
         TwilioNumber(
             sid=instance.sid,

@@ -19,10 +19,15 @@ from calls.forms import (
 from calls.health import health_checks, health_details_allowed
 from calls.models import CallLog
 from calls.scripts import campaign_twiml
-from calls.services.callbacks import call_callback_record, inbound_call_receive
+from calls.services.callbacks import (
+    call_callback_record,
+    inbound_business,
+    inbound_call_receive,
+)
 from calls.services.do_not_call import call_keypress_record
 from calls.services.machines import call_machine_verdict_record
 from calls.services.status import StatusReport
+from twilio_accounts.credentials import signing_account
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +37,10 @@ OPT_OUT_CONFIRMATION = "You will not receive these calls again. Goodbye."
 
 def twilio_webhook(view):
     """POST only, form-encoded, and only with a valid X-Twilio-Signature over PUBLIC_BASE_URL +
-    the path, made with the auth token or, during a rotation, the previous one."""
+    the path, made with the auth token (or, during a rotation, the previous one) of the account
+    its AccountSid names; a request from an account unknown here is refused. The view then
+    refuses a request whose account is not its call's (`foreign_account`), so one tenant's
+    account can never act on another's call."""
 
     @csrf_exempt
     @require_POST
@@ -45,17 +53,29 @@ def twilio_webhook(view):
             return HttpResponseBadRequest(f"Expected {FORM_ENCODED}.")
         url = settings.PUBLIC_BASE_URL + request.get_full_path()
         signature = request.headers.get("X-Twilio-Signature", "")
-        tokens = [settings.TWILIO_AUTH_TOKEN, settings.TWILIO_AUTH_TOKEN_PREVIOUS]
+        signer = signing_account(request.POST.get("AccountSid", ""))
+        if signer is None:
+            logger.warning("Rejected a webhook from an unknown Twilio account for %s", url)
+            return HttpResponseForbidden("Unknown Twilio account.")
         if not any(
             RequestValidator(token).validate(url, request.POST, signature)
-            for token in tokens
-            if token
+            for token in signer.tokens
         ):
             logger.warning("Rejected a webhook with a bad signature for %s", url)
             return HttpResponseForbidden("Invalid Twilio signature.")
+        request.twilio_account_id = signer.account_id
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def foreign_account(request, account_id: int | None) -> HttpResponse | None:
+    """403 when the signed request's account is not `account_id` (the call's or the called
+    business's); None when it is."""
+    if request.twilio_account_id == account_id:
+        return None
+    logger.warning("Rejected a webhook from another Twilio account for %s", request.path)
+    return HttpResponseForbidden("This request's Twilio account is not the call's.")
 
 
 def twiml(response: VoiceResponse) -> HttpResponse:
@@ -83,6 +103,8 @@ def _record_callback(request, call: CallLog | None) -> HttpResponse:
     if call is None:
         logger.warning("Status callback for unknown call %s", sid)
         return HttpResponse(status=204)
+    if refused := foreign_account(request, call.twilio_account_id):
+        return refused
     call_callback_record(
         call=call,
         sid=sid,
@@ -110,6 +132,8 @@ def call_answer(request, public_id):
     call = get_object_or_404(
         CallLog.objects.select_related("request__campaign__business"), public_id=public_id
     )
+    if refused := foreign_account(request, call.twilio_account_id):
+        return refused
     campaign = call.request.campaign if call.request else None
     if (
         call.is_terminal
@@ -131,6 +155,8 @@ def call_answer(request, public_id):
 def call_machine_verdict(request, public_id):
     """Twilio's answering-machine detection verdict on a call this service placed."""
     call = get_object_or_404(CallLog, public_id=public_id)
+    if refused := foreign_account(request, call.twilio_account_id):
+        return refused
     form = MachineVerdictForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest(form.errors.as_text())
@@ -152,6 +178,8 @@ def call_gather(request, public_id):
     call = get_object_or_404(
         CallLog.objects.select_related("request__campaign"), public_id=public_id
     )
+    if refused := foreign_account(request, call.twilio_account_id):
+        return refused
     form = GatherForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest(form.errors.as_text())
@@ -176,7 +204,11 @@ def incoming_call(request):
     if not form.is_valid():
         return HttpResponseBadRequest(form.errors.as_text())
     data = form.cleaned_data
+    business = inbound_business(to_number=data["To"])
+    if business and (refused := foreign_account(request, business.twilio_account_id)):
+        return refused
     call = inbound_call_receive(
+        business=business,
         call_sid=data["CallSid"],
         from_number=data["From"],
         to_number=data["To"],

@@ -14,10 +14,14 @@ import re
 import sys
 from urllib.parse import urlsplit
 
+import django
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, Warning
 from django.core.exceptions import ImproperlyConfigured
 from django.http.request import validate_host
+
+from config.encryption import key_problems, secret_stored
 
 SECRET_KEY_MIN_LENGTH = 50
 COMMANDS_WITHOUT_SECRETS = {
@@ -67,9 +71,28 @@ def production_secret_problems() -> list[str]:
                 f"SECRET_KEY is too short or too plain ({len(key)} characters; at least "
                 f"{SECRET_KEY_MIN_LENGTH} random ones)."
             )
+    problems += _encryption_key_problems()
     if not any(p.startswith("TWILIO_ACCOUNT_SID ") for p in problems):
         if not ACCOUNT_SID.fullmatch(settings.TWILIO_ACCOUNT_SID):
             problems.append("TWILIO_ACCOUNT_SID is not an account SID (AC and 32 hex digits).")
+    return problems
+
+
+def _encryption_key_problems() -> list[str]:
+    """Keys that are not Fernet keys or are the development one; and no keys at all while a
+    secret is stored (it could be neither read nor written)."""
+    keys = settings.FIELD_ENCRYPTION_KEYS
+    problems = key_problems(keys)
+    if settings.DEV_FIELD_ENCRYPTION_KEY in keys:
+        problems.append("FIELD_ENCRYPTION_KEYS holds the development key.")
+    if not keys:
+        if not apps.ready:
+            django.setup()
+        if secret_stored():
+            problems.append(
+                "FIELD_ENCRYPTION_KEYS is not set, and the database holds encrypted secrets "
+                "(Twilio auth tokens, webhook secrets)."
+            )
     return problems
 
 

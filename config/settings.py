@@ -15,6 +15,8 @@ DEBUG = env.bool("DEBUG", default=False)
 DEV_SECRET_KEY = "dev-only-insecure-secret-key"
 DEV_TWILIO_ACCOUNT_SID = "AC" + "0" * 32
 DEV_TWILIO_AUTH_TOKEN = "dev-auth-token"
+# A Fernet key everyone can read: secrets stored with it are only obscured (DEBUG only).
+DEV_FIELD_ENCRYPTION_KEY = "ZGV2ZWxvcG1lbnQtb25seS1maWVsZC1lbmNyeXB0aW8="
 
 SECRET_KEY = env("SECRET_KEY", default="") or DEV_SECRET_KEY
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
@@ -40,6 +42,8 @@ INSTALLED_APPS = [
     "ninja",
     "api",
     "webhooks",
+    # Twilio accounts (a subaccount per tenant), their credentials and calls per second.
+    "twilio_accounts",
 ]
 
 MIDDLEWARE = [
@@ -92,6 +96,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Behind PgBouncer in transaction mode a server-side cursor (QuerySet.iterator()) would
+    # outlive the transaction that opened it on a pooled connection (docs/deploy.md).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -178,6 +187,12 @@ TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="") or DEV_TWILIO_AUTH_TOKE
 # The token Twilio signed with before a rotation: webhooks signed with it are still accepted
 # until it is removed (README, "Rotating the Twilio auth token").
 TWILIO_AUTH_TOKEN_PREVIOUS = env("TWILIO_AUTH_TOKEN_PREVIOUS", default="")
+# Fernet keys for the secrets kept in the database (Twilio auth tokens, webhook secrets),
+# comma-separated: the first encrypts, every one decrypts (config/encryption.py). With DEBUG off
+# and a secret stored, every process refuses to start without them (config/checks.py).
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[]) or (
+    [DEV_FIELD_ENCRYPTION_KEY] if DEBUG else []
+)
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 TWILIO_API_BASE_URL = env(
     "TWILIO_API_BASE_URL", default="http://127.0.0.1:8765" if DEBUG else ""

@@ -7,6 +7,7 @@ from django_q.utils import get_func_repr
 
 from calls import twilio_client
 from calls.models import Business
+from tests.e2e.live_stack import FIELD_ENCRYPTION_KEY
 from tests.recipes import make_cleanup_run, make_heartbeat, make_member, sign, twilio_call
 
 
@@ -76,6 +77,17 @@ def plain_http(settings):
     """The suite runs with DEBUG off, where every plain HTTP request is redirected to HTTPS; the
     test client speaks plain HTTP. tests/integration/test_settings.py checks the redirect."""
     settings.SECURE_SSL_REDIRECT = False
+
+
+# The suite runs with DEBUG off, where no development key is given: secrets stored by a test
+# are encrypted with this one, the key of the stacks it starts too (a stack reads what the test
+# stored).
+TEST_FIELD_ENCRYPTION_KEY = FIELD_ENCRYPTION_KEY
+
+
+@pytest.fixture(autouse=True)
+def field_encryption_keys(settings):
+    settings.FIELD_ENCRYPTION_KEYS = [TEST_FIELD_ENCRYPTION_KEY]
 
 
 @pytest.fixture(autouse=True)
@@ -149,15 +161,19 @@ class FakeTwilio:
         # Call updates sent: (sid, twiml); and an error to raise instead.
         self.updated = []
         self.update_error = None
+        # The account (twilio_accounts.credentials.Credentials) of each request, in order.
+        self.accounts = []
 
-    def call_create(self, **kwargs):
+    def call_create(self, *, account, **kwargs):
+        self.accounts.append(account)
         self.created.append(kwargs)
         if self.create_error:
             raise self.create_error
         self.next_sid += 1
         return f"CA{self.next_sid:032x}"
 
-    def call_fetch(self, *, sid):
+    def call_fetch(self, *, account, sid):
+        self.accounts.append(account)
         self.fetched.append(sid)
         if sid not in self.calls:
             raise twilio_client.TwilioError(
@@ -167,16 +183,19 @@ class FakeTwilio:
             )
         return self.calls[sid]
 
-    def call_list(self, *, to, from_, limit=50):
+    def call_list(self, *, account, to, from_, limit=50):
+        self.accounts.append(account)
         return [c for c in self.listing if c.to == to and c.from_ == from_]
 
-    def call_hang_up(self, *, sid):
+    def call_hang_up(self, *, account, sid):
+        self.accounts.append(account)
         self.hung_up.append(sid)
         if self.hang_up_error:
             raise self.hang_up_error
         return twilio_call(sid, self.hang_up_status)
 
-    def call_update(self, *, sid, twiml):
+    def call_update(self, *, account, sid, twiml):
+        self.accounts.append(account)
         self.updated.append((sid, twiml))
         if self.update_error:
             raise self.update_error

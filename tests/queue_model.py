@@ -126,7 +126,9 @@ class TwilioSide:
         self.violations: list[str] = []
         self.creates = 0
 
-    def call_create(self, *, to, from_, url, status_callback, timeout, time_limit, **kwargs):
+    def call_create(
+        self, *, account, to, from_, url, status_callback, timeout, time_limit, **kwargs
+    ):
         public_id = urlsplit(status_callback).path.split("/")[3]
         self._check_may_be_placed(public_id, to)
         self.creates += 1
@@ -199,16 +201,16 @@ class TwilioSide:
             kind=error_kind(code=20404, status=404), code="20404", message="Not found"
         )
 
-    def call_fetch(self, *, sid):
+    def call_fetch(self, *, account, sid):
         if sid not in self.calls:
             raise self._not_found()
         return self._seen(self.calls[sid])
 
-    def call_list(self, *, to, from_, limit=50):
+    def call_list(self, *, account, to, from_, limit=50):
         found = [c for c in self.calls.values() if c.to == to and c.from_ == from_]
         return [self._seen(c) for c in sorted(found, key=lambda c: c.created, reverse=True)]
 
-    def call_hang_up(self, *, sid):
+    def call_hang_up(self, *, account, sid):
         call = self.calls.get(sid)
         if call is None:
             raise self._not_found()
@@ -219,7 +221,7 @@ class TwilioSide:
         call.move("completed" if call.status == "in-progress" else "canceled")
         return self._seen(call)
 
-    def call_update(self, *, sid, twiml):
+    def call_update(self, *, account, sid, twiml):
         call = self.calls.get(sid)
         if call is None or call.status not in LIVE_AT_TWILIO:
             raise TwilioError(

@@ -27,6 +27,7 @@ def make_call(business, *, direction="outbound", number=NUMBER, **fields) -> Cal
         ends = {"from_number": business.phone_number, "to_number": number}
     else:
         ends = {"from_number": number, "to_number": business.phone_number}
+    fields.setdefault("twilio_account_id", business.twilio_account_id)
     return CallLog.objects.create(business=business, direction=direction, **{**ends, **fields})
 
 
@@ -55,9 +56,10 @@ def callback(call_sid, status, sequence=None, **extra) -> dict:
     return {**params, **extra}
 
 
-def sign(path: str, params: dict) -> str:
-    """X-Twilio-Signature for a POST of `params` to `path`, as Twilio computes it."""
-    return RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(
+def sign(path: str, params: dict, token: str | None = None) -> str:
+    """X-Twilio-Signature for a POST of `params` to `path`, as Twilio computes it with `token`
+    (the main account's auth token unless given)."""
+    return RequestValidator(token or settings.TWILIO_AUTH_TOKEN).compute_signature(
         settings.PUBLIC_BASE_URL + path, params
     )
 

@@ -42,6 +42,10 @@ class SimControl:
     def call(self, sid):
         return self._request("GET", f"calls/{sid}")
 
+    def accounts(self):
+        """Every account, the main one first: SID, token, name, status."""
+        return self._request("GET", "accounts")["accounts"]
+
     def stats(self):
         return self._request("GET", "stats")
 

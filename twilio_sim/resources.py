@@ -68,7 +68,7 @@ def call_resource(switchboard, call):
 
 
 def _call_resource(switchboard, call):
-    base = f"{accounts_path(switchboard.account_sid)}/Calls/{call.sid}"
+    base = f"{accounts_path(call.account_sid)}/Calls/{call.sid}"
     queue_time = (
         0 if call.initiated_at is None else int(round((call.initiated_at - call.created_at) * 1000))
     )
@@ -77,7 +77,7 @@ def _call_resource(switchboard, call):
         "date_created": rfc2822(call.date_created),
         "date_updated": rfc2822(call.date_updated),
         "parent_call_sid": None,
-        "account_sid": switchboard.account_sid,
+        "account_sid": call.account_sid,
         "to": call.to,
         "to_formatted": _formatted(call.to),
         "from": call.from_,
@@ -113,9 +113,26 @@ def _price(switchboard, call):
     return f"{-minutes * settings.price_per_minute:.5f}" if minutes else "0.00000"
 
 
-def call_page(switchboard, calls, *, filters, page, page_size):
+def account_resource(account):
+    """The Account resource (2010-04-01): the auth token is in it, as Twilio answers its owner."""
+    base = accounts_path(account.sid)
+    return {
+        "sid": account.sid,
+        "auth_token": account.auth_token,
+        "friendly_name": account.friendly_name,
+        "owner_account_sid": account.owner_sid,
+        "status": account.status,
+        "type": "Full",
+        "date_created": rfc2822(account.date_created),
+        "date_updated": rfc2822(account.date_updated or account.date_created),
+        "uri": f"{base}.json",
+        "subresource_uris": {"calls": f"{base}/Calls.json"},
+    }
+
+
+def call_page(switchboard, calls, *, account_sid, filters, page, page_size):
     """One page of Twilio's list shape; the page URIs carry the filters, as Twilio's do."""
-    path = f"{accounts_path(switchboard.account_sid)}/Calls.json"
+    path = f"{accounts_path(account_sid)}/Calls.json"
     start = page * page_size
     chosen = calls[start : start + page_size]
 

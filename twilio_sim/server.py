@@ -2,7 +2,6 @@
 
 import base64
 import datetime
-import hmac
 import json
 import re
 import threading
@@ -11,6 +10,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from twilio_sim.resources import (
+    account_resource,
     call_page,
     call_resource,
     number_page,
@@ -30,6 +30,8 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 CALLS_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Calls\.json$")
 CALL_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Calls/(?P<sid>[^/]+)\.json$")
 NUMBERS_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/IncomingPhoneNumbers\.json$")
+ACCOUNTS_PATH = re.compile(r"^/2010-04-01/Accounts\.json$")
+ACCOUNT_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)\.json$")
 LIST_FILTERS = ("To", "From", "Status", "StartTime", "StartTime>", "StartTime<")
 
 
@@ -92,49 +94,85 @@ class SimRequestHandler(BaseHTTPRequestHandler):
     # --- Twilio's REST API
 
     def _authenticated(self):
+        """The account whose SID and auth token the Basic credentials carry, or None."""
         scheme, _, encoded = (self.headers.get("Authorization") or "").partition(" ")
         if scheme.lower() != "basic":
-            return False
+            return None
         try:
             username, _, password = base64.b64decode(encoded).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
-            return False
-        expected = f"{self.switchboard.account_sid}:{self.switchboard.auth_token}"
-        return hmac.compare_digest(f"{username}:{password}".encode(), expected.encode())
+            return None
+        return self.switchboard.account_for(username, password)
 
     def _rest(self, method, parts, body):
-        if not self._authenticated():
+        caller = self._authenticated()
+        if caller is None:
             return self._error(401, 20003, "Authenticate")
+        form = urllib.parse.parse_qs(body.decode(), keep_blank_values=True)
+        if ACCOUNTS_PATH.match(parts.path) or ACCOUNT_PATH.match(parts.path):
+            return self._accounts(method, parts.path, caller, form)
         calls_match, call_match = CALLS_PATH.match(parts.path), CALL_PATH.match(parts.path)
         numbers_match = NUMBERS_PATH.match(parts.path)
         match = calls_match or call_match or numbers_match
         if not match:
             return self._error(404, 20404, f"The requested resource {parts.path} was not found")
-        if match["account"] != self.switchboard.account_sid:
-            # Credentials of one account never reach another's resources.
+        account = self.switchboard.accounts.get(match["account"])
+        # Credentials of one account never reach another's resources; the main account's reach
+        # its subaccounts', as Twilio's do.
+        if account is None or caller.sid not in (account.sid, account.owner_sid):
             return self._error(401, 20003, "Authenticate")
-        form = urllib.parse.parse_qs(body.decode(), keep_blank_values=True)
+        if account.status != "active":
+            return self._error(401, 20005, "Account not active")
         if numbers_match and method == "GET":
             return self._numbers(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
         if calls_match and method == "POST":
-            return self._create(form)
+            return self._create(form, account)
         if calls_match and method == "GET":
-            return self._list(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+            query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+            return self._list(query, account)
         if call_match and method in ("GET", "POST"):
             call = self.switchboard.calls.get(call_match["sid"])
-            if call is None:
+            if call is None or call.account_sid != account.sid:
                 return self._error(404, 20404, f"The requested resource {parts.path} was not found")
             if method == "GET":
                 return self._json(200, call_resource(self.switchboard, call))
             return self._update(call, form)
         return self._error(405, 20004, "Method not allowed")
 
-    def _create(self, form):
+    def _accounts(self, method, path, caller, form):
+        """The Accounts API: a main account creates, fetches, suspends and closes subaccounts;
+        a subaccount sees only itself."""
+        if ACCOUNTS_PATH.match(path):
+            if method != "POST":
+                return self._error(405, 20004, "Method not allowed")
+            if not caller.is_main:
+                return self._error(403, 20008, "Subaccounts cannot create subaccounts")
+            name = (form.get("FriendlyName") or [""])[0].strip()
+            return self._json(201, account_resource(self.switchboard.account_create(name)))
+        account = self.switchboard.accounts.get(ACCOUNT_PATH.match(path)["account"])
+        if account is None or caller.sid not in (account.sid, account.owner_sid):
+            return self._error(404, 20404, f"The requested resource {path} was not found")
+        if method == "GET":
+            return self._json(200, account_resource(account))
+        if method != "POST":
+            return self._error(405, 20004, "Method not allowed")
+        status = (form.get("Status") or [""])[0]
+        if status and (status not in ("active", "suspended", "closed") or not caller.is_main):
+            return self._error(400, 20001, f"Invalid Status: {status}")
+        try:
+            self.switchboard.account_update(
+                account, status=status, friendly_name=(form.get("FriendlyName") or [""])[0]
+            )
+        except ValueError as error:
+            return self._error(400, 20001, str(error))
+        return self._json(200, account_resource(account))
+
+    def _create(self, form, account):
         def first(name):
             return (form.get(name) or [""])[0].strip()
 
         to, from_ = first("To"), first("From")
-        self.switchboard.note_create_request(from_)
+        self.switchboard.note_create_request(from_, account.sid)
         if not to:
             return self._error(400, 21201, "No 'To' number is specified")
         if not from_:
@@ -183,6 +221,7 @@ class SimRequestHandler(BaseHTTPRequestHandler):
                 async_amd_status_callback_method=(
                     first("AsyncAmdStatusCallbackMethod") or "POST"
                 ).upper(),
+                account_sid=account.sid,
             )
         if fault == "create_hang":
             time.sleep(self.switchboard.settings.hang_seconds)
@@ -207,20 +246,31 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             self.switchboard.redirect(call, twiml)
         return self._json(200, call_resource(self.switchboard, call))
 
-    def _list(self, query):
+    def _list(self, query, account):
         filters = [(name, value) for name, value in query if name in LIST_FILTERS and value]
         params = dict(query)
         try:
             page_size = min(max(int(params.get("PageSize") or 50), 1), 1000)
             page = max(int(params.get("Page") or 0), 0)
-            matches = [call for call in self.switchboard.visible_calls() if _matches(call, filters)]
+            matches = [
+                call
+                for call in self.switchboard.visible_calls()
+                if call.account_sid == account.sid and _matches(call, filters)
+            ]
         except ValueError as error:
             return self._error(400, 20001, f"Invalid parameter: {error}")
         # Newest first; calls created in the same instant keep newest-first by creation order.
         matches = sorted(reversed(matches), key=lambda call: call.created_at, reverse=True)
         self._json(
             200,
-            call_page(self.switchboard, matches, filters=filters, page=page, page_size=page_size),
+            call_page(
+                self.switchboard,
+                matches,
+                account_sid=account.sid,
+                filters=filters,
+                page=page,
+                page_size=page_size,
+            ),
         )
 
     def _numbers(self, query):
@@ -255,6 +305,10 @@ class SimRequestHandler(BaseHTTPRequestHandler):
                 if call is None:
                     return self._json(404, {"error": "no such call"})
                 return self._json(200, switchboard.call_record(call))
+            if path == "/_sim/accounts" and method == "GET":
+                with switchboard.lock:
+                    accounts = [account_resource(a) for a in switchboard.accounts.values()]
+                return self._json(200, {"accounts": accounts})
             if path == "/_sim/stats" and method == "GET":
                 return self._json(200, switchboard.stats())
             if path == "/_sim/config" and method == "GET":

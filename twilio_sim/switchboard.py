@@ -4,6 +4,7 @@ import collections
 import dataclasses
 import datetime
 import heapq
+import hmac
 import itertools
 import logging
 import random
@@ -53,6 +54,24 @@ def rfc2822(moment):
 
 
 @dataclasses.dataclass(eq=False)
+class Account:
+    """The main account or one of its subaccounts: its own credentials, calls, calls-per-second
+    queue and signing token."""
+
+    sid: str
+    auth_token: str
+    friendly_name: str
+    owner_sid: str  # the main account's SID (its own, for the main account)
+    date_created: datetime.datetime
+    status: str = "active"  # active, suspended or closed (for good)
+    date_updated: datetime.datetime | None = None
+
+    @property
+    def is_main(self):
+        return self.sid == self.owner_sid
+
+
+@dataclasses.dataclass(eq=False)
 class Call:
     sid: str
     to: str
@@ -70,6 +89,8 @@ class Call:
     created_at: float
     updated_at: float
     reorder_callbacks: bool = False
+    # The account it was created under: its callbacks carry that AccountSid and its signature.
+    account_sid: str = ""
     # "Enable" or "DetectMessageEnd" (the create's MachineDetection); AsyncAmd and its callback.
     machine_detection_mode: str = ""
     async_amd: bool = False
@@ -127,7 +148,6 @@ class Switchboard:
         self._defaults = settings
         self.settings = settings.updated({})
         self.clock = SimClock(speed=settings.speed, mode=settings.clock)
-        self._validator = RequestValidator(auth_token)
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="twilio-sim-callback")
@@ -172,10 +192,14 @@ class Switchboard:
 
     def _forget_everything(self):
         self.calls = {}
+        now = datetime.datetime.now(datetime.UTC)
+        main = Account(self.account_sid, self.auth_token, "Main account", self.account_sid, now)
+        self.accounts = {main.sid: main}
         self._agenda = []
-        self._next_dial_at = 0.0
+        # Twilio's calls-per-second queue, one per account (a subaccount's does not roll up).
+        self._next_dial_at = collections.defaultdict(float)
         self._rng = random.Random(self.settings.seed)
-        self._create_requests = []  # (monotonic seconds, From)
+        self._create_requests = []  # (monotonic seconds, From, AccountSid)
         self._live_by_from = collections.Counter()
         self._max_live_by_from = collections.Counter()
         self._live_timeline_by_from = collections.defaultdict(list)
@@ -186,9 +210,47 @@ class Switchboard:
 
     # --- the REST API's operations
 
-    def note_create_request(self, from_):
+    def note_create_request(self, from_, account_sid=None):
         with self._lock:
-            self._create_requests.append((time.monotonic(), from_))
+            self._create_requests.append((time.monotonic(), from_, account_sid or self.account_sid))
+
+    # --- the Accounts API
+
+    def account_for(self, sid, token):
+        """The account these Basic credentials prove, or None."""
+        with self._lock:
+            account = self.accounts.get(sid)
+            if account is None or not hmac.compare_digest(
+                account.auth_token.encode(), token.encode()
+            ):
+                return None
+            return account
+
+    def account_create(self, friendly_name):
+        with self._lock:
+            now = datetime.datetime.now(datetime.UTC)
+            account = Account(
+                sid="AC" + uuid.uuid4().hex,
+                auth_token=uuid.uuid4().hex,
+                friendly_name=friendly_name or f"SubAccount Created at {format_datetime(now)}",
+                owner_sid=self.account_sid,
+                date_created=now,
+                date_updated=now,
+            )
+            self.accounts[account.sid] = account
+            return account
+
+    def account_update(self, account, *, status=None, friendly_name=None):
+        """Twilio's account update: a closed account stays closed; the main one is never closed."""
+        with self._lock:
+            if status:
+                if account.status == "closed" or (account.is_main and status != "active"):
+                    raise ValueError(f"Account {account.sid} cannot become {status}.")
+                account.status = status
+            if friendly_name:
+                account.friendly_name = friendly_name
+            account.date_updated = datetime.datetime.now(datetime.UTC)
+            return account
 
     def refusal_code(self, to, from_):
         """The Twilio error code a create to or from these numbers is refused with, if any."""
@@ -233,6 +295,7 @@ class Switchboard:
         async_amd=False,
         async_amd_status_callback=None,
         async_amd_status_callback_method="POST",
+        account_sid=None,
     ):
         with self._changed:
             now = self.clock.now()
@@ -263,12 +326,14 @@ class Switchboard:
                 reorder_callbacks=self._rng.random() < self._fault(to, "reorder_callbacks"),
             )
             call.date_created = call.date_updated = self.clock.moment(now)
+            call.account_sid = account_sid or self.account_sid
             self.calls[call.sid] = call
             self._record(call, now, "status", status="queued")
             self._count_live(call.from_, +1, now)
-            # Twilio's calls-per-second limit: the queue releases one call every 1/cps seconds.
-            dial_at = max(now, self._next_dial_at)
-            self._next_dial_at = dial_at + 1.0 / settings.cps
+            # Twilio's calls-per-second limit, per account: its queue releases one call every
+            # 1/cps seconds.
+            dial_at = max(now, self._next_dial_at[call.account_sid])
+            self._next_dial_at[call.account_sid] = dial_at + 1.0 / settings.cps
             self._schedule(dial_at, self._initiate, call)
             return call
 
@@ -444,7 +509,7 @@ class Switchboard:
             return
         params = {
             "CallSid": call.sid,
-            "AccountSid": self.account_sid,
+            "AccountSid": call.account_sid,
             "AnsweredBy": call.answered_by,
             "MachineDetectionDuration": str(int(round(self.settings.amd_seconds * 1000))),
         }
@@ -550,7 +615,7 @@ class Switchboard:
     def _call_params(self, call, status):
         return {
             "CallSid": call.sid,
-            "AccountSid": self.account_sid,
+            "AccountSid": call.account_sid,
             "From": call.from_,
             "To": call.to,
             "Caller": call.from_,
@@ -584,11 +649,15 @@ class Switchboard:
     def _send(self, delivery):
         url, params = delivery["url"], delivery["params"]
         data = urllib.parse.urlencode(params).encode()
+        # Signed with the token of the call's account, as Twilio signs a subaccount's requests.
+        with self._lock:
+            account = self.accounts.get(params.get("AccountSid"))
+        validator = RequestValidator(account.auth_token if account else self.auth_token)
         if delivery["method"] == "GET":
             url = url + ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
-            signature, data = self._validator.compute_signature(url, {}), None
+            signature, data = validator.compute_signature(url, {}), None
         else:
-            signature = self._validator.compute_signature(url, params)
+            signature = validator.compute_signature(url, params)
         headers = {
             "X-Twilio-Signature": signature,
             "Content-Type": "application/x-www-form-urlencoded",
@@ -701,9 +770,10 @@ class Switchboard:
     def stats(self):
         with self._lock:
             by_status = collections.Counter(call.phase for call in self.calls.values())
-            by_from = collections.defaultdict(list)
-            for moment, from_ in self._create_requests:
+            by_from, by_account = collections.defaultdict(list), collections.defaultdict(list)
+            for moment, from_, account_sid in self._create_requests:
                 by_from[from_].append(moment)
+                by_account[account_sid].append(moment)
             return {
                 "now": self.clock.now(),
                 "calls": len(self.calls),
@@ -717,8 +787,14 @@ class Switchboard:
                 },
                 "create_requests": len(self._create_requests),
                 "max_creates_per_second": _max_in_one_second(
-                    [moment for moment, _ in self._create_requests]
+                    [moment for moment, *_ in self._create_requests]
                 ),
+                "create_requests_by_account": {
+                    sid: len(moments) for sid, moments in by_account.items()
+                },
+                "max_creates_per_second_by_account": {
+                    sid: _max_in_one_second(moments) for sid, moments in by_account.items()
+                },
                 "max_creates_per_second_by_from": {
                     from_: _max_in_one_second(moments) for from_, moments in by_from.items()
                 },
@@ -738,6 +814,7 @@ class Switchboard:
         with self._lock:
             return {
                 "sid": call.sid,
+                "account_sid": call.account_sid,
                 "to": call.to,
                 "from": call.from_,
                 "status": call.status,

@@ -29,6 +29,8 @@ class BusinessAdmin(NumberSearch, ScopedAdmin):
         "paused_reason",
         "allowed_recording_hosts",
         "extra_twiml_verbs",
+        # Shown to managers as its name and SID (never its token); set by superusers.
+        "twilio_account",
     )
     list_display = [
         "name",

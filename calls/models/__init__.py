@@ -9,7 +9,7 @@ from here.
 """
 
 from calls.audit import NumberErasure, OperatorAction, OperatorActionRow
-from calls.coordination import DialToken, EndedCallTally, Lease, WorkerHeartbeat
+from calls.coordination import DialToken, DialTurn, EndedCallTally, Lease, WorkerHeartbeat
 from calls.models.businesses import Business, DialingControl
 from calls.models.call_logs import LIVE_CONDITION, CallEvent, CallLog
 from calls.models.caller_numbers import CallerNumber
@@ -30,6 +30,7 @@ __all__ = [
     "CallerNumber",
     "Campaign",
     "DialToken",
+    "DialTurn",
     "DialingControl",
     "DoNotCall",
     "EndedCallTally",

@@ -7,6 +7,7 @@ from calls.preferences import validate_time_zone
 from calls.scripts import validate_guarded_verbs
 from compliance.purposes import Purpose
 from compliance.windows import CallingWindow, every_day
+from config.encryption import EncryptedTextField
 from webhooks.signing import webhook_secret_generate
 from webhooks.targets import validate_webhook_url
 
@@ -98,8 +99,17 @@ class Business(models.Model):
         "with the webhook secret. Empty: no webhooks.",
     )
     # Standard Webhooks' `whsec_<base64>`: generated when a URL is first set, rotated by a
-    # manager's admin action; kept in clear because every delivery is signed with it.
-    webhook_secret = models.CharField(max_length=100, blank=True, editable=False)
+    # manager's admin action; encrypted at rest (config/encryption.py), read in clear to sign.
+    webhook_secret = EncryptedTextField(blank=True, editable=False)
+    twilio_account = models.ForeignKey(
+        "twilio_accounts.TwilioAccount",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="businesses",
+        help_text="The Twilio account (a subaccount) its calls go through; empty: the main "
+        "account of the settings (TWILIO_ACCOUNT_SID).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -133,7 +143,11 @@ class Business(models.Model):
 
     @property
     def can_dial(self) -> bool:
-        return self.is_active and not self.paused_reason
+        return (
+            self.is_active
+            and not self.paused_reason
+            and (self.twilio_account_id is None or self.twilio_account.can_dial)
+        )
 
     @property
     def calling_window(self) -> CallingWindow:

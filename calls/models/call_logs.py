@@ -77,6 +77,15 @@ class CallLog(models.Model):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="calls")
+    # The account the call was placed through (or received on): its business's when it was
+    # claimed; None: the main account. Its requests and webhooks are this account's alone.
+    twilio_account = models.ForeignKey(
+        "twilio_accounts.TwilioAccount",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="calls",
+    )
     lead = models.ForeignKey(
         "leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
     )
@@ -146,6 +155,12 @@ class CallLog(models.Model):
                 fields=["business", "updated_at"],
                 condition=Q(status__in=LIVE_CONDITION),
                 name="calllog_live_idx",
+            ),
+            # Dispatch: an account's live calls, against its max_concurrent_calls.
+            models.Index(
+                fields=["twilio_account"],
+                condition=Q(status__in=LIVE_CONDITION, direction="outbound"),
+                name="calllog_account_live_idx",
             ),
             # Cleanup (c): recently ended calls that still have no lead.
             models.Index(

@@ -61,17 +61,27 @@ def _is_reaped_but_live(call: CallLog, reported: str) -> bool:
     )
 
 
-def inbound_call_receive(*, call_sid: str, from_number: str, to_number: str, status: str):
-    """Records an inbound call once, however often Twilio retries; None for an unknown number."""
+def inbound_business(*, to_number: str) -> Business | None:
+    """The business an inbound call to `to_number` is for; None for a number not ours."""
     try:
-        business = Business.objects.get(phone_number=to_e164(to_number))
+        return Business.objects.get(phone_number=to_e164(to_number))
     except (Business.DoesNotExist, ValidationError):
+        return None
+
+
+def inbound_call_receive(
+    *, business: Business | None, call_sid: str, from_number: str, to_number: str, status: str
+):
+    """Records an inbound call to `business` once, however often Twilio retries; None for an
+    unknown number (no business)."""
+    if business is None:
         return None
     with transaction.atomic():
         call, created = CallLog.objects.get_or_create(
             call_sid=call_sid,
             defaults={
                 "business": business,
+                "twilio_account_id": business.twilio_account_id,
                 "direction": CallLog.Direction.INBOUND,
                 "from_number": from_number,
                 "to_number": to_number,

@@ -27,6 +27,7 @@ from calls.models import Business, CallerNumber, CallRequest
 from calls.services.task_queue import task_queue_after_commit
 from calls.tasks import dispatch
 from compliance.regions import number_place
+from twilio_accounts.credentials import account_credentials
 
 Status = CallerNumber.Status
 
@@ -220,7 +221,10 @@ def caller_numbers_sync(*, business_id: int) -> SyncResult:
     number not yet in any pool joins it active; a synced number no longer at Twilio is retired.
     A number that is another business's (in its pool, or its own number) is left to it.
     Raises twilio_client.TwilioError when Twilio cannot be asked."""
-    listed = twilio_client.incoming_numbers_list()
+    business = Business.objects.select_related("twilio_account").get(pk=business_id)
+    listed = twilio_client.incoming_numbers_list(
+        account=account_credentials(business.twilio_account)
+    )
     result = SyncResult([], [], [], [])
     others = set(
         Business.objects.exclude(pk=business_id).values_list("phone_number", flat=True)

@@ -1,42 +1,130 @@
-"""Calls per second across every worker: TWILIO_CALLS_PER_SECOND tokens in the database."""
+"""Calls per second per Twilio account, across every worker and host: each account's
+calls_per_second tokens in the database (the main account's: TWILIO_CALLS_PER_SECOND), shared
+round-robin among the account's businesses that are waiting for one."""
 
 import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from calls.models import DialToken
+from calls.models import DialToken, DialTurn
+from twilio_accounts.models import TwilioAccount
+
+# A waiting business keeps its place this long after its last look; a dispatch that died stops
+# holding the others back then.
+TURN_LAPSE = timedelta(seconds=2)
+# How often a business that is not first in line looks again.
+TURN_POLL_SECONDS = 0.05
 
 
-def dial_token_take(*, deadline: float | None = None) -> int | None:
-    """Blocks until this worker may send one create; returns the token to release after it, or
-    None when `deadline` (time.monotonic()) passes first.
+def account_calls_per_second(*, account_id: int | None) -> int:
+    if account_id is None:
+        return settings.TWILIO_CALLS_PER_SECOND
+    rate = TwilioAccount.objects.filter(pk=account_id).values_list("calls_per_second", flat=True)
+    return rate.first() or 1
+
+
+def dial_token_take(
+    *, account_id: int | None = None, business_id: int | None = None, deadline: float | None = None
+) -> int | None:
+    """Blocks until this worker may send one create through the account (None: the main one)
+    for the business; returns the token to release after it, or None when `deadline`
+    (time.monotonic()) passes first.
 
     A token is held while its create is in flight and becomes free one second after the create
-    returned, so creates on one token reach Twilio more than a second apart: at most
-    TWILIO_CALLS_PER_SECOND in any one-second window, however many workers send and however slow
-    the network. Times are the database's, one clock for all hosts.
+    returned, so creates on one token reach Twilio more than a second apart: at most the
+    account's calls_per_second in any sliding one-second window, however many workers send and
+    however slow the network. Times are the database's, one clock for all hosts.
+
+    Fair share: of the account's businesses waiting for a token, the one served longest ago
+    takes the next (round-robin by business, not by dispatch or by queued calls), so a business
+    with 10,000 queued calls and many dispatches at work takes one token in turn with each
+    business that has a few.
     """
-    rate = settings.TWILIO_CALLS_PER_SECOND
-    if DialToken.objects.filter(pk__lte=rate).count() < rate:
-        for pk in range(1, rate + 1):
-            DialToken.objects.get_or_create(pk=pk, defaults={"free_at": timezone.now()})
+    rate = account_calls_per_second(account_id=account_id)
+    tokens = DialToken.objects.filter(account_id=account_id, slot__lte=rate)
+    if tokens.count() < rate:
+        _tokens_create(account_id, rate)
     # Held past the HTTP timeout at most, so a worker that dies holding a token loses nothing.
     hold = timedelta(seconds=settings.TWILIO_HTTP_TIMEOUT_SECONDS + 1)
     while True:
-        free = DialToken.objects.filter(pk__lte=rate, free_at__lte=Now())
-        pk = free.order_by("free_at").values_list("pk", flat=True).first()
-        # Compare-and-set: of two workers taking the same token, one wins and the other retries.
-        if pk and DialToken.objects.filter(pk=pk, free_at__lte=Now()).update(free_at=Now() + hold):
-            return pk
+        if business_id is not None:
+            _turn_wait(business_id, account_id)
+        if business_id is None or _first_in_line(business_id, account_id):
+            pk = tokens.filter(free_at__lte=Now()).order_by("free_at")
+            pk = pk.values_list("pk", flat=True).first()
+            # Compare-and-set: of two workers taking one token, one wins and the other retries.
+            if pk and DialToken.objects.filter(pk=pk, free_at__lte=Now()).update(
+                free_at=Now() + hold
+            ):
+                if business_id is not None:
+                    DialTurn.objects.filter(business_id=business_id).update(
+                        served_at=Now(), waiting_until=None
+                    )
+                return pk
+            # Lost the token to another worker: look again at once; none free: until one is.
+            wait = 0 if pk else _until_next_free(tokens)
+        else:
+            wait = TURN_POLL_SECONDS
         if deadline is not None and time.monotonic() >= deadline:
+            if business_id is not None:
+                DialTurn.objects.filter(business_id=business_id).update(waiting_until=None)
             return None
-        if pk is None:
-            next_free = DialToken.objects.filter(pk__lte=rate).order_by("free_at").first()
-            wait = (next_free.free_at - timezone.now()).total_seconds()
-            time.sleep(min(max(wait, 0.01), 0.25))
+        if wait:
+            time.sleep(wait)
+
+
+def _until_next_free(tokens) -> float:
+    next_free = tokens.order_by("free_at").values_list("free_at", flat=True).first()
+    wait = (next_free - timezone.now()).total_seconds() if next_free else 0
+    return min(max(wait, 0.01), 0.25)
+
+
+def _turn_wait(business_id: int, account_id: int | None) -> None:
+    """Marks the business as waiting for a token of the account (until TURN_LAPSE from now)."""
+    waiting = {"account_id": account_id, "waiting_until": Now() + TURN_LAPSE}
+    if DialTurn.objects.filter(business_id=business_id).update(**waiting):
+        return
+    try:
+        with transaction.atomic():
+            DialTurn.objects.create(business_id=business_id, **waiting)
+    except IntegrityError:  # another dispatch of the business made it first
+        DialTurn.objects.filter(business_id=business_id).update(**waiting)
+
+
+def _first_in_line(business_id: int, account_id: int | None) -> bool:
+    """Whether no other business waiting for this account's tokens was served longer ago (never
+    served counts as longest; equal times go by business id)."""
+    served_at = (
+        DialTurn.objects.filter(business_id=business_id).values_list("served_at", flat=True).first()
+    )
+    others = DialTurn.objects.filter(account_id=account_id, waiting_until__gt=Now()).exclude(
+        business_id=business_id
+    )
+    if served_at is None:
+        ahead = Q(served_at__isnull=True, business_id__lt=business_id)
+    else:
+        ahead = (
+            Q(served_at__isnull=True)
+            | Q(served_at__lt=served_at)
+            | Q(served_at=served_at, business_id__lt=business_id)
+        )
+    return not others.filter(ahead).exists()
+
+
+def _tokens_create(account_id: int | None, rate: int) -> None:
+    for slot in range(1, rate + 1):
+        try:
+            with transaction.atomic():
+                DialToken.objects.get_or_create(
+                    account_id=account_id, slot=slot, defaults={"free_at": timezone.now()}
+                )
+        except IntegrityError:
+            pass  # another worker made it first (a partial unique constraint)
 
 
 def dial_token_release(*, token: int, sent: bool) -> None:

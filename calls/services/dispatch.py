@@ -16,8 +16,9 @@ from calls.models import Business, CallLog, CallRequest, Campaign, DialingContro
 from calls.services.caller_numbers import requests_hold_for_pool
 from calls.services.calling_rules import requests_hold_by_rules
 from calls.services.campaign_finishing import campaigns_finish_idle
+from calls.services.dial_tokens import account_calls_per_second
 from calls.services.do_not_call import do_not_call_listed, do_not_call_reason
-from calls.services.locks import business_lock, dialing_control_lock
+from calls.services.locks import business_lock, dialing_control_lock, twilio_account_lock
 from calls.services.placing import (
     Placed,
     call_claim_release,
@@ -31,10 +32,11 @@ from compliance.consent import requests_cancel_without_consent
 logger = logging.getLogger(__name__)
 
 
-def dispatch_claim_limit() -> int:
-    # A dispatch waits for a calls-per-second token per call: one claim is at most its budget's
-    # worth of tokens, so what it claims it can also send.
-    return max(1, int(settings.TWILIO_CALLS_PER_SECOND * settings.DISPATCH_BUDGET_SECONDS))
+def dispatch_claim_limit(*, account_id: int | None) -> int:
+    # A dispatch waits for a calls-per-second token of its account per call: one claim is at
+    # most its budget's worth of tokens, so what it claims it can also send.
+    rate = account_calls_per_second(account_id=account_id)
+    return max(1, int(rate * settings.DISPATCH_BUDGET_SECONDS))
 
 
 def business_dispatch(*, business_id: int) -> list[int]:
@@ -49,6 +51,10 @@ def business_dispatch(*, business_id: int) -> list[int]:
     """
     budget = settings.DISPATCH_BUDGET_SECONDS
     deadline = time.monotonic() + budget
+    account_id = (
+        Business.objects.filter(pk=business_id).values_list("twilio_account_id", flat=True).first()
+    )
+    claim_limit = dispatch_claim_limit(account_id=account_id)
     claimed = []
     while True:
         call_ids = business_claim(business_id=business_id)
@@ -57,7 +63,7 @@ def business_dispatch(*, business_id: int) -> list[int]:
         if Placed.RELEASED in outcomes and time.monotonic() >= deadline:
             task_queue_after_commit(dispatch, business_id)  # out of time: the rest next time
             return claimed
-        if len(call_ids) >= dispatch_claim_limit():
+        if len(call_ids) >= claim_limit:
             if time.monotonic() < deadline:
                 continue
             task_queue_after_commit(dispatch, business_id)
@@ -119,15 +125,35 @@ def _claim_within_caps(business: Business) -> list[int]:
         status__in=CallLog.LIVE_STATUSES,
     )
     free = business.max_concurrent_calls - live.count()
-    if settings.TWILIO_MAX_CONCURRENT_CALLS is not None and free > 0:
-        # The account-wide cap spans businesses: its lock is the control row.
-        dialing_control_lock()
-        account_live = CallLog.objects.filter(
-            direction=CallLog.Direction.OUTBOUND, status__in=CallLog.LIVE_STATUSES
-        ).count()
-        free = min(free, settings.TWILIO_MAX_CONCURRENT_CALLS - account_live)
-    free = min(free, dispatch_claim_limit())
+    if free > 0 and (room := _account_room(business)) is not None:
+        free = min(free, room)
+    free = min(free, dispatch_claim_limit(account_id=business.twilio_account_id))
     return _claim(business, live, free) if free > 0 else []
+
+
+def _account_room(business: Business) -> int | None:
+    """How many more live calls the business's Twilio account allows (its max_concurrent_calls;
+    the main account's: TWILIO_MAX_CONCURRENT_CALLS), across all its businesses.
+
+    The cap spans businesses: it is read and counted under the account's row lock (a
+    subaccount's row, the control row for the main account), so two businesses' claims through
+    one account are one after the other. None: the account has no cap."""
+    account_id = business.twilio_account_id
+    if account_id is None:
+        cap = settings.TWILIO_MAX_CONCURRENT_CALLS
+        if cap is not None:
+            dialing_control_lock()
+    else:
+        account = twilio_account_lock(account_id=account_id)
+        cap = account.max_concurrent_calls if account else None
+    if cap is None:
+        return None
+    account_live = CallLog.objects.filter(
+        twilio_account_id=account_id,
+        direction=CallLog.Direction.OUTBOUND,
+        status__in=CallLog.LIVE_STATUSES,
+    ).count()
+    return cap - account_live
 
 
 # Due requests read per page while claiming; and pages read at most in one claim: a backlog of
@@ -216,6 +242,7 @@ def _claim_one(business: Business, request: CallRequest) -> int | None:
         return None
     call = CallLog.objects.create(
         business=business,
+        twilio_account_id=business.twilio_account_id,
         request=request,
         lead_id=request.lead_id,
         direction=CallLog.Direction.OUTBOUND,

@@ -10,6 +10,7 @@ from calls.models import CallLog
 from calls.services.reconcile import call_reconcile, call_twilio_state_apply
 from calls.services.status import call_cancel_unsent
 from calls.twilio_client import TwilioError
+from twilio_accounts.credentials import call_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def call_hang_up(*, call_id: int) -> None:
         _cancel_unsent(call)
         return
     try:
-        seen = twilio_client.call_hang_up(sid=call.call_sid)
+        seen = twilio_client.call_hang_up(account=call_credentials(call), sid=call.call_sid)
     except TwilioError as error:
         if error.code in ALREADY_ENDED:
             call_reconcile(call_id=call.pk)  # settle it as Twilio knows it

@@ -1,6 +1,11 @@
 """Row locks, taken in one order everywhere:
 
-    Business → DialingControl → Campaign → CallRequest → CallerNumber → CallLog → Lead
+    Business → TwilioAccount → DialingControl → Campaign → CallRequest → CallerNumber → CallLog
+    → Lead
+
+(TwilioAccount or DialingControl is "the account's row": a subaccount's own row, or the control
+row for the main account; its lock makes an account's live-call cap one step across its
+businesses.)
 
 A transaction that locks rows of two of these takes them in that order, so two transactions
 never wait on each other in a cycle. Several rows of one table are locked in pk order.
@@ -27,11 +32,18 @@ On SQLite these are no-ops: it takes one write lock for the whole database.
 """
 
 from calls.models import Business, CallRequest, Campaign, DialingControl
+from twilio_accounts.models import TwilioAccount
 
 
 def business_lock(*, business_id: int) -> Business | None:
     """Locks and returns the business as it is now (None if there is none)."""
     return Business.objects.select_for_update(no_key=True).filter(pk=business_id).first()
+
+
+def twilio_account_lock(*, account_id: int) -> TwilioAccount | None:
+    """Locks and returns a subaccount's row: its cap read under this lock, and the count of its
+    live calls, stay true until the transaction ends (every claim through it takes this lock)."""
+    return TwilioAccount.objects.select_for_update(no_key=True).filter(pk=account_id).first()
 
 
 def dialing_control_lock() -> DialingControl:

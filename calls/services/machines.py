@@ -17,6 +17,7 @@ from calls.scripts import voicemail_twiml
 from calls.services.task_queue import task_queue_after_commit
 from calls.tasks import leave_voicemail
 from calls.twilio_client import TwilioError
+from twilio_accounts.credentials import call_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,9 @@ def call_voicemail_leave(*, call_id: int) -> bool:
     call = CallLog.objects.select_related("request__campaign").get(pk=call_id)
     campaign = call.request.campaign if call.request else None
     try:
-        twilio_client.call_update(sid=call.call_sid, twiml=voicemail_twiml(campaign))
+        twilio_client.call_update(
+            account=call_credentials(call), sid=call.call_sid, twiml=voicemail_twiml(campaign)
+        )
     except TwilioError as error:
         logger.warning("Voicemail for call %s not left: %s", call.pk, error)
         return False

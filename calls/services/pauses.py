@@ -1,4 +1,5 @@
-"""Pausing and resuming dialing: one business (Twilio refused it), or all of it (an operator)."""
+"""Pausing and resuming dialing: one business (Twilio refused it), one Twilio account (Twilio
+refused its credentials or standing), or all of it (the main account refused, or an operator)."""
 
 import logging
 
@@ -9,6 +10,7 @@ from calls.models import Business
 from calls.services.locks import dialing_control_lock
 from calls.services.task_queue import task_queue_after_commit
 from calls.tasks import dispatch
+from twilio_accounts.models import TwilioAccount
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,29 @@ def business_resume(*, business_id: int) -> bool:
         )
         if resumed:
             task_queue_after_commit(dispatch, business_id)
+    return bool(resumed)
+
+
+def twilio_account_pause(*, account_id: int, reason: str) -> None:
+    logger.error("Pausing Twilio account %s: %s", account_id, reason)
+    TwilioAccount.objects.filter(pk=account_id).update(
+        paused_reason=reason, updated_at=timezone.now()
+    )
+
+
+def twilio_account_resume(*, account_id: int) -> bool:
+    """Clears an account's pause and nudges the dispatch of each of its active businesses;
+    False when it was not paused."""
+    with transaction.atomic():
+        resumed = (
+            TwilioAccount.objects.filter(pk=account_id)
+            .exclude(paused_reason="")
+            .update(paused_reason="", updated_at=timezone.now())
+        )
+        if resumed:
+            businesses = Business.objects.filter(twilio_account_id=account_id, is_active=True)
+            for business_id in businesses.values_list("pk", flat=True):
+                task_queue_after_commit(dispatch, business_id)
     return bool(resumed)
 
 

@@ -21,12 +21,13 @@ from calls.services.dial_tokens import dial_token_release, dial_token_take
 from calls.services.do_not_call import do_not_call_listed, do_not_call_reason
 from calls.services.locks import request_lock
 from calls.services.machines import machine_detection_params
-from calls.services.pauses import business_pause, dialing_set
+from calls.services.pauses import business_pause, dialing_set, twilio_account_pause
 from calls.services.status import Retry, call_fail, call_sid_store
 from calls.twilio_client import ErrorKind, TwilioError
 from compliance.consent import consent_refusal
 from compliance.models import DoNotCall
 from compliance.rules import Decision
+from twilio_accounts.credentials import call_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,9 @@ def call_place(*, call_id: int, deadline: float | None = None) -> Placed:
     if not call.business.can_dial or DialingControl.get().paused:
         # Paused since the claim (e.g. Twilio refused the business's previous call): no token.
         return _refused(call, SendRefusal(PAUSED))
-    token = dial_token_take(deadline=deadline)
+    token = dial_token_take(
+        account_id=call.twilio_account_id, business_id=call.business_id, deadline=deadline
+    )
     if token is None:
         call_claim_release(call_id=call_id)
         return Placed.RELEASED
@@ -91,6 +94,7 @@ def call_place(*, call_id: int, deadline: float | None = None) -> Placed:
     base = settings.PUBLIC_BASE_URL
     try:
         sid = twilio_client.call_create(
+            account=call_credentials(call),
             to=call.to_number,
             from_=from_number,
             url=f"{base}/twilio/calls/{call.public_id}/answer",
@@ -195,8 +199,9 @@ def _refused(call: CallLog, refusal: SendRefusal) -> Placed:
 
 def call_create_failed(*, call: CallLog, error: TwilioError) -> None:
     """Settles a create Twilio refused, by whose fault it is: the number's fails its request; the
-    business's pauses it; the account's pauses all dialing (both leave every request queued); a
-    throttle retries in seconds; an unknown outcome keeps the slot for the callback or cleanup."""
+    business's pauses it; the account's pauses that subaccount, or all dialing for the main
+    account (each leaves every request queued); a throttle retries in seconds; an unknown
+    outcome keeps the slot for the callback or cleanup."""
     message = f"Twilio refused the call ({error.kind.value}, {error.code}): {error.message}"
     with transaction.atomic():
         if error.kind is ErrorKind.UNKNOWN:
@@ -211,6 +216,9 @@ def call_create_failed(*, call: CallLog, error: TwilioError) -> None:
         delay = None
         if error.kind is ErrorKind.REFUSED_BUSINESS:
             business_pause(business_id=call.business_id, reason=message)
+        elif error.kind is ErrorKind.REFUSED_ACCOUNT and call.twilio_account_id:
+            # A subaccount's credentials or standing: its businesses wait, the others dial on.
+            twilio_account_pause(account_id=call.twilio_account_id, reason=message)
         elif error.kind is ErrorKind.REFUSED_ACCOUNT:
             logger.error("Pausing all dialing: %s", error)
             dialing_set(paused=True, reason=message)

@@ -11,6 +11,7 @@ from django.db.models import F
 from calls import twilio_client
 from calls.models import CallLog
 from calls.twilio_client import TwilioError
+from twilio_accounts.credentials import call_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def call_price_fetch(*, call_id: int) -> bool:
         return False
     CallLog.objects.filter(pk=call.pk).update(price_checks=F("price_checks") + 1)
     try:
-        found = twilio_client.call_fetch(sid=call.call_sid)
+        found = twilio_client.call_fetch(account=call_credentials(call), sid=call.call_sid)
     except TwilioError as error:
         logger.info("Twilio did not give call %s's price: %s", call.pk, error)
         return False

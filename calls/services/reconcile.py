@@ -14,6 +14,7 @@ from calls.models import CallEvent, CallLog
 from calls.services.prices import call_price_record
 from calls.services.status import Retry, StatusReport, call_fail, call_sid_store, call_status_apply
 from calls.twilio_client import TwilioError
+from twilio_accounts.credentials import call_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def call_twilio_state_apply(*, call: CallLog, found: twilio_client.TwilioCall) -
 def _twilio_call_for(call: CallLog) -> twilio_client.TwilioCall | None:
     if call.call_sid:
         try:
-            return twilio_client.call_fetch(sid=call.call_sid)
+            return twilio_client.call_fetch(account=call_credentials(call), sid=call.call_sid)
         except TwilioError as error:
             if error.code == "20404":
                 return None
@@ -116,7 +117,9 @@ def _twilio_call_for(call: CallLog) -> twilio_client.TwilioCall | None:
     )
     candidates = [
         c
-        for c in twilio_client.call_list(to=call.to_number, from_=call.from_number)
+        for c in twilio_client.call_list(
+            account=call_credentials(call), to=call.to_number, from_=call.from_number
+        )
         if c.sid not in known and c.date_created and c.date_created >= since
     ]
     return min(candidates, key=lambda c: c.date_created) if candidates else None

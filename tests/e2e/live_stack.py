@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "live-stack-iPybao03rjWaM_F6uaeFdFAlB7TCjae7uqPr8SZbObsKElNsUkfXXJu3DYFF5rX2"
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "adf37a08bbc36b0ae8369485eacb6b31"
+FIELD_ENCRYPTION_KEY = "bGl2ZS1zdGFjay1maWVsZC1lbmNyeXB0aW9uLWtleS0="
 DEVELOPMENT_SWITCHES = ("WEBHOOK_ALLOW_HTTP", "WEBHOOK_ALLOW_PRIVATE_TARGETS")
 
 
@@ -37,6 +38,7 @@ def production_env(**settings: str) -> dict[str, str]:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "FIELD_ENCRYPTION_KEYS": FIELD_ENCRYPTION_KEY,
         "REDIS_URL": "",
         # Plain HTTP on the loopback: no TLS to redirect to.
         "SECURE_SSL_REDIRECT": "false",

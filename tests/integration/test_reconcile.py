@@ -172,7 +172,7 @@ def test_twilio_unable_to_answer_fails_the_call_only_after_the_stuck_limit(
     tasks.dispatch(business.pk)
     call = CallLog.objects.get()
 
-    def down(*, sid):
+    def down(*, account, sid):
         raise TwilioError(kind=ErrorKind.UNKNOWN, code="read-timeout", message="no answer")
 
     monkeypatch.setattr("calls.twilio_client.call_fetch", down)

@@ -9,6 +9,7 @@ import pytest
 from calls import twilio_client
 from calls.twilio_client import ErrorKind, TwilioError
 from tests.e2e.live_stack import free_port
+from twilio_accounts.credentials import main_credentials
 from twilio_sim.control import SimControl
 from twilio_sim.server import Simulator
 from twilio_sim.tests.peers import TWIML, Receiver
@@ -37,6 +38,7 @@ def sim(simulator, settings):
 
 def create(to="+14155550123"):
     return twilio_client.call_create(
+        account=main_credentials(),
         to=to,
         from_=FROM,
         url="http://127.0.0.1:9/answer",
@@ -60,12 +62,15 @@ def test_create_sends_every_field_and_returns_the_sid(sim):
 def test_fetch_list_and_hang_up_reach_the_same_call(sim):
     sim.configure(ring_seconds=60)
     sid = create()
-    assert twilio_client.call_fetch(sid=sid).sid == sid
-    listed = twilio_client.call_list(to="+14155550123", from_=FROM)
+    assert twilio_client.call_fetch(account=main_credentials(), sid=sid).sid == sid
+    listed = twilio_client.call_list(account=main_credentials(), to="+14155550123", from_=FROM)
     assert [c.sid for c in listed] == [sid]
     assert listed[0].date_created is not None
-    twilio_client.call_hang_up(sid=sid)
-    assert twilio_client.call_fetch(sid=sid).status in ("canceled", "completed")
+    twilio_client.call_hang_up(account=main_credentials(), sid=sid)
+    assert twilio_client.call_fetch(account=main_credentials(), sid=sid).status in (
+        "canceled",
+        "completed",
+    )
 
 
 def test_a_region_or_edge_cannot_send_a_request_to_the_real_twilio(sim):
@@ -180,6 +185,7 @@ def test_a_connection_dropped_after_sending_has_an_unknown_outcome(sim, settings
 
 def test_create_asks_for_async_machine_detection_only_when_given_its_callback(sim):
     detected = twilio_client.call_create(
+        account=main_credentials(),
         to="+14155550123",
         from_=FROM,
         url="http://127.0.0.1:9/answer",
@@ -203,6 +209,7 @@ def test_update_replaces_what_a_live_call_plays(sim):
     receiver = Receiver()  # serves the answer URL's TwiML
     sim.configure(clock="manual")
     sid = twilio_client.call_create(
+        account=main_credentials(),
         to="+14155550123",
         from_=FROM,
         url=f"{receiver.base_url}/answer",
@@ -213,7 +220,7 @@ def test_update_replaces_what_a_live_call_plays(sim):
     sim.advance(2.5)  # answered; the script plays
     twiml = "<Response><Say>Call us back.</Say><Hangup/></Response>"
 
-    seen = twilio_client.call_update(sid=sid, twiml=twiml)
+    seen = twilio_client.call_update(account=main_credentials(), sid=sid, twiml=twiml)
     receiver.stop()
 
     assert (seen.sid, seen.status) == (sid, "in-progress")
@@ -230,7 +237,9 @@ def test_updating_a_call_that_ended_is_refused_with_twilios_code(sim):
     sim.advance(30)
 
     with pytest.raises(TwilioError) as error:
-        twilio_client.call_update(sid=sid, twiml="<Response><Hangup/></Response>")
+        twilio_client.call_update(
+            account=main_credentials(), sid=sid, twiml="<Response><Hangup/></Response>"
+        )
     assert error.value.code == "21220"
 
 
@@ -238,6 +247,7 @@ def test_a_fetched_call_carries_twilio_s_price_once_it_has_one(sim):
     receiver = Receiver()  # serves the answer URL's TwiML
     sim.configure(clock="manual", call_seconds=70, price_delay_seconds=30)
     sid = twilio_client.call_create(
+        account=main_credentials(),
         to="+14155550123",
         from_=FROM,
         url=f"{receiver.base_url}/answer",
@@ -246,10 +256,10 @@ def test_a_fetched_call_carries_twilio_s_price_once_it_has_one(sim):
         time_limit=600,
     )
     sim.advance(75)  # answered, talked 70 s, ended
-    unpriced = twilio_client.call_fetch(sid=sid)
+    unpriced = twilio_client.call_fetch(account=main_credentials(), sid=sid)
     sim.advance(30)
-    priced = twilio_client.call_fetch(sid=sid)
-    (listed,) = twilio_client.call_list(to="+14155550123", from_=FROM)
+    priced = twilio_client.call_fetch(account=main_credentials(), sid=sid)
+    (listed,) = twilio_client.call_list(account=main_credentials(), to="+14155550123", from_=FROM)
     receiver.stop()
 
     assert (unpriced.status, unpriced.duration, unpriced.price) == ("completed", 70, None)
