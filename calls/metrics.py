@@ -20,7 +20,7 @@ from calls.counts import DEFINITIONS, PLACED
 from calls.dashboard import business_states
 from calls.health import health_checks
 from calls.models import Business, CallerNumber, CallLog, EndedCallTally
-from calls.pool_figures import account_short_call_share, month_start, short_call_shares
+from calls.pool_figures import account_short_call_shares, month_start, short_call_shares
 from calls.services.number_health import business_number_figures
 
 # A call's `ended_at` is stamped in the transaction that ends it, which commits a moment later:
@@ -140,7 +140,7 @@ class QueueCollector:
         month = month_start().strftime("%Y-%m")
         share = GaugeMetricFamily(
             "outbound_calls_under_12s_share",
-            "This month's ended outbound calls under 12 s (Twilio allows at most 0.10).",
+            "This month's ended outbound calls under 12 s, per Twilio account (at most 0.10).",
             labels=["account", "month"],
         )
         ended = GaugeMetricFamily(
@@ -153,9 +153,9 @@ class QueueCollector:
             "Outbound calls ended this month under 12 s, per business.",
             labels=["business_id", "month"],
         )
-        account = account_short_call_share()
-        if account.share is not None:
-            share.add_metric([settings.TWILIO_ACCOUNT_SID, month], account.share)
+        for account_sid, figures in sorted(account_short_call_shares().items()):
+            if figures.share is not None:
+                share.add_metric([account_sid, month], figures.share)
         for business_id, figures in sorted(short_call_shares(None).items()):
             ended.add_metric([str(business_id), month], figures.ended)
             under.add_metric([str(business_id), month], figures.under_12)

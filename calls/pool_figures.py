@@ -74,8 +74,28 @@ def short_call_shares(business_ids, now: datetime | None = None) -> dict[int, Sh
     return {pk: ShortCallShare(*figures) for pk, *figures in rows}
 
 
+def account_short_call_shares(now: datetime | None = None) -> dict[str, ShortCallShare]:
+    """This month's short-call share per Twilio account (its SID) the calls went out under: a
+    subaccount's own, and the settings' main account's (calls placed under no subaccount)."""
+    rows = (
+        CallLog.objects.filter(
+            ENDED, direction=CallLog.Direction.OUTBOUND, ended_at__gte=month_start(now)
+        )
+        .values_list("twilio_account__account_sid")
+        .annotate(
+            ended=Count("pk"),
+            under_12=Count("pk", filter=SHORT),
+            answered=Count("pk", filter=ANSWERED),
+            answered_under_12=Count("pk", filter=ANSWERED & SHORT),
+        )
+        .order_by()
+    )
+    return {sid or settings.TWILIO_ACCOUNT_SID: ShortCallShare(*figures) for sid, *figures in rows}
+
+
 def account_short_call_share(now: datetime | None = None) -> ShortCallShare:
-    """The whole Twilio account's month (every business dials through it)."""
+    """The whole platform's month: the main account and its subaccounts together (Twilio bills
+    subaccounts to the main account, and the console's account line reads this)."""
     shares = short_call_shares(None, now).values()
     return ShortCallShare(
         ended=sum(s.ended for s in shares),

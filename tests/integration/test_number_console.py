@@ -9,11 +9,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.keys import api_key_create
 from calls.models import CallerNumber, CallLog
-from calls.pool_figures import account_short_call_share, short_call_shares
+from calls.pool_figures import (
+    account_short_call_share,
+    account_short_call_shares,
+    short_call_shares,
+)
 from calls.services.caller_numbers import business_day
 from calls.services.number_health import numbers_health_run
 from calls.tenancy import Role
 from tests.recipes import make_ended_calls, make_request, sid
+from twilio_accounts.models import TwilioAccount
 
 FLAGGED, GOOD = "+12125550101", "+13105550188"
 NOW = timedelta(seconds=1)  # ended just now: inside this month whatever the hour
@@ -134,6 +139,27 @@ def test_metrics_carry_each_number_with_its_business_and_the_account_s_month(
     assert share == pytest.approx(88 / 120)
     month = [dict(k) for name, k in samples if name == "outbound_calls_month_ended"]
     assert month[0]["business_id"] == str(business.pk) and len(month[0]["month"]) == 7
+
+
+def test_the_12_second_share_is_per_twilio_account_the_calls_went_out_under(
+    client, settings, business
+):
+    sub = TwilioAccount.objects.create(account_sid="AC" + "5" * 32, auth_token="b" * 32)
+    make_ended_calls(business, "+14155550100", answered=3, duration=30)
+    moved = make_ended_calls(business, "+14155550100", unanswered=1)
+    CallLog.objects.filter(pk__in=[c.pk for c in moved]).update(twilio_account=sub)
+    shares = account_short_call_shares()
+    assert (shares[settings.TWILIO_ACCOUNT_SID].ended, shares[sub.account_sid].ended) == (3, 1)
+    assert (shares[settings.TWILIO_ACCOUNT_SID].share, shares[sub.account_sid].share) == (0, 1)
+    settings.METRICS_TOKEN = TOKEN
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    by_account = {
+        s.labels["account"]: s.value
+        for family in text_string_to_metric_families(response.content.decode())
+        for s in family.samples
+        if s.name == "outbound_calls_under_12s_share"
+    }
+    assert by_account == {settings.TWILIO_ACCOUNT_SID: 0, sub.account_sid: 1}
 
 
 def test_a_call_s_page_and_the_api_show_the_number_it_was_sent_from(admin_client, client, business):
