@@ -44,7 +44,7 @@ def test_a_simulator_callback_passes_the_signature_check_and_a_tampered_one_does
     assert request["params"]["CallSid"] == sid
     # The service sees itself at the receiver's address, as Twilio sees it.
     settings.PUBLIC_BASE_URL = receiver.base_url
-    settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = ACCOUNT_SID, AUTH_TOKEN
     call = make_call(business, call_sid=sid, status="queued")
     initiated = request
 
