@@ -9,4 +9,9 @@ urlpatterns = [
     path("calls/<uuid:public_id>/answer", views.call_answer, name="call-answer"),
     path("calls/<uuid:public_id>/amd", views.call_machine_verdict, name="call-machine-verdict"),
     path("calls/<uuid:public_id>/gather", views.call_gather, name="call-gather"),
+    path(
+        "calls/<uuid:public_id>/opt-out-menu",
+        views.inbound_opt_out_menu,
+        name="inbound-opt-out-menu",
+    ),
 ]

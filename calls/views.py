@@ -27,12 +27,15 @@ from calls.services.callbacks import (
 from calls.services.do_not_call import call_keypress_record
 from calls.services.machines import call_machine_verdict_record
 from calls.services.status import StatusReport
+from compliance.opt_outs import INBOUND_OPT_OUT_KEY, inbound_keypress_opt_out
 from twilio_accounts.credentials import signing_account
 
 logger = logging.getLogger(__name__)
 
 FORM_ENCODED = "application/x-www-form-urlencoded"
 OPT_OUT_CONFIRMATION = "You will not receive these calls again. Goodbye."
+# How long the business's opt-out menu waits for a key on a call to its number.
+INBOUND_MENU_SECONDS = 8
 
 
 def twilio_webhook(view):
@@ -219,8 +222,43 @@ def incoming_call(request):
         logger.warning("Inbound call %s to unknown number %s", data["CallSid"], data["To"])
         response.say("Sorry, this number is not in service. Goodbye.")
         response.hangup()
+    elif call.business.inbound_opt_out_menu:
+        name = call.business.name
+        menu = response.gather(
+            num_digits=1,
+            timeout=INBOUND_MENU_SECONDS,
+            action=f"{settings.PUBLIC_BASE_URL}/twilio/calls/{call.public_id}/opt-out-menu",
+        )
+        menu.say(
+            f"Thank you for calling {name}. To stop all calls from {name}, press "
+            f"{INBOUND_OPT_OUT_KEY}."
+        )
+        response.say("We will call you back shortly.")
     else:
         response.say(f"Thank you for calling {call.business.name}. We will call you back shortly.")
+    return twiml(response)
+
+
+@twilio_webhook
+def inbound_opt_out_menu(request, public_id):
+    """The key a caller pressed at the business's opt-out menu: the opt-out key revokes the
+    caller's consents, lists the number and cancels its queued calls; any other key ends the
+    call politely. A report that is not this inbound call's own changes nothing."""
+    call = get_object_or_404(CallLog.objects.select_related("business"), public_id=public_id)
+    if refused := foreign_account(request, call.business.twilio_account_id):
+        return refused
+    form = GatherForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest(form.errors.as_text())
+    opted_out = inbound_keypress_opt_out(
+        call=call, digits=form.cleaned_data["Digits"], call_sid=form.cleaned_data["CallSid"]
+    )
+    response = VoiceResponse()
+    if opted_out:
+        response.say(f"{call.business.name} will not call you again. Goodbye.")
+    else:
+        response.say("We will call you back shortly. Goodbye.")
+    response.hangup()
     return twiml(response)
 
 

@@ -98,6 +98,7 @@ class ConsentRecord(models.Model):
 
     class RevokedVia(models.TextChoices):
         KEYPRESS = "keypress", "Keypress during a call"
+        INBOUND_CALL = "inbound_call", "Keypress on a call to the business"
         API = "api", "API"
         ADMIN = "admin", "Admin"
         ERASURE = "erasure", "Erasure of the number"

@@ -1,4 +1,5 @@
-"""Revocation by any channel (a keypress during a call, the API, the admin): the number's consents
+"""Revocation by any channel (a keypress during a call, a keypress at the opt-out menu of a call to
+the business's number, the API, the admin): the number's consents
 for the business are revoked, it is listed on the business's do-not-call list, and every queued
 request of the business for it is canceled, in one transaction, so no call to it starts after it
 commits. A request already claimed is stopped at the create: placing judges the do-not-call list
@@ -7,6 +8,7 @@ again (call_send_refusal, and the dial stamp's UPDATE), so it is never dialed ei
 import logging
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from calls.models import CallLog, CallRequest, DoNotCall
@@ -58,3 +60,30 @@ def number_opt_out(
         ).status_move(CallRequest.Status.CANCELED, last_error=do_not_call.do_not_call_reason(row))
     logger.info("Business %s: opt-out via %s (%s consents revoked)", business_id, via, revoked)
     return OptOut(number, row, revoked, canceled)
+
+
+INBOUND_OPT_OUT_KEY = "9"
+
+
+def inbound_keypress_opt_out(*, call: CallLog, digits: str, call_sid: str) -> OptOut | None:
+    """The key a caller pressed at the business's opt-out menu (Business.inbound_opt_out_menu):
+    the opt-out key revokes as every channel does, for the number the call came from. None when
+    nothing was revoked: another key, a report that is not this inbound call's own, or a caller
+    whose number is withheld or no number (nothing to list)."""
+    if (
+        call.direction != CallLog.Direction.INBOUND
+        or call.call_sid != call_sid
+        or digits != INBOUND_OPT_OUT_KEY
+    ):
+        return None
+    try:
+        return number_opt_out(
+            business_id=call.business_id,
+            number=call.from_number,
+            via=Via.INBOUND_CALL,
+            reason="Pressed 9 on a call to the business's number.",
+            source_call=call,
+        )
+    except ValidationError:
+        logger.info("Inbound call %s: opt-out from a withheld or invalid number", call.pk)
+        return None

@@ -91,6 +91,13 @@ class Business(models.Model):
         help_text="Informational and debt-collection calls need an express or written consent "
         "on file (telemarketing always needs a written one).",
     )
+    inbound_opt_out_menu = models.BooleanField(
+        default=False,
+        help_text=(
+            'Answer calls to the business\'s number with "to stop our calls, press 9": the '
+            "caller's number goes on the do-not-call list and its consents are revoked."
+        ),
+    )
     webhook_url = models.URLField(
         max_length=500,
         blank=True,
