@@ -1,7 +1,12 @@
-"""Consent over real processes (gunicorn, qcluster, the local Twilio on PostgreSQL): a
-telemarketing campaign of 20 numbers, half of them with a written consent recorded over the API,
-one of those revoked by its callee's keypress mid-campaign. Per the local Twilio's own record,
-only the consented numbers are dialed, and the revoked one never again."""
+"""Consent over real processes (gunicorn, qcluster, the local Twilio on PostgreSQL): a campaign
+of 20 numbers, half of them with a written consent recorded over the API, one of those revoked by
+its callee's keypress mid-campaign. Per the local Twilio's own record, only the consented numbers
+are dialed, and the revoked one never again.
+
+The business requires consent records for its informational calls: the same consent check as
+telemarketing's, while the calls keep the business's window (open all day here), so the test does
+not depend on the hour it runs at; telemarketing would be held by its federal hours on the real
+clock the live stack judges with (tests/integration/test_consent.py covers telemarketing)."""
 
 import pytest
 import requests
@@ -22,6 +27,8 @@ UNCONSENTED = [f"+141555502{n:02d}" for n in range(1, 11)]
 def test_only_consented_unrevoked_numbers_are_dialed(stack_for):
     stack = stack_for("orm")
     business = make_business("North", "+14155550110", 2)
+    business.requires_consent_records = True
+    business.save()
     _, key = api_key_create(business=business, name="CRM")
     api = requests.Session()
     api.headers["Authorization"] = f"Bearer {key}"
@@ -33,7 +40,7 @@ def test_only_consented_unrevoked_numbers_are_dialed(stack_for):
         {
             "to": number,
             "kind": "written",
-            "purposes": ["telemarketing"],
+            "purposes": ["informational"],
             "source": "web_form",
             "evidence": "Ticked 'Call me about offers' on the spring form.",
             "captured_at": "2026-11-20T10:00:00Z",
@@ -44,14 +51,14 @@ def test_only_consented_unrevoked_numbers_are_dialed(stack_for):
     assert answer.status_code == 201, answer.text
     # A later campaign that also holds the number, paused until the callee has opted out.
     summer = Campaign.objects.create(
-        business=business, name="summer", purpose=Purpose.TELEMARKETING, status="paused"
+        business=business, name="summer", purpose=Purpose.INFORMATIONAL, status="paused"
     )
     answer = post(f"/campaigns/{summer.pk}/numbers", {"numbers": [{"to": OPTING_OUT}]})
     assert answer.json()["queued"] == 1, answer.text
     spring = Campaign.objects.create(
         business=business,
         name="spring",
-        purpose=Purpose.TELEMARKETING,
+        purpose=Purpose.INFORMATIONAL,
         concurrency=1,
         offers_opt_out=True,
     )
