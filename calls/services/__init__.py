@@ -1,8 +1,9 @@
 """The call queue's transactions, locks and orchestration, one module per thing it does.
 
 Lock order, everywhere: Business → TwilioAccount → DialingControl → Campaign → CallRequest →
-CallerNumber → CallLog → Lead, every one FOR NO KEY UPDATE so that a foreign-key check at COMMIT (FOR KEY SHARE)
-never closes a cycle: `locks.py` says why and takes them; docs/architecture.md lists who takes what.
+CallerNumber → CallLog → Lead, every one FOR NO KEY UPDATE so that a foreign-key check at COMMIT
+(FOR KEY SHARE) never closes a cycle: `locks.py` says why and takes them; docs/architecture.md
+lists who takes what.
 
 Imports run one way, from the bottom layer up:
 0. `locks` (the row locks, in their order);
