@@ -130,27 +130,40 @@ def account_resource(account):
     }
 
 
-def call_page(switchboard, calls, *, account_sid, filters, page, page_size):
-    """One page of Twilio's list shape; the page URIs carry the filters, as Twilio's do."""
-    path = f"{accounts_path(account_sid)}/Calls.json"
+def list_page(key, items, resource, *, path, filters=(), page, page_size):
+    """One page of Twilio's list shape under `key`, each item as `resource` gives it; the page
+    URIs carry the filters, as Twilio's do."""
     start = page * page_size
-    chosen = calls[start : start + page_size]
+    chosen = items[start : start + page_size]
 
     def page_uri(number):
         query = urllib.parse.urlencode([*filters, ("PageSize", page_size), ("Page", number)])
         return f"{path}?{query}"
 
     return {
-        "calls": [call_resource(switchboard, call) for call in chosen],
+        key: [resource(item) for item in chosen],
         "page": page,
         "page_size": page_size,
         "start": start,
         "end": start + max(len(chosen) - 1, 0),
         "uri": page_uri(page),
         "first_page_uri": page_uri(0),
-        "next_page_uri": page_uri(page + 1) if start + page_size < len(calls) else None,
+        "next_page_uri": page_uri(page + 1) if start + page_size < len(items) else None,
         "previous_page_uri": page_uri(page - 1) if page > 0 else None,
     }
+
+
+def call_page(switchboard, calls, *, account_sid, filters, page, page_size):
+    """One page of Calls.json."""
+    return list_page(
+        "calls",
+        calls,
+        lambda call: call_resource(switchboard, call),
+        path=f"{accounts_path(account_sid)}/Calls.json",
+        filters=filters,
+        page=page,
+        page_size=page_size,
+    )
 
 
 def number_sid(number):
@@ -177,25 +190,15 @@ def number_resource(switchboard, number):
 
 
 def number_page(switchboard, numbers, *, page, page_size):
-    """One page of IncomingPhoneNumbers.json, in Twilio's list shape."""
-    path = f"{accounts_path(switchboard.account_sid)}/IncomingPhoneNumbers.json"
-    start = page * page_size
-    chosen = numbers[start : start + page_size]
-
-    def page_uri(number):
-        return f"{path}?{urllib.parse.urlencode([('PageSize', page_size), ('Page', number)])}"
-
-    return {
-        "incoming_phone_numbers": [number_resource(switchboard, n) for n in chosen],
-        "page": page,
-        "page_size": page_size,
-        "start": start,
-        "end": start + max(len(chosen) - 1, 0),
-        "uri": page_uri(page),
-        "first_page_uri": page_uri(0),
-        "next_page_uri": page_uri(page + 1) if start + page_size < len(numbers) else None,
-        "previous_page_uri": page_uri(page - 1) if page > 0 else None,
-    }
+    """One page of IncomingPhoneNumbers.json."""
+    return list_page(
+        "incoming_phone_numbers",
+        numbers,
+        lambda number: number_resource(switchboard, number),
+        path=f"{accounts_path(switchboard.account_sid)}/IncomingPhoneNumbers.json",
+        page=page,
+        page_size=page_size,
+    )
 
 
 def _formatted(number):
