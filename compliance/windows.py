@@ -1,8 +1,9 @@
-"""Calling windows: the hours and weekdays a callee may be called, judged in their local time.
+"""Calling windows: the hours and weekdays a callee may be called, in their local time, and the
+arithmetic of open spans that `call_decision` (compliance/rules/decision.py) judges them with.
 
 A number may be in several time zones (a US area code spanning two, a toll-free or mobile number
 phonenumbers cannot place): a call may be placed only at an instant inside the window in every
-one of them (fail closed). Pure: no database and no clock, the caller passes `now`.
+one of them (fail closed). Pure: no database and no clock, the caller passes the instant.
 """
 
 import zoneinfo
@@ -64,28 +65,6 @@ class CallingWindow:
         return f"{self.start_hour:02d}:00–{self.end_hour:02d}:00, {days}"
 
 
-def _open_spans(window: CallingWindow, zone: str, start: datetime, end: datetime):
-    """The window's open spans in `zone` around [start, end), as UTC instants, in order.
-
-    A local time skipped by a spring-forward becomes the first instant past it, and one that
-    occurs twice its first occurrence (zoneinfo's fold=0): both agree with what `contains` says
-    of the instants around them.
-    """
-    tz = zone_info(zone)
-    day = start.astimezone(tz).date() - timedelta(days=1)
-    last = end.astimezone(tz).date() + timedelta(days=1)
-    while day <= last:
-        if day.isoweekday() in window.days:
-            opens, closes = _instant(day, window.start_hour, tz), _instant(day, window.end_hour, tz)
-            if opens < closes:
-                yield opens, closes
-        day += timedelta(days=1)
-
-
-def _instant(day: date, hour: int, tz: zoneinfo.ZoneInfo) -> datetime:
-    return wall_instant(day, hour * 60, tz)
-
-
 def wall_instant(day: date, minute: int, tz: zoneinfo.ZoneInfo) -> datetime:
     """The UTC instant of `minute` minutes past midnight of `day` in `tz` (1440: the next
     midnight): a wall time a spring-forward skips becomes the first instant past it, one that
@@ -127,17 +106,6 @@ def intersect_spans(spans_a: list, spans_b: list) -> list:
     return common
 
 
-def window_opening(window: CallingWindow, zones, now: datetime) -> datetime | None:
-    """The earliest instant at or after `now` inside `window` in every one of `zones` (`now`
-    itself when it is inside); None when there is none within HORIZON."""
-    common = [(now, now + HORIZON)]
-    for zone in zones:
-        common = intersect_spans(common, list(_open_spans(window, zone, now, now + HORIZON)))
-        if not common:
-            return None
-    return common[0][0]
-
-
 @lru_cache(maxsize=4096)
 def number_time_zones(number: str) -> tuple[str, ...]:
     """The time zones phonenumbers places an E.164 number in; empty when it cannot say."""
@@ -147,48 +115,3 @@ def number_time_zones(number: str) -> tuple[str, ...]:
         return ()
     zones = number_zones.time_zones_for_number(parsed)
     return tuple(sorted(z for z in zones if z != UNKNOWN_ZONE and z in _known_zones()))
-
-
-def callee_time_zones(number: str, fallback_zone: str) -> tuple[str, ...]:
-    """The zones a window is judged in: the number's, or the business's when none is known."""
-    return number_time_zones(number) or (fallback_zone,)
-
-
-@dataclass(frozen=True)
-class WindowCheck:
-    """Whether a call may be placed now; if not, when it may (None: never) and why not."""
-
-    opening: datetime | None
-    reason: str = ""
-
-    @property
-    def is_open(self) -> bool:
-        return self.opening is not None and not self.reason
-
-
-def window_check(window: CallingWindow, zones, now: datetime) -> WindowCheck:
-    zones = tuple(zones)
-    if all(window.contains(now, zone) for zone in zones):
-        return WindowCheck(now)  # the usual case, without building a week of spans
-    opening = window_opening(window, zones, now)
-    if opening == now:
-        return WindowCheck(now)
-    if opening is None:
-        named = ", ".join(zones[:3]) + (f" and {len(zones) - 3} more" if len(zones) > 3 else "")
-        return WindowCheck(
-            None,
-            f"no time in the next {HORIZON.days} days is inside the calling window "
-            f"({window.describe()}) in every time zone of the number ({named})",
-        )
-    when = _when(window, zones, opening, now)
-    return WindowCheck(opening, f"outside the calling window until {when}")
-
-
-def _when(window: CallingWindow, zones: tuple[str, ...], opening: datetime, now: datetime) -> str:
-    """The opening in the zone that opens last (where the instant before it is still outside)."""
-    before = opening - timedelta(microseconds=1)
-    zone = next((z for z in zones if not window.contains(before, z)), zones[0])
-    local = opening.astimezone(zone_info(zone))
-    if local.date() == now.astimezone(zone_info(zone)).date():
-        return f"{local:%H:%M} {zone}"
-    return f"{local:%a %d %b %H:%M} {zone}"
