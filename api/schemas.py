@@ -473,6 +473,11 @@ class ConsentOut(Schema):
     created_at: datetime
 
 
+class ConsentsRecorded(Schema):
+    recorded: int = Field(description="How many consents the batch recorded: all it held.")
+    ids: list[int] = Field(description="Their ids, in the order of the batch.")
+
+
 class ConsentList(Schema):
     items: list[ConsentOut]
 

@@ -78,7 +78,10 @@ def test_a_consent_recorded_over_the_api_lets_the_call_be_queued_and_dialed(
 def test_a_list_records_a_batch_in_order_or_nothing(api):
     response = api.post("/consents", [written(), written(to=OTHER)])
     assert response.status_code == 201, response.content
-    assert [c["to"] for c in response.json()] == [NUMBER, OTHER]
+    body = response.json()
+    assert body["recorded"] == 2
+    stored = ConsentRecord.objects.in_bulk(body["ids"])
+    assert [stored[pk].phone_number for pk in body["ids"]] == [NUMBER, OTHER]
     assert ConsentRecord.objects.count() == 2
 
     bad = [
