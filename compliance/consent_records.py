@@ -4,7 +4,6 @@ A record is written once and never edited: what changes later is its revocation 
 on erasure, the removal of the number and of the evidence's text and URL (the keyed hash of the
 number, the document's hash, the dates and the revocation stay, as the proof and the opt-out)."""
 
-import io
 import json
 import re
 from collections.abc import Iterable
@@ -189,6 +188,53 @@ def _purposes_json(purposes: tuple[str, ...]) -> str:
     return json.dumps(list(purposes))
 
 
+def _copy_lines(*, ids, rows, business_id, created_by_id, now):
+    business = str(business_id)
+    created_by = NULL if created_by_id is None else str(created_by_id)
+    created_at = _copy_moment(now)
+    for pk, row in zip(ids, rows, strict=True):
+        yield (
+            "\t".join(
+                (
+                    str(pk),
+                    business,
+                    row["phone_number"],
+                    row["kind"],
+                    _purposes_json(tuple(row["purposes"])),
+                    row["source"],
+                    _copy_moment(row["captured_at"]),
+                    row["relationship"],
+                    _copy_moment(row["relationship_at"]),
+                    _copy_moment(row["expires_at"]),
+                    row["evidence_text"].translate(COPY_ESCAPES),
+                    row["evidence_url"].translate(COPY_ESCAPES),
+                    row["evidence_sha256"],
+                    NULL,
+                    "",
+                    "",
+                    "",
+                    created_at,
+                    created_by,
+                )
+            )
+            + "\n"
+        )
+
+
+class CopyStream:
+    """COPY's input, read a block of lines at a time as they are made: PostgreSQL parses and
+    inserts one block while the next is formatted, on the other core."""
+
+    BLOCK = 500
+
+    def __init__(self, lines):
+        self.lines = lines
+
+    def read(self, size=-1) -> str:
+        # psycopg2 sends whatever a read returns; an empty string ends the COPY.
+        return "".join(islice(self.lines, self.BLOCK))
+
+
 def consents_insert(
     *, business_id: int, rows: list[dict], created_by_id: int | None, now: datetime
 ) -> list[int]:
@@ -215,39 +261,12 @@ def consents_insert(
             [table, len(rows)],
         )
         ids = [pk for (pk,) in cursor.fetchall()]
-        business = str(business_id)
-        created_by = NULL if created_by_id is None else str(created_by_id)
-        created_at = _copy_moment(now)
-        lines = io.StringIO()
-        for pk, row in zip(ids, rows, strict=True):
-            lines.write(
-                "\t".join(
-                    (
-                        str(pk),
-                        business,
-                        row["phone_number"],
-                        row["kind"],
-                        _purposes_json(tuple(row["purposes"])),
-                        row["source"],
-                        _copy_moment(row["captured_at"]),
-                        row["relationship"],
-                        _copy_moment(row["relationship_at"]),
-                        _copy_moment(row["expires_at"]),
-                        row["evidence_text"].translate(COPY_ESCAPES),
-                        row["evidence_url"].translate(COPY_ESCAPES),
-                        row["evidence_sha256"],
-                        NULL,
-                        "",
-                        "",
-                        "",
-                        created_at,
-                        created_by,
-                    )
-                )
-            )
-            lines.write("\n")
-        lines.seek(0)
-        cursor.copy_expert(f"COPY {table} ({', '.join(COPY_COLUMNS)}) FROM STDIN", lines)
+        lines = _copy_lines(
+            ids=ids, rows=rows, business_id=business_id, created_by_id=created_by_id, now=now
+        )
+        cursor.copy_expert(
+            f"COPY {table} ({', '.join(COPY_COLUMNS)}) FROM STDIN", CopyStream(lines)
+        )
     return ids
 
 
