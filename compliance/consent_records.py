@@ -32,7 +32,7 @@ EVIDENCE_URL_MAX = ConsentRecord._meta.get_field("evidence_url").max_length
 SHA256 = re.compile(r"[0-9a-f]{64}")
 # A consent captured "in the future" by more than this is a client's clock or a mistake.
 CLOCK_SKEW = timedelta(minutes=5)
-# Consents recorded in one call at most (the API's list, one bulk_create batch each).
+# Consents recorded in one call at most (the API's list; the CSV import one COPY per as many).
 BATCH_MAX = 10_000
 INSERT_BATCH = 1000
 # What an erasure leaves of the number.

@@ -192,6 +192,13 @@ def test_opt_outs_in_bulk_answer_one_result_each(api, business):
 def test_the_document_declares_the_consent_operations(api):
     document = api.client.get("/api/v1/openapi.json").json()
     assert {"post", "get"} <= set(document["paths"]["/api/v1/consents"])
+    created = document["paths"]["/api/v1/consents"]["post"]["responses"]["201"]
+    answers = created["content"]["application/json"]["schema"]["anyOf"]
+    assert {a["$ref"].rpartition("/")[2] for a in answers} == {"ConsentOut", "ConsentsRecorded"}
+    assert set(document["components"]["schemas"]["ConsentsRecorded"]["required"]) == {
+        "recorded",
+        "ids",
+    }
     assert "post" in document["paths"]["/api/v1/opt-outs"]
 
 
