@@ -11,6 +11,7 @@ from api.schemas import (
     ConsentIn,
     ConsentList,
     ConsentOut,
+    ConsentsRecorded,
     OptOutBatch,
     OptOutIn,
     OptOutOut,
@@ -72,20 +73,22 @@ def _refused(error: ValidationError, single: bool) -> ApiError:
     return ApiError(422, "invalid-consent", detail, errors)
 
 
-@router.post("/consents", response=responses({201: ConsentOut | list[ConsentOut]}, 422))
+@router.post("/consents", response=responses({201: ConsentOut | ConsentsRecorded}, 422))
 def consents_create(request, payload: ConsentIn | ConsentBatch):
-    """Records one consent (an object; answered as one) or a batch (a list of at most 10,000;
-    answered as a list, in order): all of them, or none with 422 `invalid-consent` naming each
-    bad one (`3.to`). A number of E.164 form in no numbering plan, a capture time ahead of now,
-    no evidence, or a business relationship without its kind and date are refused so."""
+    """Records one consent (an object; answered with the record) or a batch (a list of at most
+    10,000; answered with how many and their ids, in the order given): all of them, or none
+    with 422 `invalid-consent` naming each bad one (`3.to`). A number of E.164 form in no
+    numbering plan, a capture time ahead of now, no evidence, or a business relationship
+    without its kind and date are refused so."""
     single = not isinstance(payload, list)
     given = [_given(one) for one in ([payload] if single else payload)]
     try:
-        rows = consents_record(business=request.auth.business, given=given)
+        ids = consents_record(business=request.auth.business, given=given)
     except ValidationError as error:
         raise _refused(error, single) from error
-    out = [consent_out(row) for row in rows]
-    return Status(201, out[0] if single else out)
+    if single:
+        return Status(201, consent_out(ConsentRecord.objects.get(pk=ids[0])))
+    return Status(201, {"recorded": len(ids), "ids": ids})
 
 
 class ConsentFilters(Schema):

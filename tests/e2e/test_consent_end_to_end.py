@@ -49,6 +49,7 @@ def test_only_consented_unrevoked_numbers_are_dialed(stack_for):
     ]
     answer = post("/consents", consents)
     assert answer.status_code == 201, answer.text
+    assert answer.json()["recorded"] == len(CONSENTED)
     # A later campaign that also holds the number, paused until the callee has opted out.
     summer = Campaign.objects.create(
         business=business, name="summer", purpose=Purpose.INFORMATIONAL, status="paused"

@@ -78,7 +78,10 @@ def test_a_consent_recorded_over_the_api_lets_the_call_be_queued_and_dialed(
 def test_a_list_records_a_batch_in_order_or_nothing(api):
     response = api.post("/consents", [written(), written(to=OTHER)])
     assert response.status_code == 201, response.content
-    assert [c["to"] for c in response.json()] == [NUMBER, OTHER]
+    body = response.json()
+    assert body["recorded"] == 2
+    stored = ConsentRecord.objects.in_bulk(body["ids"])
+    assert [stored[pk].phone_number for pk in body["ids"]] == [NUMBER, OTHER]
     assert ConsentRecord.objects.count() == 2
 
     bad = [
@@ -189,6 +192,13 @@ def test_opt_outs_in_bulk_answer_one_result_each(api, business):
 def test_the_document_declares_the_consent_operations(api):
     document = api.client.get("/api/v1/openapi.json").json()
     assert {"post", "get"} <= set(document["paths"]["/api/v1/consents"])
+    created = document["paths"]["/api/v1/consents"]["post"]["responses"]["201"]
+    answers = created["content"]["application/json"]["schema"]["anyOf"]
+    assert {a["$ref"].rpartition("/")[2] for a in answers} == {"ConsentOut", "ConsentsRecorded"}
+    assert set(document["components"]["schemas"]["ConsentsRecorded"]["required"]) == {
+        "recorded",
+        "ids",
+    }
     assert "post" in document["paths"]["/api/v1/opt-outs"]
 
 

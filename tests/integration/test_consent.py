@@ -40,8 +40,8 @@ def consent(business, number=NUMBER, kind=Kind.WRITTEN, purposes=("telemarketing
     given = ConsentGiven(
         number=number, kind=kind, purposes=list(purposes), source="web_form", **fields
     )
-    (row,) = consents_record(business=business, given=[given])
-    return row
+    (pk,) = consents_record(business=business, given=[given])
+    return ConsentRecord.objects.get(pk=pk)
 
 
 @pytest.fixture
