@@ -322,6 +322,17 @@ def subaccount_create(*, friendly_name: str) -> TwilioSubaccount:
     )
 
 
+def subaccount_close(*, sid: str) -> TwilioSubaccount:
+    """Closes a subaccount of the main account for good (POST /2010-04-01/Accounts/<sid>.json,
+    Status=closed): Twilio releases its numbers and it can never be used again."""
+    return _subaccount(
+        _twilio(
+            main_credentials(),
+            lambda twilio: twilio.api.v2010.accounts(sid).update(status="closed"),
+        )
+    )
+
+
 @dataclass(frozen=True)
 class TwilioNumber:
     sid: str

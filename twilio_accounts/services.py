@@ -2,10 +2,11 @@
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 
 from calls import twilio_client
-from calls.models import Business
+from calls.models import Business, CallLog
 from calls.services.locks import business_lock
 from twilio_accounts.models import TwilioAccount
 
@@ -44,4 +45,44 @@ def business_subaccount_create(*, business_id: int, calls_per_second: int = 1) -
         )
         # Its own calls keep the account they were placed through (CallLog.twilio_account).
         Business.objects.filter(pk=business.pk).update(twilio_account=account)
+    return account
+
+
+def business_subaccount_close(*, business_id: int) -> TwilioAccount:
+    """Closes, at Twilio, the subaccount a deactivated business dialed through (the Accounts
+    API, with the main account's credentials), and records it closed: nothing dials through it
+    again. Closing is for good at Twilio (its numbers are released), so it is refused, before
+    Twilio is asked, for an unknown business, one still active, one on the settings' main
+    account, an account other businesses still use, and an account with live calls."""
+    business = Business.objects.select_related("twilio_account").filter(pk=business_id).first()
+    if business is None:
+        raise SubaccountRefused(f"No business with id {business_id}.")
+    account = business.twilio_account
+    if account is None or account.account_sid == settings.TWILIO_ACCOUNT_SID:
+        raise SubaccountRefused(
+            f"{business.name} dials through the main account, which is never closed here."
+        )
+    if business.is_active:
+        raise SubaccountRefused(f"{business.name} is active: deactivate it first.")
+    if account.status == TwilioAccount.Status.CLOSED:
+        raise SubaccountRefused(f"Twilio account {account.account_sid} is already closed.")
+    others = Business.objects.filter(twilio_account=account).exclude(pk=business.pk)
+    if others.exists():
+        names = ", ".join(others.order_by("name").values_list("name", flat=True)[:5])
+        raise SubaccountRefused(
+            f"Twilio account {account.account_sid} is still used by other businesses: {names}."
+        )
+    live = CallLog.objects.filter(twilio_account=account, status__in=CallLog.LIVE_STATUSES)
+    if live.exists():
+        raise SubaccountRefused(
+            f"Twilio account {account.account_sid} has {live.count()} live call(s): "
+            "close it once they have ended."
+        )
+    closed = twilio_client.subaccount_close(sid=account.account_sid)
+    logger.info("Closed Twilio subaccount %s of business %s", account.account_sid, business_id)
+    TwilioAccount.objects.filter(pk=account.pk).update(
+        status=TwilioAccount.Status.CLOSED,
+        paused_reason=f"Closed at Twilio ({closed.status}) with business {business.name}.",
+    )
+    account.refresh_from_db()
     return account

@@ -103,6 +103,86 @@ def test_twilio_refusing_the_subaccount_stores_nothing(sim, business, settings):
     assert business.twilio_account is None
 
 
+# --- closing a business's subaccount
+
+
+def close_for(business):
+    out = io.StringIO()
+    call_command("twilio_subaccount_close", "--business", str(business.pk), stdout=out)
+    return out.getvalue().splitlines()
+
+
+def sim_status(sim, sid):
+    (account,) = [a for a in sim.accounts() if a["sid"] == sid]
+    return account["status"]
+
+
+def test_closing_a_deactivated_business_closes_its_subaccount_at_twilio(sim, business):
+    create_for(business)
+    account = TwilioAccount.objects.get()
+    Business.objects.filter(pk=business.pk).update(is_active=False)
+    lines = close_for(business)
+    assert lines[-1] == account.account_sid
+    assert sim_status(sim, account.account_sid) == "closed"
+    assert sim_status(sim, SID) == "active"
+    account.refresh_from_db()
+    assert account.status == TwilioAccount.Status.CLOSED
+    assert not account.can_dial
+    # A second close is refused before Twilio is asked.
+    with pytest.raises(CommandError, match="already closed"):
+        close_for(business)
+
+
+def test_an_account_other_businesses_still_use_is_not_closed(sim, business, rival):
+    create_for(business)
+    account = TwilioAccount.objects.get()
+    Business.objects.filter(pk=rival.pk).update(twilio_account=account)
+    Business.objects.filter(pk=business.pk).update(is_active=False)
+    with pytest.raises(CommandError, match="still used by other businesses: Rival Roofing"):
+        close_for(business)
+    assert sim_status(sim, account.account_sid) == "active"
+    account.refresh_from_db()
+    assert account.status == TwilioAccount.Status.ACTIVE
+
+
+def test_the_main_account_and_an_active_business_are_never_closed(sim, business, rival):
+    Business.objects.filter(pk=rival.pk).update(is_active=False)
+    with pytest.raises(CommandError, match="main account, which is never closed"):
+        close_for(rival)
+    main = TwilioAccount.objects.create(account_sid=SID, auth_token=TOKEN)
+    Business.objects.filter(pk=rival.pk).update(twilio_account=main)
+    with pytest.raises(CommandError, match="main account, which is never closed"):
+        close_for(rival)
+    create_for(business)
+    with pytest.raises(CommandError, match="is active: deactivate it first"):
+        close_for(business)
+    assert {a["status"] for a in sim.accounts()} == {"active"}
+
+
+def test_an_account_with_a_live_call_is_not_closed(sim, business):
+    create_for(business)
+    account = TwilioAccount.objects.get()
+    enqueue_outbound_call(business=business, to_number=NUMBER)
+    tasks.dispatch(business.pk)
+    assert CallLog.objects.get().status in CallLog.LIVE_STATUSES
+    Business.objects.filter(pk=business.pk).update(is_active=False)
+    with pytest.raises(CommandError, match="has 1 live call"):
+        close_for(business)
+    assert sim_status(sim, account.account_sid) == "active"
+
+
+def test_twilio_refusing_the_close_records_nothing(sim, business, settings):
+    create_for(business)
+    account = TwilioAccount.objects.get()
+    Business.objects.filter(pk=business.pk).update(is_active=False)
+    settings.TWILIO_AUTH_TOKEN = "not-the-token"
+    with pytest.raises(CommandError, match="Twilio refused to close the subaccount"):
+        close_for(business)
+    account.refresh_from_db()
+    assert account.status == TwilioAccount.Status.ACTIVE
+    assert sim_status(sim, account.account_sid) == "active"
+
+
 # --- the admin
 
 
