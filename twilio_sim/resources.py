@@ -171,12 +171,12 @@ def number_sid(number):
     return "PN" + hashlib.md5(number.encode(), usedforsecurity=False).hexdigest()
 
 
-def number_resource(switchboard, number):
+def number_resource(account_sid, number):
     """An IncomingPhoneNumber as Twilio's REST API answers it (the fields a client reads)."""
-    path = f"{accounts_path(switchboard.account_sid)}/IncomingPhoneNumbers/{number_sid(number)}"
+    path = f"{accounts_path(account_sid)}/IncomingPhoneNumbers/{number_sid(number)}"
     return {
         "sid": number_sid(number),
-        "account_sid": switchboard.account_sid,
+        "account_sid": account_sid,
         "phone_number": number,
         "friendly_name": _formatted(number),
         "capabilities": {"voice": True, "sms": True, "mms": True, "fax": False},
@@ -189,13 +189,13 @@ def number_resource(switchboard, number):
     }
 
 
-def number_page(switchboard, numbers, *, page, page_size):
-    """One page of IncomingPhoneNumbers.json."""
+def number_page(account_sid, numbers, *, page, page_size):
+    """One page of an account's IncomingPhoneNumbers.json."""
     return list_page(
         "incoming_phone_numbers",
         numbers,
-        lambda number: number_resource(switchboard, number),
-        path=f"{accounts_path(switchboard.account_sid)}/IncomingPhoneNumbers.json",
+        lambda number: number_resource(account_sid, number),
+        path=f"{accounts_path(account_sid)}/IncomingPhoneNumbers.json",
         page=page,
         page_size=page_size,
     )

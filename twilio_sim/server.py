@@ -124,7 +124,8 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         if account.status != "active":
             return self._error(401, 20005, "Account not active")
         if numbers_match and method == "GET":
-            return self._numbers(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+            query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+            return self._numbers(query, account)
         if calls_match and method == "POST":
             return self._create(form, account)
         if calls_match and method == "GET":
@@ -183,6 +184,15 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             return self._error(400, 21211, f"Invalid 'To' Phone Number: {to}")
         if not E164.match(from_):
             return self._error(400, 21212, f"Invalid 'From' Phone Number: {from_}")
+        owner = self.switchboard.number_owner(from_)
+        if owner is not None and owner != account.sid:
+            return self._error(
+                400,
+                21210,
+                f"The source phone number provided, {from_}, is not yet verified for your "
+                "account. You may only make calls from phone numbers that you've verified or "
+                "purchased from Twilio.",
+            )
         # Twilio takes the field repeated; some clients send one space-separated value.
         requested = [
             event
@@ -273,7 +283,7 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             ),
         )
 
-    def _numbers(self, query):
+    def _numbers(self, query, account):
         params = dict(query)
         try:
             page_size = min(max(int(params.get("PageSize") or 50), 1), 1000)
@@ -283,10 +293,10 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         wanted = params.get("PhoneNumber")
         numbers = [
             number
-            for number in self.switchboard.settings.incoming_numbers
+            for number in self.switchboard.numbers_of(account)
             if not wanted or number == wanted
         ]
-        self._json(200, number_page(self.switchboard, numbers, page=page, page_size=page_size))
+        self._json(200, number_page(account.sid, numbers, page=page, page_size=page_size))
 
     # --- the simulator's own control API
 

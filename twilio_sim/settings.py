@@ -45,8 +45,11 @@ class SimSettings:
     seed: int = 0
     # {"+15550001234": {"outcome": "busy", "drop_terminal_callback": true, "create_500": 1}}
     numbers: dict = dataclasses.field(default_factory=dict)
-    # The account's phone numbers (IncomingPhoneNumbers.json lists them), E.164.
+    # The main account's phone numbers (IncomingPhoneNumbers.json lists them), E.164.
     incoming_numbers: list = dataclasses.field(default_factory=list)
+    # Each subaccount's: {"AC...": ["+15550001234", ...]}. A number of one account is refused
+    # as the From of another's create (21210), as Twilio does.
+    account_numbers: dict = dataclasses.field(default_factory=dict)
     duplicate_callbacks: float = 0.0
     drop_callbacks: float = 0.0
     drop_terminal_callback: bool = False
@@ -73,6 +76,8 @@ class SimSettings:
         for name, value in changes.items():
             if name == "numbers":
                 value = _merged_numbers(result.numbers, value)
+            elif name == "account_numbers":
+                value = _account_numbers(value)
             elif name == "mix":
                 value = (
                     parse_mix(value) if isinstance(value, str) else validate_mix(dict(value or {}))
@@ -96,6 +101,15 @@ def _coerced(name, kind, value):
         return kind(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a {kind.__name__}") from None
+
+
+def _account_numbers(value):
+    if not isinstance(value, dict) or not all(
+        isinstance(numbers, list) and all(isinstance(n, str) for n in numbers)
+        for numbers in value.values()
+    ):
+        raise ValueError("account_numbers must be an object of account SID: [E.164 numbers]")
+    return {sid: list(numbers) for sid, numbers in value.items()}
 
 
 def _merged_numbers(current, changes):

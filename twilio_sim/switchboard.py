@@ -252,6 +252,23 @@ class Switchboard:
             account.date_updated = datetime.datetime.now(datetime.UTC)
             return account
 
+    def numbers_of(self, account):
+        """The account's IncomingPhoneNumbers: the main account's, or a subaccount's own."""
+        with self._lock:
+            if account.is_main:
+                return list(self.settings.incoming_numbers)
+            return list(self.settings.account_numbers.get(account.sid, []))
+
+    def number_owner(self, number):
+        """The SID of the account that has `number`, or None when no account has it here."""
+        with self._lock:
+            if number in self.settings.incoming_numbers:
+                return self.account_sid
+            for sid, numbers in self.settings.account_numbers.items():
+                if number in numbers:
+                    return sid
+            return None
+
     def refusal_code(self, to, from_):
         """The Twilio error code a create to or from these numbers is refused with, if any."""
         with self._lock:

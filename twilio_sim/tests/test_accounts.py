@@ -141,3 +141,52 @@ def test_creates_are_counted_per_account_per_second(simulator, main, control, re
     assert min(gaps) >= 5 - 1e-6
     main_call = calls[3]
     assert main_call["initiated_at"] - main_call["created_at"] < 1
+
+
+def test_each_account_lists_its_own_incoming_phone_numbers(simulator, main, control):
+    first = main.api.v2010.accounts.create(friendly_name="First")
+    second = main.api.v2010.accounts.create(friendly_name="Second")
+    control.configure(
+        incoming_numbers=["+15550000001"],
+        account_numbers={first.sid: ["+15550000011", "+15550000012"], second.sid: []},
+    )
+    as_first = client_of(simulator, first.sid, first.auth_token)
+    listed = as_first.incoming_phone_numbers.list()
+    assert [n.phone_number for n in listed] == ["+15550000011", "+15550000012"]
+    assert {n.account_sid for n in listed} == {first.sid}
+    assert client_of(simulator, second.sid, second.auth_token).incoming_phone_numbers.list() == []
+    assert [n.phone_number for n in main.incoming_phone_numbers.list()] == ["+15550000001"]
+    # The owner reads a subaccount's numbers through the subaccount's path, as on Twilio.
+    owned = main.api.v2010.accounts(first.sid).incoming_phone_numbers.list()
+    assert [n.phone_number for n in owned] == ["+15550000011", "+15550000012"]
+
+
+def test_a_number_of_one_account_is_refused_as_the_from_of_another(
+    simulator, main, control, receiver
+):
+    first = main.api.v2010.accounts.create(friendly_name="First")
+    second = main.api.v2010.accounts.create(friendly_name="Second")
+    control.configure(
+        incoming_numbers=["+15550000001"], account_numbers={first.sid: ["+15550000011"]}
+    )
+    as_first = client_of(simulator, first.sid, first.auth_token)
+    as_second = client_of(simulator, second.sid, second.auth_token)
+    url = f"{receiver.base_url}/answer"
+    for client, from_ in (
+        (as_second, "+15550000011"),
+        (as_first, "+15550000001"),
+        (main, "+15550000011"),
+    ):
+        with pytest.raises(TwilioRestException) as refused:
+            client.calls.create(to="+15551110007", from_=from_, url=url)
+        assert (refused.value.status, refused.value.code) == (400, 21210)
+    assert control.calls() == []
+    # Each account's own number, and a number no account here has, place calls.
+    ours = as_first.calls.create(to="+15551110007", from_="+15550000011", url=url)
+    mains = main.calls.create(to="+15551110008", from_="+15550000001", url=url)
+    unknown = as_second.calls.create(to="+15551110009", from_=FROM, url=url)
+    assert [control.call(c.sid)["account_sid"] for c in (ours, mains, unknown)] == [
+        first.sid,
+        ACCOUNT_SID,
+        second.sid,
+    ]
