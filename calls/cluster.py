@@ -78,7 +78,6 @@ CONF_OPTIONS = {
     "recycle": "RECYCLE",
     "max_rss": "MAX_RSS",
     "save_limit": "SAVE_LIMIT",
-    "poll": "POLL",
 }
 
 
