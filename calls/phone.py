@@ -18,6 +18,13 @@ def to_e164(raw: str) -> str:
     text = (raw or "").strip()
     if NANP_E164.fullmatch(text) and nanp_is_valid(text[2:]):
         return text
+    return parsed_to_e164(text)
+
+
+def parsed_to_e164(raw: str) -> str:
+    """to_e164 without its +1 shortcut: phonenumbers parses, validates and formats the number;
+    what the shortcut must agree with (tests/unit/test_phone.py)."""
+    text = (raw or "").strip()
     if not text:
         raise ValidationError("The phone number is empty.", code="empty")
     try:
