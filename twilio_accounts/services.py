@@ -8,6 +8,7 @@ from django.db import transaction
 from calls import twilio_client
 from calls.models import Business, CallLog
 from calls.services.locks import business_lock
+from calls.services.operator_actions import ActionResult
 from twilio_accounts.models import TwilioAccount
 
 logger = logging.getLogger(__name__)
@@ -86,3 +87,19 @@ def business_subaccount_close(*, business_id: int) -> TwilioAccount:
     )
     account.refresh_from_db()
     return account
+
+
+def businesses_subaccount_close(*, business_ids) -> ActionResult:
+    """The admin's close: business_subaccount_close for each business, a refusal (or Twilio's
+    error) kept as the reason its subaccount stays open."""
+    result = ActionResult()
+    for business_id in business_ids:
+        try:
+            business_subaccount_close(business_id=business_id)
+        except SubaccountRefused as error:
+            result += ActionResult.refused(f"stayed open ({str(error).rstrip('.')})")
+        except twilio_client.TwilioError as error:
+            result += ActionResult.refused(f"stayed open (Twilio refused to close it: {error})")
+        else:
+            result.changed += 1
+    return result

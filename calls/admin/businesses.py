@@ -13,6 +13,7 @@ from calls.scripts import GUARDED_VERBS
 from calls.services import operator_actions
 from calls.services.pauses import dialing_set
 from calls.tenancy import Role
+from twilio_accounts.services import businesses_subaccount_close
 from webhooks.endpoints import webhook_secrets_rotate
 
 
@@ -45,7 +46,13 @@ class BusinessAdmin(NumberSearch, ScopedAdmin):
     ordering = ["name"]
     search_fields = ["name", "phone_number"]
     readonly_fields = ["operator_actions"]
-    actions = ["resume", "deactivate", "activate", "rotate_webhook_secret"]
+    actions = [
+        "resume",
+        "deactivate",
+        "activate",
+        "rotate_webhook_secret",
+        "close_twilio_subaccount",
+    ]
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
@@ -132,6 +139,21 @@ class BusinessAdmin(NumberSearch, ScopedAdmin):
     )
     def rotate_webhook_secret(self, request, queryset):
         return webhook_secrets_rotate(business_ids=queryset.values_list("pk", flat=True))
+
+    @role_action(
+        role=SUPERUSER,
+        description="Close the Twilio subaccount (deactivated businesses)",
+        noun="subaccount",
+        verb="closed at Twilio",
+        row_noun="business",
+        confirm=(
+            "Close the Twilio subaccounts of {rows} at Twilio, for good: Twilio releases their "
+            "numbers and nothing dials through them again. Refused for an active business, the "
+            "main account, an account other businesses use and one with live calls."
+        ),
+    )
+    def close_twilio_subaccount(self, request, queryset):
+        return businesses_subaccount_close(business_ids=queryset.values_list("pk", flat=True))
 
 
 @admin.register(DialingControl)

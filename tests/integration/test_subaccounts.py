@@ -239,3 +239,57 @@ def test_a_superuser_s_account_page_never_shows_the_token_and_keeps_it_when_left
     account.refresh_from_db()
     assert (account.friendly_name, account.calls_per_second) == ("Renamed", 3)
     assert account.auth_token == "secret-token-xyz"
+
+
+def close_by_admin(admin_client, *businesses):
+    return admin_client.post(
+        "/admin/calls/business/",
+        {
+            "action": "close_twilio_subaccount",
+            "_selected_action": [b.pk for b in businesses],
+            "post": "yes",
+        },
+        follow=True,
+    )
+
+
+def test_a_superuser_closes_a_deactivated_business_s_subaccount_from_the_admin(
+    sim, admin_client, business, rival
+):
+    create_for(business)
+    account = TwilioAccount.objects.get()
+    Business.objects.filter(pk=business.pk).update(is_active=False)
+    # Asked first, with what it does; nothing is closed by the question.
+    question = admin_client.post(
+        "/admin/calls/business/",
+        {"action": "close_twilio_subaccount", "_selected_action": [business.pk]},
+    )
+    assert "releases their numbers" in question.content.decode()
+    assert sim_status(sim, account.account_sid) == "active"
+    page = close_by_admin(admin_client, business, rival).content.decode()
+    assert "1 subaccount closed at Twilio; 1 stayed open (" in page
+    assert "Rival Roofing dials through the main account" in page
+    assert sim_status(sim, account.account_sid) == "closed"
+    account.refresh_from_db()
+    assert account.status == TwilioAccount.Status.CLOSED
+
+
+def test_the_admin_s_close_keeps_an_active_business_s_subaccount_open(sim, admin_client, business):
+    create_for(business)
+    account = TwilioAccount.objects.get()
+    page = close_by_admin(admin_client, business).content.decode()
+    assert "0 subaccounts closed at Twilio: the selected subaccount stayed open" in page
+    assert "deactivate it first" in page
+    assert sim_status(sim, account.account_sid) == "active"
+
+
+def test_a_manager_is_not_offered_the_close(sim, member_client, business):
+    create_for(business)
+    account = TwilioAccount.objects.get()
+    Business.objects.filter(pk=business.pk).update(is_active=False)
+    client = member_client((business, "manager"))
+    assert "close_twilio_subaccount" not in client.get("/admin/calls/business/").content.decode()
+    close_by_admin(client, business)
+    assert sim_status(sim, account.account_sid) == "active"
+    account.refresh_from_db()
+    assert account.status == TwilioAccount.Status.ACTIVE
