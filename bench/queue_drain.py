@@ -41,7 +41,7 @@ SETTINGS = {
     "Q_WORKERS": "2",
 }
 TARGET_RATIO = 1.05
-TARGET_P95 = {"orm": 0.5, "redis": 0.2}
+TARGET_P95 = {"orm": 0.25, "redis": 0.05}
 
 
 def business_number(n):

@@ -27,7 +27,7 @@ import common
 
 CONCURRENCY = 4  # two requests waiting per gunicorn worker: busy, without a deep backlog
 STATUSES = ["initiated", "ringing", "in-progress", "completed"]
-TARGET_RATIO = 0.8
+TARGET_RATIO = 0.9
 ROUNDS = 8
 
 

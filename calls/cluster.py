@@ -78,6 +78,7 @@ CONF_OPTIONS = {
     "recycle": "RECYCLE",
     "max_rss": "MAX_RSS",
     "save_limit": "SAVE_LIMIT",
+    "poll": "POLL",
 }
 
 

@@ -2,7 +2,13 @@ import functools
 import logging
 
 from django.conf import settings
-from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -10,16 +16,19 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from calls.forms import (
+    BadParameters,
     GatherForm,
     IncomingCallForm,
     MachineVerdictForm,
-    StatusCallbackForm,
     audit_params,
+    status_callback_parse,
 )
 from calls.health import health_checks, health_details_allowed
 from calls.models import CallLog
 from calls.scripts import campaign_twiml
 from calls.services.callbacks import (
+    Received,
+    call_callback_receive,
     call_callback_record,
     inbound_business,
     inbound_call_receive,
@@ -77,6 +86,10 @@ def foreign_account(request, account_id: int | None) -> HttpResponse | None:
     business's); None when it is."""
     if request.twilio_account_id == account_id:
         return None
+    return _foreign_account_refusal(request)
+
+
+def _foreign_account_refusal(request) -> HttpResponse:
     logger.warning("Rejected a webhook from another Twilio account for %s", request.path)
     return HttpResponseForbidden("This request's Twilio account is not the call's.")
 
@@ -85,8 +98,7 @@ def twiml(response: VoiceResponse) -> HttpResponse:
     return HttpResponse(str(response), content_type="text/xml")
 
 
-def _status_report(form: StatusCallbackForm) -> StatusReport:
-    data = form.cleaned_data
+def _status_report(data: dict) -> StatusReport:
     return StatusReport(
         status=data["CallStatus"],
         sequence_number=data["SequenceNumber"],
@@ -94,40 +106,54 @@ def _status_report(form: StatusCallbackForm) -> StatusReport:
         answered_by=data["AnsweredBy"],
         error_code=data["ErrorCode"],
         error_message=data["ErrorMessage"],
+        sip_response_code=data["SipResponseCode"],
     )
 
 
-def _record_callback(request, call: CallLog | None) -> HttpResponse:
-    form = StatusCallbackForm(request.POST)
-    if not form.is_valid():
-        return HttpResponseBadRequest(form.errors.as_text())
-    sid = form.cleaned_data["CallSid"]
-    call = call or CallLog.objects.filter(call_sid=sid).first()
+@twilio_webhook
+def status_callback(request):
+    """A status callback located by CallSid (the one set on a Twilio number, for inbound calls)."""
+    try:
+        data = status_callback_parse(request.POST)
+    except BadParameters as error:
+        return HttpResponseBadRequest(str(error))
+    sid = data["CallSid"]
+    call = CallLog.objects.filter(call_sid=sid).first()
     if call is None:
         logger.warning("Status callback for unknown call %s", sid)
         return HttpResponse(status=204)
     if refused := foreign_account(request, call.twilio_account_id):
         return refused
+    report = _status_report(data)
     call_callback_record(
         call=call,
         sid=sid,
-        report=_status_report(form),
-        sip_response_code=form.cleaned_data["SipResponseCode"],
+        report=report,
+        sip_response_code=report.sip_response_code,
         params=audit_params(request.POST),
     )
     return HttpResponse(status=204)
 
 
 @twilio_webhook
-def status_callback(request):
-    """A status callback located by CallSid (the one set on a Twilio number, for inbound calls)."""
-    return _record_callback(request, None)
-
-
-@twilio_webhook
 def call_status_callback(request, public_id):
     """The status callback of a call this service placed; it may arrive before the SID is known."""
-    return _record_callback(request, get_object_or_404(CallLog, public_id=public_id))
+    try:
+        data = status_callback_parse(request.POST)
+    except BadParameters as error:
+        return HttpResponseBadRequest(str(error))
+    received = call_callback_receive(
+        public_id=public_id,
+        account_id=request.twilio_account_id,
+        sid=data["CallSid"],
+        report=_status_report(data),
+        params=audit_params(request.POST),
+    )
+    if received is Received.UNKNOWN_CALL:
+        raise Http404("No such call.")
+    if received is Received.FOREIGN_ACCOUNT:
+        return _foreign_account_refusal(request)
+    return HttpResponse(status=204)
 
 
 @twilio_webhook

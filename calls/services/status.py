@@ -71,12 +71,11 @@ def call_status_apply(
     `delay` is the wait before a throttled retry. Must run inside a transaction.
     """
     terminal = report.status in CallLog.TERMINAL_STATUSES
+    request = None
     if terminal and call.request_id:
-        request_lock(request_id=call.request_id)
+        request = request_lock(request_id=call.request_id)
     now = timezone.now()
-    changes = {"status": report.status, "updated_at": now, **facts_moving(report, now)}
-    if report.sequence_number is not None:
-        changes["last_sequence_number"] = report.sequence_number
+    moves, changes = status_move_terms(report, now)
     if terminal and from_twilio:
         # Twilio reports a call it hung up as completed: the operator who asked ended it.
         ended_by = Case(
@@ -86,12 +85,7 @@ def call_status_apply(
     if terminal:
         # Nudges start again from nothing for the lead task (see cleanup).
         changes.update(ended_at=now, ended_by=ended_by, nudge_due_at=None, nudge_count=0)
-    rows = CallLog.objects.filter(pk=call.pk, status__in=CallLog.statuses_before(report.status))
-    if report.sequence_number is not None:
-        rows = rows.filter(
-            Q(last_sequence_number__isnull=True)
-            | Q(last_sequence_number__lt=report.sequence_number)
-        )
+    rows = CallLog.objects.filter(moves, pk=call.pk)
     if where is not None:
         rows = rows.filter(where)
     if not rows.update(**changes):
@@ -100,14 +94,32 @@ def call_status_apply(
         return False
     if terminal:
         call.refresh_from_db()
-        call_attempt_ended(call=call, retry=retry, delay=delay)
+        call_attempt_ended(call=call, request=request, retry=retry, delay=delay)
     return True
 
 
+def status_move_terms(report: StatusReport, now) -> tuple[Q, dict]:
+    """When `report` moves a call (a status of higher rank, and a higher sequence number when
+    both carry one) and what it then changes besides a terminal report's end."""
+    moves = Q(status__in=CallLog.statuses_before(report.status))
+    changes = {"status": report.status, "updated_at": now, **facts_moving(report, now)}
+    if report.sequence_number is not None:
+        moves &= Q(last_sequence_number__isnull=True) | Q(
+            last_sequence_number__lt=report.sequence_number
+        )
+        changes["last_sequence_number"] = report.sequence_number
+    return moves, changes
+
+
 def call_attempt_ended(
-    *, call: CallLog, retry: Retry = Retry.BACKOFF, delay: timedelta | None = None
+    *,
+    call: CallLog,
+    request: CallRequest | None = None,
+    retry: Retry = Retry.BACKOFF,
+    delay: timedelta | None = None,
 ) -> None:
-    """Settles the request of a call that just reached a terminal status (same transaction)."""
+    """Settles the request of a call that just reached a terminal status (same transaction);
+    `request` is the call's request as its lock read it, if the caller took that lock."""
     if call.direction == CallLog.Direction.OUTBOUND:
         # Before the lead task: refilling the freed slot is what a paid-for line waits on.
         task_queue_after_commit(dispatch, call.business_id)
@@ -115,7 +127,8 @@ def call_attempt_ended(
         task_queue_after_commit(create_lead_from_call, call.call_sid)
     if call.direction != CallLog.Direction.OUTBOUND or not call.request_id:
         return
-    request = CallRequest.objects.select_related("business", "campaign").get(pk=call.request_id)
+    if request is None:
+        request = CallRequest.objects.select_related("business", "campaign").get(pk=call.request_id)
     active = CallRequest.objects.filter(pk=request.pk, status=CallRequest.Status.ACTIVE)
     ended = call.get_status_display().lower()
     reason = call.error_message or f"The last attempt ended {ended}."

@@ -7,10 +7,12 @@ import sys
 
 import pytest
 from django.db import transaction
+from django_q.brokers import get_broker
 from django_q.models import OrmQ
 from django_q.utils import get_func_repr
 
 from calls import tasks
+from calls.services import task_queue
 from calls.services.task_queue import task_queue_after_commit
 from leads.tasks import create_lead_from_call
 from tests.e2e.live_stack import ROOT
@@ -29,6 +31,40 @@ def test_nudges_are_not_saved_as_results_but_reconciles_are(
         "leads.tasks.create_lead_from_call": False,
         "calls.tasks.reconcile_call": True,
     }
+
+
+def test_a_process_makes_one_broker_per_queue_not_one_per_task(
+    db, queue, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    made = []
+
+    def counted(cluster=None):
+        made.append(cluster)
+        return get_broker(cluster)
+
+    task_queue.queue_broker.cache_clear()
+    monkeypatch.setattr(task_queue, "get_broker", counted)
+    with django_capture_on_commit_callbacks(execute=True):
+        for key in (1, 2):
+            with transaction.atomic():
+                task_queue_after_commit(tasks.dispatch, key)
+                task_queue_after_commit(create_lead_from_call, f"CA{key}")
+                task_queue_after_commit(tasks.dispatch, key, cluster=settings.WEBHOOK_CLUSTER)
+    task_queue.queue_broker.cache_clear()
+    assert made == [None, settings.WEBHOOK_CLUSTER]
+    rows = [
+        (row.key, get_func_repr(row.task["func"]), row.task["args"])
+        for row in OrmQ.objects.order_by("pk")
+    ]
+    dialing, webhooks = settings.Q_CLUSTER["name"], settings.WEBHOOK_CLUSTER
+    assert rows == [
+        (dialing, "calls.tasks.dispatch", (1,)),
+        (dialing, "leads.tasks.create_lead_from_call", ("CA1",)),
+        (webhooks, "calls.tasks.dispatch", (1,)),
+        (dialing, "calls.tasks.dispatch", (2,)),
+        (dialing, "leads.tasks.create_lead_from_call", ("CA2",)),
+        (webhooks, "calls.tasks.dispatch", (2,)),
+    ]
 
 
 def test_nothing_is_queued_when_the_transaction_rolls_back(db, queue):
