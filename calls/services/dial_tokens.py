@@ -1,6 +1,7 @@
 """Calls per second per Twilio account, across every worker and host: each account's
 calls_per_second tokens in the database (the main account's: TWILIO_CALLS_PER_SECOND), shared
-round-robin among the account's businesses that are waiting for one."""
+among the account's businesses that are waiting for one by their recent use: the one that took
+the fewest tokens lately (a count that halves every USE_HALF_LIFE_SECONDS) takes the next."""
 
 import time
 from datetime import timedelta
@@ -19,6 +20,10 @@ from twilio_accounts.models import TwilioAccount
 TURN_LAPSE = timedelta(seconds=2)
 # How often a business that is not first in line looks again.
 TURN_POLL_SECONDS = 0.05
+# A business's recent use of its account's tokens: each token counts 1, halving every this many
+# seconds. Long enough that a business dialing all the while stays behind one that just arrived
+# for the tens of seconds a small queue takes; short enough that a burst is forgotten in a minute.
+USE_HALF_LIFE_SECONDS = 10.0
 
 
 def account_calls_per_second(*, account_id: int | None) -> int:
@@ -40,10 +45,12 @@ def dial_token_take(
     account's calls_per_second in any sliding one-second window, however many workers send and
     however slow the network. Times are the database's, one clock for all hosts.
 
-    Fair share: of the account's businesses waiting for a token, the one served longest ago
-    takes the next (round-robin by business, not by dispatch or by queued calls), so a business
-    with 10,000 queued calls and many dispatches at work takes one token in turn with each
-    business that has a few.
+    Fair share, weighted by recent use: of the account's businesses waiting for a token, the
+    one with the least recent use takes the next (ties by business id). Recent use counts the
+    business's tokens, each decayed by half every USE_HALF_LIFE_SECONDS, so it is by business,
+    not by dispatch or by queued calls: a business that has been dialing 10,000 queued calls
+    yields to one that just arrived with ten until their recent uses meet, then they alternate.
+    Plain turns would give the newcomer only every other token beside the big one.
     """
     rate = account_calls_per_second(account_id=account_id)
     tokens = DialToken.objects.filter(account_id=account_id, slot__lte=rate)
@@ -62,9 +69,7 @@ def dial_token_take(
                 free_at=Now() + hold
             ):
                 if business_id is not None:
-                    DialTurn.objects.filter(business_id=business_id).update(
-                        served_at=Now(), waiting_until=None
-                    )
+                    _use_count(business_id)
                 return pk
             # Lost the token to another worker: look again at once; none free: until one is.
             wait = 0 if pk else _until_next_free(tokens)
@@ -97,23 +102,37 @@ def _turn_wait(business_id: int, account_id: int | None) -> None:
 
 
 def _first_in_line(business_id: int, account_id: int | None) -> bool:
-    """Whether no other business waiting for this account's tokens was served longer ago (never
-    served counts as longest; equal times go by business id)."""
-    served_at = (
-        DialTurn.objects.filter(business_id=business_id).values_list("served_at", flat=True).first()
-    )
-    others = DialTurn.objects.filter(account_id=account_id, waiting_until__gt=Now()).exclude(
-        business_id=business_id
-    )
+    """Whether no other business waiting for this account's tokens has less recent use, as of
+    one moment for all (equal uses go by business id). The waiters of one account are few: read
+    and compared here, the same on every database."""
+    turns = DialTurn.objects.filter(
+        Q(business_id=business_id) | Q(account_id=account_id, waiting_until__gt=Now())
+    ).values_list("business_id", "use", "served_at")
+    now = timezone.now()
+    first = min((recent_use(use, served_at, now), pk) for pk, use, served_at in turns)
+    return first[1] == business_id
+
+
+def recent_use(use: float, served_at, now) -> float:
+    """`use` (as of `served_at`, its last token) decayed to `now`."""
     if served_at is None:
-        ahead = Q(served_at__isnull=True, business_id__lt=business_id)
-    else:
-        ahead = (
-            Q(served_at__isnull=True)
-            | Q(served_at__lt=served_at)
-            | Q(served_at=served_at, business_id__lt=business_id)
+        return 0.0
+    elapsed = max((now - served_at).total_seconds(), 0.0)
+    return use * 0.5 ** (elapsed / USE_HALF_LIFE_SECONDS)
+
+
+def _use_count(business_id: int) -> None:
+    """Counts one token in the business's recent use and ends its wait. Compare-and-set on the
+    last token's moment: two dispatches of the business counting at once both count."""
+    while True:
+        use, served_at = (
+            DialTurn.objects.filter(business_id=business_id).values_list("use", "served_at").get()
         )
-    return not others.filter(ahead).exists()
+        now = timezone.now()
+        if DialTurn.objects.filter(business_id=business_id, served_at=served_at).update(
+            use=recent_use(use, served_at, now) + 1, served_at=now, waiting_until=None
+        ):
+            return
 
 
 def _tokens_create(account_id: int | None, rate: int) -> None:

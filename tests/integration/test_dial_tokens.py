@@ -1,6 +1,7 @@
 """Calls per second: creates are paced by tokens in the database, without any real waiting here
 (the test's sleep lets a second pass on the tokens' clock instead)."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -9,10 +10,11 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from calls import tasks
-from calls.models import DialToken
+from calls.models import Business, DialToken, DialTurn
 from calls.services import dial_tokens
 from calls.services.dial_tokens import dial_token_release, dial_token_take
 from calls.services.enqueue import enqueue_outbound_calls
+from twilio_accounts.models import TwilioAccount
 
 
 def free_tokens():
@@ -84,3 +86,85 @@ def test_with_every_token_held_a_take_waits(db, settings, monkeypatch):
     monkeypatch.setattr(dial_tokens.time, "sleep", sleep)
     with pytest.raises(Waited):
         dial_token_take()
+
+
+@pytest.fixture
+def account(db):
+    return TwilioAccount.objects.create(
+        account_sid="AC" + "c" * 32, auth_token="t", calls_per_second=50
+    )
+
+
+def shop(name, account):
+    return Business.objects.create(
+        name=name, phone_number=f"+1212555{Business.objects.count():04d}", twilio_account=account
+    )
+
+
+def take(business, account):
+    """One token for the business, released unsent; the business counts it all the same."""
+    token = dial_token_take(account_id=account.pk, business_id=business.pk)
+    dial_token_release(token=token, sent=False)
+
+
+def turns(account, *businesses, count):
+    """Each round, every business has a dispatch waiting for a token (as racing workers would);
+    the one whose turn it is takes it. Returns who took each, in order."""
+    taken = []
+    for _ in range(count):
+        for business in businesses:
+            dial_tokens._turn_wait(business.pk, account.pk)
+        for business in businesses:
+            # One look (its deadline has passed): a business not first in line takes nothing.
+            token = dial_token_take(
+                account_id=account.pk, business_id=business.pk, deadline=time.monotonic()
+            )
+            if token is not None:
+                dial_token_release(token=token, sent=False)
+                taken.append(business.name)
+                break
+    return taken
+
+
+def test_a_business_that_took_many_tokens_lately_yields_to_one_that_just_arrived(account):
+    big, small = shop("big", account), shop("small", account)
+    for _ in range(10):
+        take(big, account)
+    taken = turns(account, big, small, count=20)
+    # Plain turns would alternate from the start; by recent use the newcomer takes the next
+    # nine (its use 0..9 against the big one's 10), then they share.
+    assert taken[:9] == ["small"] * 9, taken
+    assert "big" in taken[9:12], taken
+    assert taken[12:] == ["big", "small"] * 4 or taken[12:] == ["small", "big"] * 4, taken
+
+
+def test_businesses_of_equal_use_alternate_first_by_id(account):
+    first, second = shop("first", account), shop("second", account)
+    assert turns(account, second, first, count=6) == ["first", "second"] * 3
+
+
+def test_tokens_taken_long_ago_count_for_little(account):
+    early, late = shop("early", account), shop("late", account)
+    for _ in range(10):
+        take(early, account)
+    take(late, account)
+    # A minute later, six half-lives: the early business's ten tokens count as 0.16.
+    DialTurn.objects.filter(business=early).update(
+        served_at=F("served_at") - timedelta(seconds=60)
+    )
+    assert turns(account, early, late, count=1) == ["early"]
+
+
+def test_a_waiting_business_that_died_stops_holding_the_line_after_its_lapse(account):
+    busy, dead = shop("busy", account), shop("dead", account)
+    for _ in range(5):
+        take(busy, account)
+    # The dead business's dispatch marked it waiting, then its worker died.
+    dial_tokens._turn_wait(dead.pk, account.pk)
+    once = time.monotonic()
+    assert dial_token_take(account_id=account.pk, business_id=busy.pk, deadline=once) is None
+    DialTurn.objects.filter(business=dead).update(
+        waiting_until=F("waiting_until") - dial_tokens.TURN_LAPSE
+    )
+    assert dial_token_take(account_id=account.pk, business_id=busy.pk, deadline=once) is not None
+    assert DialTurn.objects.get(business=busy).use == pytest.approx(6, abs=0.01)
