@@ -123,7 +123,9 @@ def recent_use(use: float, served_at, now) -> float:
 
 def _use_count(business_id: int) -> None:
     """Counts one token in the business's recent use and ends its wait. Compare-and-set on the
-    last token's moment: two dispatches of the business counting at once both count."""
+    last token's moment: two dispatches of the business counting at once both count. The
+    moments are this host's clock: a skew of milliseconds between hosts is nothing against
+    the half-life."""
     while True:
         use, served_at = (
             DialTurn.objects.filter(business_id=business_id).values_list("use", "served_at").get()

@@ -149,9 +149,7 @@ def test_tokens_taken_long_ago_count_for_little(account):
         take(early, account)
     take(late, account)
     # A minute later, six half-lives: the early business's ten tokens count as 0.16.
-    DialTurn.objects.filter(business=early).update(
-        served_at=F("served_at") - timedelta(seconds=60)
-    )
+    DialTurn.objects.filter(business=early).update(served_at=F("served_at") - timedelta(seconds=60))
     assert turns(account, early, late, count=1) == ["early"]
 
 
