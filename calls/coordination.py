@@ -72,6 +72,9 @@ class DialTurn(models.Model):
     # Set, and pushed forward, while a dispatch of the business waits for a token: a waiter that
     # died stops holding its place when this passes.
     waiting_until = models.DateTimeField(null=True, blank=True)
+    # Set when a dispatch of the business gave its worker back to another business's waiting for
+    # the account's tokens (dial_turn_give_way); cleared by whichever dispatch queues it again.
+    parked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -1,18 +1,25 @@
 """Calls per second per Twilio account, across every worker and host: each account's
 calls_per_second tokens in the database (the main account's: TWILIO_CALLS_PER_SECOND), shared
 among the account's businesses that are waiting for one by their recent use: the one that took
-the fewest tokens lately (a count that halves every USE_HALF_LIFE_SECONDS) takes the next."""
+the fewest tokens lately (a count that halves every USE_HALF_LIFE_SECONDS) takes the next.
+
+A dispatch that would only wait behind another business's dispatch for the account's tokens
+gives its worker back instead (dial_turn_give_way): its business is parked, and the dispatches
+of the account that wait or send queue one for it again (dial_turn_wake). So an account's waiting
+holds one or two workers, not one per business, and the other accounts' dispatches get theirs."""
 
 import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from calls.models import DialToken, DialTurn
+from calls.services.task_queue import task_queue_after_commit
+from calls.tasks import dispatch
 from twilio_accounts.models import TwilioAccount
 
 # A waiting business keeps its place this long after its last look; a dispatch that died stops
@@ -24,6 +31,15 @@ TURN_POLL_SECONDS = 0.05
 # seconds. Long enough that a business dialing all the while stays behind one that just arrived
 # for the tens of seconds a small queue takes; short enough that a burst is forgotten in a minute.
 USE_HALF_LIFE_SECONDS = 10.0
+# A parked business is woken by a waiting one when its recent use is this much lower: each takes
+# a few tokens in a row, so a hand-over (a dispatch queued, claims handed back and made again)
+# is not paid for every token.
+TURN_HANDOFF_USE = 2.0
+
+
+class DialTurnParked(Exception):
+    """The dispatch gave its worker back (dial_turn_give_way): its business is parked behind
+    another business's dispatch waiting for the account's tokens, which queues one for it."""
 
 
 def account_calls_per_second(*, account_id: int | None) -> int:
@@ -34,11 +50,16 @@ def account_calls_per_second(*, account_id: int | None) -> int:
 
 
 def dial_token_take(
-    *, account_id: int | None = None, business_id: int | None = None, deadline: float | None = None
+    *,
+    account_id: int | None = None,
+    business_id: int | None = None,
+    deadline: float | None = None,
+    give_way: bool = False,
 ) -> int | None:
     """Blocks until this worker may send one create through the account (None: the main one)
     for the business; returns the token to release after it, or None when `deadline`
-    (time.monotonic()) passes first.
+    (time.monotonic()) passes first. With `give_way`, raises DialTurnParked instead of waiting
+    behind another business's dispatch (dial_turn_give_way).
 
     A token is held while its create is in flight and becomes free one second after the create
     returned, so creates on one token reach Twilio more than a second apart: at most the
@@ -60,7 +81,7 @@ def dial_token_take(
     hold = timedelta(seconds=settings.TWILIO_HTTP_TIMEOUT_SECONDS + 1)
     while True:
         if business_id is not None:
-            _turn_wait(business_id, account_id)
+            _turn_mark(business_id, account_id=account_id, waiting_until=Now() + TURN_LAPSE)
         if business_id is None or _first_in_line(business_id, account_id):
             pk = tokens.filter(free_at__lte=Now()).order_by("free_at")
             pk = pk.values_list("pk", flat=True).first()
@@ -73,6 +94,8 @@ def dial_token_take(
                 return pk
             # Lost the token to another worker: look again at once; none free: until one is.
             wait = 0 if pk else _until_next_free(tokens)
+        elif give_way and dial_turn_give_way(business_id=business_id, account_id=account_id):
+            raise DialTurnParked
         else:
             wait = TURN_POLL_SECONDS
         if deadline is not None and time.monotonic() >= deadline:
@@ -89,28 +112,101 @@ def _until_next_free(tokens) -> float:
     return min(max(wait, 0.01), 0.25)
 
 
-def _turn_wait(business_id: int, account_id: int | None) -> None:
-    """Marks the business as waiting for a token of the account (until TURN_LAPSE from now)."""
-    waiting = {"account_id": account_id, "waiting_until": Now() + TURN_LAPSE}
-    if DialTurn.objects.filter(business_id=business_id).update(**waiting):
+def _turn_mark(business_id: int, **fields) -> None:
+    """Sets fields of the business's DialTurn row, made if it has none yet."""
+    if DialTurn.objects.filter(business_id=business_id).update(**fields):
         return
     try:
         with transaction.atomic():
-            DialTurn.objects.create(business_id=business_id, **waiting)
+            DialTurn.objects.create(business_id=business_id, **fields)
     except IntegrityError:  # another dispatch of the business made it first
-        DialTurn.objects.filter(business_id=business_id).update(**waiting)
+        DialTurn.objects.filter(business_id=business_id).update(**fields)
+
+
+def _line(business_id: int, account_id: int | None):
+    """The business's recent use, and the account's other businesses that are waiting and that
+    are parked as (recent use, business id, parked_at), all as of one moment. The waiters of one
+    account are few: read and compared here, the same on every database."""
+    live = Q(waiting_until__gt=Now())
+    rows = (
+        DialTurn.objects.filter(
+            Q(business_id=business_id)
+            | Q(live, account_id=account_id)
+            | Q(account_id=account_id, parked_at__isnull=False)
+        )
+        .annotate(waiting=ExpressionWrapper(live, output_field=BooleanField()))
+        .values_list("business_id", "use", "served_at", "waiting", "parked_at")
+    )
+    now = timezone.now()
+    mine, waiting, parked = 0.0, [], []
+    for pk, use, served_at, is_waiting, parked_at in rows:
+        use = recent_use(use, served_at, now)
+        if pk == business_id:
+            mine = use
+        elif is_waiting:
+            waiting.append((use, pk))
+        elif parked_at is not None:
+            parked.append((use, pk, parked_at))
+    return mine, waiting, parked
 
 
 def _first_in_line(business_id: int, account_id: int | None) -> bool:
-    """Whether no other business waiting for this account's tokens has less recent use, as of
-    one moment for all (equal uses go by business id). The waiters of one account are few: read
-    and compared here, the same on every database."""
-    turns = DialTurn.objects.filter(
-        Q(business_id=business_id) | Q(account_id=account_id, waiting_until__gt=Now())
-    ).values_list("business_id", "use", "served_at")
-    now = timezone.now()
-    first = min((recent_use(use, served_at, now), pk) for pk, use, served_at in turns)
-    return first[1] == business_id
+    """Whether no other business waiting for this account's tokens has less recent use (equal
+    uses go by business id). Wakes the parked businesses well below it on the way
+    (TURN_HANDOFF_USE): the next look of theirs puts them ahead."""
+    mine, waiting, parked = _line(business_id, account_id)
+    _wake([(pk, at) for use, pk, at in parked if use + TURN_HANDOFF_USE < mine])
+    return not [turn for turn in waiting if turn < (mine, business_id)]
+
+
+def dial_turn_give_way(*, business_id: int, account_id: int | None) -> bool:
+    """Whether a dispatch of the business should give its worker back rather than wait for a
+    token of the account: another business's dispatch is waiting ahead of it in line, and no
+    token is free for it after those ahead. Then the business is parked (True), and whichever
+    dispatch of the account waits or sends queues a dispatch for it (dial_turn_wake).
+
+    Parked, then the line read again: a waiter ends its wait (takes a token, its deadline, or
+    parks) before it reads the parked (at its next look, or when its dispatch ends), and each
+    side commits before it reads, so at least one sees the other and no business is left parked
+    with no one to wake it. A waiter's worker that dies leaves it to the cleanup's dispatch
+    nudge, or to the next dispatch of the account that ends."""
+    if not _behind_a_waiter(business_id, account_id):
+        return False
+    parked_at = timezone.now()
+    _turn_mark(business_id, account_id=account_id, parked_at=parked_at, waiting_until=None)
+    if _behind_a_waiter(business_id, account_id):
+        return True
+    # Not parked after all, unless a waiter woke it meanwhile: then a dispatch of it is queued.
+    return not DialTurn.objects.filter(business_id=business_id, parked_at=parked_at).update(
+        parked_at=None
+    )
+
+
+def _behind_a_waiter(business_id: int, account_id: int | None) -> bool:
+    mine, waiting, _ = _line(business_id, account_id)
+    ahead = [turn for turn in waiting if turn < (mine, business_id)]
+    if not ahead:
+        return False
+    rate = account_calls_per_second(account_id=account_id)
+    free = DialToken.objects.filter(account_id=account_id, slot__lte=rate, free_at__lte=Now())
+    return free.count() <= len(ahead)
+
+
+def dial_turn_wake(*, account_id: int | None, business_id: int) -> None:
+    """Queues a dispatch for each business parked behind the account's waiters; a dispatch of
+    `business_id` that waited or sent for the account calls this as it ends. Its own business
+    is left as it is: a business is parked only behind another's waiter, which wakes it."""
+    parked = DialTurn.objects.filter(account_id=account_id, parked_at__isnull=False)
+    _wake(parked.exclude(business_id=business_id).values_list("business_id", "parked_at"))
+
+
+def _wake(parked) -> None:
+    for business_id, parked_at in parked:
+        # Compare-and-set: of two dispatches waking one business, one queues its dispatch.
+        if DialTurn.objects.filter(business_id=business_id, parked_at=parked_at).update(
+            parked_at=None
+        ):
+            task_queue_after_commit(dispatch, business_id)
 
 
 def recent_use(use: float, served_at, now) -> float:

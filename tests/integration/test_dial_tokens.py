@@ -8,10 +8,12 @@ import pytest
 from django.db.models import F
 from django.db.models.functions import Now
 from django.utils import timezone
+from django_q.models import OrmQ
 
 from calls import tasks
-from calls.models import Business, DialToken, DialTurn
+from calls.models import Business, CallLog, CallRequest, DialToken, DialTurn
 from calls.services import dial_tokens
+from calls.services import dispatch as dispatch_service
 from calls.services.dial_tokens import dial_token_release, dial_token_take
 from calls.services.enqueue import enqueue_outbound_calls
 from twilio_accounts.models import TwilioAccount
@@ -101,6 +103,13 @@ def shop(name, account):
     )
 
 
+def waits(business, account):
+    """A dispatch of the business looks for a token, as dial_token_take does at each look."""
+    dial_tokens._turn_mark(
+        business.pk, account_id=account.pk, waiting_until=Now() + dial_tokens.TURN_LAPSE
+    )
+
+
 def take(business, account):
     """One token for the business, released unsent; the business counts it all the same."""
     token = dial_token_take(account_id=account.pk, business_id=business.pk)
@@ -113,7 +122,7 @@ def turns(account, *businesses, count):
     taken = []
     for _ in range(count):
         for business in businesses:
-            dial_tokens._turn_wait(business.pk, account.pk)
+            waits(business, account)
         for business in businesses:
             # One look (its deadline has passed): a business not first in line takes nothing.
             token = dial_token_take(
@@ -158,11 +167,138 @@ def test_a_waiting_business_that_died_stops_holding_the_line_after_its_lapse(acc
     for _ in range(5):
         take(busy, account)
     # The dead business's dispatch marked it waiting, then its worker died.
-    dial_tokens._turn_wait(dead.pk, account.pk)
+    waits(dead, account)
     once = time.monotonic()
     assert dial_token_take(account_id=account.pk, business_id=busy.pk, deadline=once) is None
     DialTurn.objects.filter(business=dead).update(
         waiting_until=F("waiting_until") - dial_tokens.TURN_LAPSE
     )
     assert dial_token_take(account_id=account.pk, business_id=busy.pk, deadline=once) is not None
-    assert DialTurn.objects.get(business=busy).use == pytest.approx(6, abs=0.01)
+    # Its sixth token counted (less what the first five decayed in the test's second or so).
+    assert 5.5 < DialTurn.objects.get(business=busy).use <= 6
+
+
+def dispatches_queued(queue):
+    return [args[0] for name, args in queue() if name == "calls.tasks.dispatch"]
+
+
+def test_a_dispatch_behind_another_business_waiter_gives_its_worker_back_and_is_woken(
+    account, fake_twilio, queue, monkeypatch, django_capture_on_commit_callbacks
+):
+    account.calls_per_second = 1
+    account.save()
+    waiter, parked = shop("waiter", account), shop("parked", account)
+    for _ in range(3):
+        take(parked, account)  # recent use 3 against the waiter's 1: behind it in line
+    held = dial_token_take(account_id=account.pk, business_id=waiter.pk)
+    waits(waiter, account)  # its dispatch waits for the token its next call needs
+    enqueue_outbound_calls(business=parked, numbers=["+14155550101", "+14155550102"])
+    queue_before = len(queue())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.dispatch(parked.pk) is None
+    # Nothing sent, nothing left claimed: its requests wait in the queue, the business parked.
+    assert fake_twilio.created == []
+    assert not CallLog.objects.filter(business=parked).exists()
+    assert set(CallRequest.objects.filter(business=parked).values_list("status", flat=True)) == {
+        CallRequest.Status.QUEUED
+    }
+    assert DialTurn.objects.get(business=parked).parked_at is not None
+    assert len(queue()) == queue_before  # it did not queue itself again
+
+    # The waiter's dispatch sends its call and, as it ends, queues the parked business's.
+    dial_token_release(token=held, sent=False)
+    enqueue_outbound_calls(business=waiter, numbers=["+14155550201"])
+    OrmQ.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.dispatch(waiter.pk)
+    assert [c["to"] for c in fake_twilio.created] == ["+14155550201"]
+    assert dispatches_queued(queue) == [parked.pk]
+    assert DialTurn.objects.get(business=parked).parked_at is None
+
+    def one_second_passes(seconds):
+        DialToken.objects.update(free_at=F("free_at") - timedelta(seconds=1))
+
+    monkeypatch.setattr(dial_tokens.time, "sleep", one_second_passes)
+    tasks.dispatch(parked.pk)
+    assert sorted(c["to"] for c in fake_twilio.created[1:]) == ["+14155550101", "+14155550102"]
+
+
+def test_a_dispatch_that_gives_way_while_placing_hands_back_every_unsent_claim(
+    account, fake_twilio, queue, django_capture_on_commit_callbacks
+):
+    account.calls_per_second = 1
+    account.save()
+    first, second = shop("first", account), shop("second", account)
+    enqueue_outbound_calls(business=second, numbers=["+14155550301", "+14155550302"])
+    real_claim = dispatch_service.business_claim
+
+    def claim_then_overtaken(*, business_id):
+        call_ids = real_claim(business_id=business_id)
+        # As it claims, another business with less recent use starts waiting and the token is
+        # taken: it would wait behind that one.
+        for _ in range(3):
+            take(second, account)
+        dial_token_take(account_id=account.pk, business_id=first.pk)
+        waits(first, account)
+        return call_ids
+
+    dispatch_service.business_claim = claim_then_overtaken
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            claimed = dispatch_service.business_dispatch(business_id=second.pk)
+    finally:
+        dispatch_service.business_claim = real_claim
+    assert len(claimed) == 2
+    assert fake_twilio.created == []
+    assert not CallLog.objects.filter(business=second).exists()
+    assert set(CallRequest.objects.filter(business=second).values_list("status", flat=True)) == {
+        CallRequest.Status.QUEUED
+    }
+    assert DialTurn.objects.get(business=second).parked_at is not None
+    # It waited before it gave way: someone may have parked behind it, so it wakes the account's
+    # parked businesses as it ends, though never its own (the waiter ahead wakes that).
+    assert second.pk not in dispatches_queued(queue)
+
+
+def test_a_business_parking_as_the_waiter_ahead_stops_waiting_is_not_left_parked(
+    account, monkeypatch
+):
+    account.calls_per_second = 1
+    account.save()
+    waiter, late = shop("waiter", account), shop("late", account)
+    take(late, account)
+    held = dial_token_take(account_id=account.pk, business_id=waiter.pk)
+    waits(waiter, account)
+    real_mark = dial_tokens._turn_mark
+
+    def mark_as_the_waiter_takes_its_token(business_id, **fields):
+        real_mark(business_id, **fields)
+        if "parked_at" in fields:  # between the parking's write and its second look
+            DialTurn.objects.filter(business=waiter).update(waiting_until=None)
+
+    monkeypatch.setattr(dial_tokens, "_turn_mark", mark_as_the_waiter_takes_its_token)
+    assert dial_tokens.dial_turn_give_way(business_id=late.pk, account_id=account.pk) is False
+    assert DialTurn.objects.get(business=late).parked_at is None
+    dial_token_release(token=held, sent=False)
+
+
+def test_a_waiter_wakes_a_parked_business_once_its_own_use_is_well_above(
+    account, queue, django_capture_on_commit_callbacks
+):
+    busy, parked = shop("busy", account), shop("parked", account)
+    take(parked, account)
+    DialTurn.objects.filter(business=parked).update(parked_at=timezone.now())
+
+    def busy_takes(count):
+        with django_capture_on_commit_callbacks(execute=True):
+            for _ in range(count):
+                take(busy, account)
+
+    busy_takes(3)
+    assert dispatches_queued(queue) == []  # its use 2 against 1 at its last look: not yet
+    busy_takes(2)
+    assert dispatches_queued(queue) == [parked.pk]  # 4 > 1 + TURN_HANDOFF_USE
+    assert DialTurn.objects.get(business=parked).parked_at is None
+    busy_takes(1)
+    assert dispatches_queued(queue) == [parked.pk]  # woken once
