@@ -124,8 +124,9 @@ def _turn_mark(business_id: int, **fields) -> None:
 
 
 def _line(business_id: int, account_id: int | None):
-    """The business's recent use, and the account's other businesses that are waiting and that
-    are parked as (recent use, business id, parked_at), all as of one moment. The waiters of one
+    """The business's recent use and whether a dispatch of it is waiting, and the account's other
+    businesses that are waiting and that are parked as (recent use, business id, parked_at), all
+    as of one moment. The waiters of one
     account are few: read and compared here, the same on every database."""
     live = Q(waiting_until__gt=Now())
     rows = (
@@ -138,43 +139,46 @@ def _line(business_id: int, account_id: int | None):
         .values_list("business_id", "use", "served_at", "waiting", "parked_at")
     )
     now = timezone.now()
-    mine, waiting, parked = 0.0, [], []
+    mine, mine_waiting, waiting, parked = 0.0, False, [], []
     for pk, use, served_at, is_waiting, parked_at in rows:
         use = recent_use(use, served_at, now)
         if pk == business_id:
-            mine = use
+            mine, mine_waiting = use, is_waiting
         elif is_waiting:
             waiting.append((use, pk))
         elif parked_at is not None:
             parked.append((use, pk, parked_at))
-    return mine, waiting, parked
+    return mine, mine_waiting, waiting, parked
 
 
 def _first_in_line(business_id: int, account_id: int | None) -> bool:
     """Whether no other business waiting for this account's tokens has less recent use (equal
     uses go by business id). Wakes the parked businesses well below it on the way
     (TURN_HANDOFF_USE): the next look of theirs puts them ahead."""
-    mine, waiting, parked = _line(business_id, account_id)
+    mine, _, waiting, parked = _line(business_id, account_id)
     _wake([(pk, at) for use, pk, at in parked if use + TURN_HANDOFF_USE < mine])
     return not [turn for turn in waiting if turn < (mine, business_id)]
 
 
-def dial_turn_give_way(*, business_id: int, account_id: int | None) -> bool:
+def dial_turn_give_way(*, business_id: int, account_id: int | None, claiming: bool = False) -> bool:
     """Whether a dispatch of the business should give its worker back rather than wait for a
-    token of the account: another business's dispatch is waiting ahead of it in line, and no
-    token is free for it after those ahead. Then the business is parked (True), and whichever
-    dispatch of the account waits or sends queues a dispatch for it (dial_turn_wake).
+    token of the account: another business's dispatch is waiting ahead of it in line (or, about
+    to claim (`claiming`), another dispatch of its own business is waiting), and no token is
+    free for it after those ahead. Then the business is parked (True), and whichever dispatch
+    of the account waits or sends queues a dispatch for it (dial_turn_wake).
 
     Parked, then the line read again: a waiter ends its wait (takes a token, its deadline, or
     parks) before it reads the parked (at its next look, or when its dispatch ends), and each
     side commits before it reads, so at least one sees the other and no business is left parked
     with no one to wake it. A waiter's worker that dies leaves it to the cleanup's dispatch
     nudge, or to the next dispatch of the account that ends."""
-    if not _behind_a_waiter(business_id, account_id):
+    if not _behind_a_waiter(business_id, account_id, claiming):
         return False
     parked_at = timezone.now()
-    _turn_mark(business_id, account_id=account_id, parked_at=parked_at, waiting_until=None)
-    if _behind_a_waiter(business_id, account_id):
+    # About to claim, its business's waiting mark is another dispatch's: left as it is.
+    leaves_line = {} if claiming else {"waiting_until": None}
+    _turn_mark(business_id, account_id=account_id, parked_at=parked_at, **leaves_line)
+    if _behind_a_waiter(business_id, account_id, claiming):
         return True
     # Not parked after all, unless a waiter woke it meanwhile: then a dispatch of it is queued.
     return not DialTurn.objects.filter(business_id=business_id, parked_at=parked_at).update(
@@ -182,9 +186,11 @@ def dial_turn_give_way(*, business_id: int, account_id: int | None) -> bool:
     )
 
 
-def _behind_a_waiter(business_id: int, account_id: int | None) -> bool:
-    mine, waiting, _ = _line(business_id, account_id)
+def _behind_a_waiter(business_id: int, account_id: int | None, claiming: bool) -> bool:
+    mine, mine_waiting, waiting, _ = _line(business_id, account_id)
     ahead = [turn for turn in waiting if turn < (mine, business_id)]
+    if claiming and mine_waiting:
+        ahead.append((mine, business_id))
     if not ahead:
         return False
     rate = account_calls_per_second(account_id=account_id)
@@ -192,12 +198,12 @@ def _behind_a_waiter(business_id: int, account_id: int | None) -> bool:
     return free.count() <= len(ahead)
 
 
-def dial_turn_wake(*, account_id: int | None, business_id: int) -> None:
-    """Queues a dispatch for each business parked behind the account's waiters; a dispatch of
-    `business_id` that waited or sent for the account calls this as it ends. Its own business
-    is left as it is: a business is parked only behind another's waiter, which wakes it."""
+def dial_turn_wake(*, account_id: int | None) -> None:
+    """Queues a dispatch for each business parked behind the account's waiters; a dispatch that
+    waited or sent for the account calls this as it ends (its own business among them: another
+    dispatch of it may have parked it, about to claim while this one waited)."""
     parked = DialTurn.objects.filter(account_id=account_id, parked_at__isnull=False)
-    _wake(parked.exclude(business_id=business_id).values_list("business_id", "parked_at"))
+    _wake(parked.values_list("business_id", "parked_at"))
 
 
 def _wake(parked) -> None:

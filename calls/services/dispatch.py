@@ -55,9 +55,10 @@ def business_dispatch(*, business_id: int) -> list[int]:
     down, so a worker holding off is the pacing it wants); a later one gets another dispatch.
 
     It never holds its worker only to wait behind another business's dispatch for the account's
-    tokens: then it hands back what it has not sent and returns, its business parked for the
-    account's dispatches to queue again (dial_tokens.dial_turn_give_way), so the dialing workers
-    go to the accounts that have tokens to use. One that claimed wakes the parked as it ends.
+    tokens, nor claims to wait beside another dispatch of its own business: then it hands back
+    what it has not sent and returns, its business parked for the account's dispatches to queue
+    again (dial_tokens.dial_turn_give_way), so the dialing workers go to the accounts that have
+    tokens to use. One that claimed wakes the parked as it ends.
     """
     account_id = (
         Business.objects.filter(pk=business_id).values_list("twilio_account_id", flat=True).first()
@@ -69,7 +70,7 @@ def business_dispatch(*, business_id: int) -> list[int]:
         pass  # its unsent claims were handed back; a dispatch of the account queues it again
     finally:
         if claimed:
-            dial_turn_wake(account_id=account_id, business_id=business_id)
+            dial_turn_wake(account_id=account_id)
     return claimed
 
 
@@ -78,7 +79,7 @@ def _dispatch(business_id: int, account_id: int | None, claimed: list[int]) -> N
     deadline = time.monotonic() + budget
     claim_limit = dispatch_claim_limit(account_id=account_id)
     while True:
-        if dial_turn_give_way(business_id=business_id, account_id=account_id):
+        if dial_turn_give_way(business_id=business_id, account_id=account_id, claiming=True):
             return
         call_ids = business_claim(business_id=business_id)
         claimed += call_ids

@@ -206,8 +206,10 @@ def test_a_dispatch_behind_another_business_waiter_gives_its_worker_back_and_is_
     assert DialTurn.objects.get(business=parked).parked_at is not None
     assert len(queue()) == queue_before  # it did not queue itself again
 
-    # The waiter's dispatch sends its call and, as it ends, queues the parked business's.
+    # The waiter's dispatch (its wait over) sends its call and, as it ends, queues the parked
+    # business's.
     dial_token_release(token=held, sent=False)
+    DialTurn.objects.filter(business=waiter).update(waiting_until=None)
     enqueue_outbound_calls(business=waiter, numbers=["+14155550201"])
     OrmQ.objects.all().delete()
     with django_capture_on_commit_callbacks(execute=True):
@@ -255,10 +257,16 @@ def test_a_dispatch_that_gives_way_while_placing_hands_back_every_unsent_claim(
     assert set(CallRequest.objects.filter(business=second).values_list("status", flat=True)) == {
         CallRequest.Status.QUEUED
     }
+    # It parked its business, but it waited before it gave way: another may have parked behind
+    # it, so it wakes the account's parked businesses as it ends, its own among them (once: that
+    # dispatch parks it again before claiming, and wakes no one).
+    assert DialTurn.objects.get(business=second).parked_at is None
+    assert dispatches_queued(queue) == [second.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.dispatch(second.pk) is None
+    assert not CallLog.objects.filter(business=second).exists()
     assert DialTurn.objects.get(business=second).parked_at is not None
-    # It waited before it gave way: someone may have parked behind it, so it wakes the account's
-    # parked businesses as it ends, though never its own (the waiter ahead wakes that).
-    assert second.pk not in dispatches_queued(queue)
+    assert dispatches_queued(queue) == [second.pk]
 
 
 def test_a_business_parking_as_the_waiter_ahead_stops_waiting_is_not_left_parked(
@@ -302,3 +310,32 @@ def test_a_waiter_wakes_a_parked_business_once_its_own_use_is_well_above(
     assert DialTurn.objects.get(business=parked).parked_at is None
     busy_takes(1)
     assert dispatches_queued(queue) == [parked.pk]  # woken once
+
+
+def test_a_dispatch_does_not_claim_to_wait_beside_another_of_its_business(
+    account, fake_twilio, queue, django_capture_on_commit_callbacks
+):
+    account.calls_per_second = 1
+    account.save()
+    business = shop("busy", account)
+    held = dial_token_take(account_id=account.pk, business_id=business.pk)
+    waits(business, account)  # another dispatch of it waits for the next token
+    enqueue_outbound_calls(business=business, numbers=["+14155550401"])
+    OrmQ.objects.all().delete()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.dispatch(business.pk) is None
+    assert not CallLog.objects.filter(business=business).exists()
+    assert DialTurn.objects.get(business=business).parked_at is not None
+    assert DialTurn.objects.get(business=business).waiting_until is not None  # the other's mark
+    assert dispatches_queued(queue) == []
+
+    # The waiting one, as it ends, queues its business again; that dispatch claims and sends.
+    dial_token_release(token=held, sent=False)
+    DialTurn.objects.filter(business=business).update(waiting_until=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        dial_tokens.dial_turn_wake(account_id=account.pk)
+    assert dispatches_queued(queue) == [business.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.dispatch(business.pk)
+    assert [c["to"] for c in fake_twilio.created] == ["+14155550401"]
