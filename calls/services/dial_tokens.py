@@ -4,8 +4,9 @@ among the account's businesses that are waiting for one by their recent use: the
 the fewest tokens lately (a count that halves every USE_HALF_LIFE_SECONDS) takes the next.
 
 A dispatch that would only wait behind another business's dispatch for the account's tokens
-gives its worker back instead (dial_turn_give_way): its business is parked, and the dispatches
-of the account that wait or send queue one for it again (dial_turn_wake). So an account's waiting
+gives its worker back instead, and so does one about to claim beside another dispatch of its own
+business that already waits (dial_turn_give_way): its business is parked, and the dispatches of
+the account that wait or send queue one for it again (dial_turn_wake). So an account's waiting
 holds one or two workers, not one per business, and the other accounts' dispatches get theirs."""
 
 import time
