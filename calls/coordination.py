@@ -51,8 +51,8 @@ class DialToken(models.Model):
 
 
 class DialTurn(models.Model):
-    """A business's place in the round-robin for its account's calls-per-second tokens: of the
-    businesses waiting for a token of one account, the one served longest ago takes the next
+    """A business's place in line for its account's calls-per-second tokens: of the businesses
+    waiting for a token of one account, the one with the least recent use takes the next
     (calls/services/dial_tokens.py), however many dispatches each has waiting."""
 
     business = models.OneToOneField(
@@ -65,11 +65,16 @@ class DialTurn(models.Model):
         on_delete=models.CASCADE,
         related_name="+",
     )
-    # When it last took a token; None: never (first in line).
+    # When it last took a token; None: never (no recent use).
     served_at = models.DateTimeField(null=True, blank=True)
+    # Its recent use as of served_at: tokens taken, each halving every USE_HALF_LIFE_SECONDS.
+    use = models.FloatField(default=0.0)
     # Set, and pushed forward, while a dispatch of the business waits for a token: a waiter that
     # died stops holding its place when this passes.
     waiting_until = models.DateTimeField(null=True, blank=True)
+    # Set when a dispatch of the business gave its worker back to another business's waiting for
+    # the account's tokens (dial_turn_give_way); cleared by whichever dispatch queues it again.
+    parked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -7,11 +7,12 @@ lists who takes what.
 
 Imports run one way, from the bottom layer up:
 0. `locks` (the row locks, in their order);
-1. `task_queue`, `call_facts`, `dial_tokens`, and `action_log`, `erasure`, `retention`,
-   `calling_rules`, `do_not_call`, `invitations` (these import models and locks only);
+1. `task_queue`, `call_facts`, and `action_log`, `erasure`, `retention`, `calling_rules`,
+   `do_not_call`, `invitations` (these import models and locks only);
 2. `status` (the call status machine), `enqueue`, `pauses`, `machines` (answering machines),
    `prices` (what calls cost), `campaign_finishing` (ending campaigns with nothing left),
-   `caller_numbers` (the pool a call's caller ID comes from, counted per day);
+   `caller_numbers` (the pool a call's caller ID comes from, counted per day), `dial_tokens`
+   (calls per second per account, and its line, which queues the dispatches it parked);
 3. `callbacks`, `reconcile`, `placing`, `operator_actions`, `campaign_numbers`,
    `number_health` (quarantining and restoring caller numbers);
 4. `hang_ups` (over reconcile), `dispatch` (over placing), `cleanup` (over retention).

@@ -16,7 +16,12 @@ from calls.models import Business, CallLog, CallRequest, Campaign, DialingContro
 from calls.services.caller_numbers import requests_hold_for_pool
 from calls.services.calling_rules import requests_hold_by_rules
 from calls.services.campaign_finishing import campaigns_finish_idle
-from calls.services.dial_tokens import account_calls_per_second
+from calls.services.dial_tokens import (
+    DialTurnParked,
+    account_calls_per_second,
+    dial_turn_give_way,
+    dial_turn_wake,
+)
 from calls.services.do_not_call import do_not_call_listed, do_not_call_reason
 from calls.services.locks import business_lock, dialing_control_lock, twilio_account_lock
 from calls.services.placing import (
@@ -48,49 +53,68 @@ def business_dispatch(*, business_id: int) -> list[int]:
     and it queues itself again for the rest. While its business has a throttled request due
     within the budget it waits for it (a throttle is Twilio asking the whole account to slow
     down, so a worker holding off is the pacing it wants); a later one gets another dispatch.
+
+    It never holds its worker only to wait behind another business's dispatch for the account's
+    tokens, nor claims to wait beside another dispatch of its own business: then it hands back
+    what it has not sent and returns, its business parked for the account's dispatches to queue
+    again (dial_tokens.dial_turn_give_way), so the dialing workers go to the accounts that have
+    tokens to use. One that claimed wakes the parked as it ends.
     """
-    budget = settings.DISPATCH_BUDGET_SECONDS
-    deadline = time.monotonic() + budget
     account_id = (
         Business.objects.filter(pk=business_id).values_list("twilio_account_id", flat=True).first()
     )
-    claim_limit = dispatch_claim_limit(account_id=account_id)
     claimed = []
+    try:
+        _dispatch(business_id, account_id, claimed)
+    except DialTurnParked:
+        pass  # its unsent claims were handed back; a dispatch of the account queues it again
+    finally:
+        if claimed:
+            dial_turn_wake(account_id=account_id)
+    return claimed
+
+
+def _dispatch(business_id: int, account_id: int | None, claimed: list[int]) -> None:
+    budget = settings.DISPATCH_BUDGET_SECONDS
+    deadline = time.monotonic() + budget
+    claim_limit = dispatch_claim_limit(account_id=account_id)
     while True:
+        if dial_turn_give_way(business_id=business_id, account_id=account_id, claiming=True):
+            return
         call_ids = business_claim(business_id=business_id)
         claimed += call_ids
         outcomes = _place_all(call_ids, deadline)
         if Placed.RELEASED in outcomes and time.monotonic() >= deadline:
             task_queue_after_commit(dispatch, business_id)  # out of time: the rest next time
-            return claimed
+            return
         if len(call_ids) >= claim_limit:
             if time.monotonic() < deadline:
                 continue
             task_queue_after_commit(dispatch, business_id)
-            return claimed
+            return
         if call_ids and Placed.THROTTLED not in outcomes:
-            return claimed
+            return
         due = requests_throttled_due(business_id=business_id)
         if due is None:
-            return claimed
+            return
         wait = (due - timezone.now()).total_seconds()
         if wait <= 0:
-            return claimed  # due yet not claimed: something else holds it (a full cap, a pause)
+            return  # due yet not claimed: something else holds it (a full cap, a pause)
         if wait > deadline - time.monotonic():
             if wait <= budget:
                 task_queue_after_commit(dispatch, business_id)
-            return claimed
+            return
         time.sleep(wait)
 
 
 def _place_all(call_ids: list[int], deadline: float) -> set[Placed]:
-    """Places each claimed call; any it did not reach by the deadline, or that an error left
-    unsent, is handed back before it returns."""
+    """Places each claimed call; any it did not reach by the deadline, or that an error (or
+    giving way, DialTurnParked) left unsent, is handed back before it returns."""
     outcomes = set()
     unsent = list(call_ids)
     try:
         while unsent and time.monotonic() < deadline:
-            outcomes.add(call_place(call_id=unsent[0], deadline=deadline))
+            outcomes.add(call_place(call_id=unsent[0], deadline=deadline, give_way=True))
             unsent.pop(0)
     finally:
         for call_id in unsent:

@@ -45,20 +45,25 @@ class Placed(enum.Enum):
     RELEASED = "released"  # never sent: handed back to the queue as if never claimed
 
 
-def call_place(*, call_id: int, deadline: float | None = None) -> Placed:
+def call_place(*, call_id: int, deadline: float | None = None, give_way: bool = False) -> Placed:
     """Sends the create request for one claimed call and settles what its outcome proves.
 
     `deadline` (time.monotonic()) bounds the wait for a calls-per-second token: a call that gets
-    none by then is handed back unsent. Whether the call may still be placed is judged again
-    right before the create (call_send_refusal): a claim may wait for its token, and a pause, a
-    cancel, a closing window or a do-not-call listing meanwhile must keep it from being dialed.
+    none by then is handed back unsent. With `give_way`, DialTurnParked is raised instead of
+    waiting behind another business's dispatch, the claim left to the caller to hand back.
+    Whether the call may still be placed is judged again right before the create
+    (call_send_refusal): a claim may wait for its token, and a pause, a cancel, a closing window
+    or a do-not-call listing meanwhile must keep it from being dialed.
     """
     call = CallLog.objects.select_related("business", "request__campaign").get(pk=call_id)
     if not call.business.can_dial or DialingControl.get().paused:
         # Paused since the claim (e.g. Twilio refused the business's previous call): no token.
         return _refused(call, SendRefusal(PAUSED))
     token = dial_token_take(
-        account_id=call.twilio_account_id, business_id=call.business_id, deadline=deadline
+        account_id=call.twilio_account_id,
+        business_id=call.business_id,
+        deadline=deadline,
+        give_way=give_way,
     )
     if token is None:
         call_claim_release(call_id=call_id)

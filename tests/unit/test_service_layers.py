@@ -10,7 +10,6 @@ LAYERS = [
     {
         "task_queue",
         "call_facts",
-        "dial_tokens",
         "action_log",
         "erasure",
         "retention",
@@ -26,6 +25,7 @@ LAYERS = [
         "prices",
         "campaign_finishing",
         "caller_numbers",
+        "dial_tokens",
     },
     {
         "callbacks",
