@@ -13,7 +13,11 @@ small ones are queued. The small ones' wait from queue to create, p95, on the sh
 against the one without the big business: target <= 1.5.
 
     .venv/bin/python bench/scale_out.py [--part scale|fairness|both] [--rounds 3] [--workers 3]
-                                        [--smoke]
+                                        [--smoke] [--issue-size]
+
+`--issue-size` runs the scale part at the issue's own size instead: 200 businesses on 20
+subaccounts of 2 calls per second (10 an account), 4,000 calls, three worker processes and a web
+of two; on two shared cores it measures the machine as much as the service.
 
 From the simulator's record (Twilio's side of the wire, one clock): creates per second over the
 run (first create to last create) against the accounts' total calls per second; each account's
@@ -46,15 +50,15 @@ BIG_CAP = 40
 FAIR_TARGET = 1.5
 
 
-def run(*, rounds, workers, broker):
+def run(*, rounds, workers, broker, accounts=ACCOUNTS, per_account=PER_ACCOUNT):
     from calls.models import Business
     from twilio_accounts.models import TwilioAccount
 
     accounts = {}
 
     def subaccounts(businesses, stack):
-        for n in range(ACCOUNTS):
-            group = businesses[n * PER_ACCOUNT : (n + 1) * PER_ACCOUNT]
+        for n in range(accounts):
+            group = businesses[n * per_account : (n + 1) * per_account]
             out = stack.manage(
                 "twilio_subaccount_create",
                 "--business",
@@ -71,7 +75,7 @@ def run(*, rounds, workers, broker):
     businesses, stats, calls, failures, wall = queue_drain.drain(
         broker,
         rounds=rounds,
-        caps=[CAP] * (ACCOUNTS * PER_ACCOUNT),
+        caps=[CAP] * (accounts * per_account),
         database="scale_out",
         # The main account's rate is not used here: every business is on a subaccount.
         env={"TWILIO_CALLS_PER_SECOND": "1", "Q_WORKERS": "2"},
@@ -96,7 +100,7 @@ def run(*, rounds, workers, broker):
         "calls": len(calls),
         "span": span,
         "rate": rate,
-        "total_cps": ACCOUNTS * ACCOUNT_CPS,
+        "total_cps": accounts * ACCOUNT_CPS,
         "max_by_account": {sid: by_account.get(sid, 0) for sid in sorted(set(accounts.values()))},
         "max_live": max(stats["max_live_by_from"].values(), default=0),
         "wall": wall,
@@ -271,6 +275,11 @@ def main():
     parser.add_argument("--broker", choices=["orm", "redis"], default="redis")
     parser.add_argument("--part", choices=["scale", "fairness", "both"], default="both")
     parser.add_argument("--smoke", action="store_true", help="small sizes, two workers (CI)")
+    parser.add_argument(
+        "--issue-size",
+        action="store_true",
+        help="the scale part at issue 22's size: 200 businesses on 20 subaccounts, 4,000 calls",
+    )
     args = parser.parse_args()
     sizes = {
         "small_businesses": SMALL_BUSINESSES,
@@ -283,7 +292,10 @@ def main():
     common.django_setup(common.database_url("scale_out"))
     failed = False
     if args.part in ("scale", "both"):
-        result = run(rounds=args.rounds, workers=args.workers, broker=args.broker)
+        shape = {"accounts": 20, "per_account": 10} if args.issue_size else {}
+        if args.issue_size:
+            args.rounds = 4  # 4,000 calls: 200 businesses x cap 5 x 4
+        result = run(rounds=args.rounds, workers=args.workers, broker=args.broker, **shape)
         common.heading("machine")
         print(common.machine())
         report(result, workers=args.workers, broker=args.broker)
