@@ -14,11 +14,13 @@ Enqueue refuses a number that lacks one; the claim and the moment of the create 
 cancel a request whose consent was revoked or expired meanwhile (nothing is dialed).
 """
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
 from dateutil.relativedelta import relativedelta
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -67,16 +69,37 @@ class ConsentTerms(NamedTuple):
     revoked_at: datetime | None
 
 
+# The claim's lookup on PostgreSQL: the numbers as one array parameter, and what it reads all
+# included in the index (an index-only scan).
+TERMS_SQL = (
+    f"SELECT {', '.join(ConsentTerms._fields)} FROM {ConsentRecord._meta.db_table} "
+    "WHERE business_id = %s AND phone_number = ANY(%s)"
+)
+
+
 def consents_of(*, business_id: int, numbers: Iterable[str]) -> dict[str, list[ConsentTerms]]:
     """The terms of the business's consents for `numbers`, by number: one query per LOOKUP_BATCH
-    numbers, an index-only scan of `consent_business_number_terms` on PostgreSQL. Tuples, not
-    model instances: building a hundred instances cost as much as the query."""
+    numbers over `consent_business_number_terms`.
+
+    On PostgreSQL as plain SQL: the claim runs it for every batch it claims, and building the
+    ORM's query and converting its rows cost more than the index-only scan itself (issue 21:
+    100 numbers among 10 million rows in 2 ms). Elsewhere (SQLite) with the ORM."""
     numbers = sorted(set(numbers))
     found: dict[str, list[ConsentTerms]] = {}
     for start in range(0, len(numbers), LOOKUP_BATCH):
-        rows = ConsentRecord.objects.filter(
-            business_id=business_id, phone_number__in=numbers[start : start + LOOKUP_BATCH]
-        ).values_list(*ConsentTerms._fields)
+        batch = numbers[start : start + LOOKUP_BATCH]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(TERMS_SQL, [business_id, batch])
+                # Django has the driver hand JSON over as text, for the field to decode.
+                rows = [
+                    (number, kind, json.loads(purposes), *moments)
+                    for number, kind, purposes, *moments in cursor.fetchall()
+                ]
+        else:
+            rows = ConsentRecord.objects.filter(
+                business_id=business_id, phone_number__in=batch
+            ).values_list(*ConsentTerms._fields)
         for row in rows:
             terms = ConsentTerms._make(row)
             found.setdefault(terms.phone_number, []).append(terms)
