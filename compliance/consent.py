@@ -14,10 +14,13 @@ Enqueue refuses a number that lacks one; the claim and the moment of the create 
 cancel a request whose consent was revoked or expired meanwhile (nothing is dialed).
 """
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
+from typing import NamedTuple
 
 from dateutil.relativedelta import relativedelta
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -54,23 +57,60 @@ def relationship_expiry(*, relationship: str, at: datetime) -> datetime:
     return at + RELATIONSHIP_TERM[relationship]
 
 
-def consents_of(*, business_id: int, numbers: Iterable[str]) -> dict[str, list[ConsentRecord]]:
-    """The business's consent rows for `numbers`, by number: one query per LOOKUP_BATCH numbers
-    over the (business, number) index."""
+class ConsentTerms(NamedTuple):
+    """What the judgement reads of a consent record: the columns the (business, number) index
+    includes, so the check never reads the table."""
+
+    phone_number: str
+    kind: str
+    purposes: list[str]
+    captured_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+# The claim's lookup on PostgreSQL: the numbers as one array parameter, and what it reads all
+# included in the index (an index-only scan).
+TERMS_SQL = (
+    f"SELECT {', '.join(ConsentTerms._fields)} FROM {ConsentRecord._meta.db_table} "
+    "WHERE business_id = %s AND phone_number = ANY(%s)"
+)
+
+
+def consents_of(*, business_id: int, numbers: Iterable[str]) -> dict[str, list[ConsentTerms]]:
+    """The terms of the business's consents for `numbers`, by number: one query per LOOKUP_BATCH
+    numbers over `consent_business_number_terms`.
+
+    On PostgreSQL as plain SQL: the claim runs it for every batch it claims, and building the
+    ORM's query and converting its rows cost about as much as the index-only scan (issue 21:
+    100 numbers among 10 million rows in 2 ms). Elsewhere (SQLite) with the ORM."""
     numbers = sorted(set(numbers))
-    found: dict[str, list[ConsentRecord]] = {}
+    found: dict[str, list[ConsentTerms]] = {}
     for start in range(0, len(numbers), LOOKUP_BATCH):
-        rows = ConsentRecord.objects.filter(
-            business_id=business_id, phone_number__in=numbers[start : start + LOOKUP_BATCH]
-        ).only(
-            "phone_number", "kind", "purposes", "source", "captured_at", "expires_at", "revoked_at"
-        )
+        batch = numbers[start : start + LOOKUP_BATCH]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(TERMS_SQL, [business_id, batch])
+                # Django has the driver hand JSON over as text, for the field to decode.
+                rows = [
+                    (number, kind, json.loads(purposes), *moments)
+                    for number, kind, purposes, *moments in cursor.fetchall()
+                ]
+        else:
+            rows = ConsentRecord.objects.filter(
+                business_id=business_id, phone_number__in=batch
+            ).values_list(*ConsentTerms._fields)
         for row in rows:
-            found.setdefault(row.phone_number, []).append(row)
+            terms = ConsentTerms._make(row)
+            found.setdefault(terms.phone_number, []).append(terms)
     return found
 
 
-def _holding(rows, kinds, purpose, at) -> ConsentRecord | None:
+# The judgement reads the terms of the claim's lookup, or the whole records of the admin's summary.
+Consent = ConsentTerms | ConsentRecord
+
+
+def _holding(rows: list[Consent], kinds: frozenset[str], purpose: str, at) -> Consent | None:
     """The first of `rows` that allows a call for `purpose` at `at`, or None."""
     for row in rows:
         if (
@@ -84,7 +124,7 @@ def _holding(rows, kinds, purpose, at) -> ConsentRecord | None:
     return None
 
 
-def _refusal(rows: list[ConsentRecord], kinds: frozenset[str], purpose: str, at) -> str | None:
+def _refusal(rows: list[Consent], kinds: frozenset[str], purpose: str, at) -> str | None:
     """Why `rows` allow no call for `purpose` at `at`, or None when one of them does. The reason
     names the closest thing there was: a revoked or expired consent rather than none."""
     if _holding(rows, kinds, purpose, at) is not None:
@@ -148,8 +188,8 @@ def request_consent_summary(request: CallRequest) -> str:
     if kinds is None:
         return f"Not needed: {what} need no consent record for this business."
     at = timezone.now()
-    rows = consents_of(business_id=business.pk, numbers=[request.to_number]).get(
-        request.to_number, []
+    rows = list(
+        ConsentRecord.objects.filter(business_id=business.pk, phone_number=request.to_number)
     )
     if (row := _holding(rows, kinds, purpose, at)) is None:
         return _refusal(rows, kinds, purpose, at)
