@@ -54,7 +54,7 @@ def run(*, rounds, workers, broker, accounts=ACCOUNTS, per_account=PER_ACCOUNT):
     from calls.models import Business
     from twilio_accounts.models import TwilioAccount
 
-    accounts = {}
+    account_of = {}  # a business's number: its account's SID
 
     def subaccounts(businesses, stack):
         for n in range(accounts):
@@ -70,7 +70,7 @@ def run(*, rounds, workers, broker, accounts=ACCOUNTS, per_account=PER_ACCOUNT):
             account = TwilioAccount.objects.get(account_sid=sid)
             Business.objects.filter(pk__in=[b.pk for b in group]).update(twilio_account=account)
             for business in group:
-                accounts[business.phone_number] = sid
+                account_of[business.phone_number] = sid
 
     businesses, stats, calls, failures, wall = queue_drain.drain(
         broker,
@@ -87,10 +87,10 @@ def run(*, rounds, workers, broker, accounts=ACCOUNTS, per_account=PER_ACCOUNT):
         if most > CAP:
             failures.append(f"cap {CAP} of {business.phone_number} broken: {most}")
     by_account = stats["max_creates_per_second_by_account"]
-    for sid in set(accounts.values()):
+    for sid in set(account_of.values()):
         if by_account.get(sid, 0) > ACCOUNT_CPS:
             failures.append(f"{sid} made {by_account[sid]} creates in one second")
-    wrong = [c["sid"] for c in calls if c["account_sid"] != accounts.get(c["from"])]
+    wrong = [c["sid"] for c in calls if c["account_sid"] != account_of.get(c["from"])]
     if wrong:
         failures.append(f"{len(wrong)} calls under another account, e.g. {wrong[:3]}")
     moments = sorted(c["created_at"] for c in calls)
@@ -101,7 +101,7 @@ def run(*, rounds, workers, broker, accounts=ACCOUNTS, per_account=PER_ACCOUNT):
         "span": span,
         "rate": rate,
         "total_cps": accounts * ACCOUNT_CPS,
-        "max_by_account": {sid: by_account.get(sid, 0) for sid in sorted(set(accounts.values()))},
+        "max_by_account": {sid: by_account.get(sid, 0) for sid in sorted(set(account_of.values()))},
         "max_live": max(stats["max_live_by_from"].values(), default=0),
         "wall": wall,
         "failures": failures,
