@@ -3,6 +3,7 @@
 mostly rejected with SIP 603 or unanswered) quarantined by the health run within 200 calls, after
 which every call goes out from the other two, per the local Twilio's own record."""
 
+import re
 from collections import Counter
 
 import pytest
@@ -52,9 +53,15 @@ def test_a_flagged_number_is_quarantined_within_200_calls_and_the_rest_go_out_fr
         if batch >= 2:  # before, no number can have the 50 calls a verdict needs
             verdicts[batch] = stack.manage("number_health", "--business", str(business.pk))
 
-    assert "healthy so far (40 of 50 calls needed to judge)" in verdicts[2], verdicts
+    # After 120 calls, a third each (40), give or take a race between the two workers choosing
+    # a number at once: too few for a verdict.
+    waiting = re.search(r"healthy so far \((\d+) of 50 calls needed to judge\)", verdicts[2])
+    assert waiting and 37 <= int(waiting[1]) <= 43, verdicts
     assert "quarantined now" not in verdicts[2]
-    assert f"{FLAGGED} today 54/100 · 54 calls" in verdicts[3], verdicts  # after 160 calls
+    # After 160 calls, 53 or 54 each, give or take the same race.
+    judged = re.search(rf"{re.escape(FLAGGED)} today (\d+)/100 · (\d+) calls", verdicts[3])
+    assert judged and judged[1] == judged[2], verdicts
+    assert 51 <= int(judged[1]) <= 56, verdicts
     assert "quarantined now: Answer rate" in verdicts[3], verdicts
     flagged = CallerNumber.objects.get(number=FLAGGED)
     assert flagged.status == "quarantined"
@@ -66,7 +73,8 @@ def test_a_flagged_number_is_quarantined_within_200_calls_and_the_rest_go_out_fr
     sim_calls = sorted(stack.sim.calls(), key=lambda c: c["created_at"])
     assert len(sim_calls) == 5 * BATCH
     by_from = Counter(c["from"] for c in sim_calls)
-    assert by_from[FLAGGED] == 54
+    # Quarantined at the health run after 160 calls: not one call from it since.
+    assert by_from[FLAGGED] == int(judged[1])
     last = sim_calls[-BATCH:]
     # After the quarantine the other two only, least used first: evenly, give or take a race.
     assert FLAGGED not in {c["from"] for c in last}
