@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 from dateutil.relativedelta import relativedelta
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 from model_bakery import baker
 
@@ -20,6 +21,8 @@ from calls.services.erasure import number_erase, number_hash
 from calls.services.placing import Placed, call_place
 from compliance.consent import (
     NO_CONSENT_PREFIX,
+    TERMS_SQL,
+    ConsentTerms,
     consent_refusals,
     consents_revoke,
     requests_cancel_without_consent,
@@ -539,3 +542,19 @@ def test_a_request_s_page_says_which_consent_allows_it_or_why_none_is_needed(
     assert "Not needed: informational calls need no consent record" in page(own)
     consents_revoke(business_id=business.pk, number=NUMBER, via=Via.API)
     assert "the written consent to telemarketing calls was revoked on" in page(allowed)
+
+
+def test_the_consent_index_holds_every_term_the_judgement_reads(db):
+    (index,) = [i for i in ConsentRecord._meta.indexes if i.name == "consent_business_number_terms"]
+    assert (*index.fields[1:], *index.include) == ConsentTerms._fields
+
+
+@pytest.mark.postgres
+def test_the_claim_s_consent_lookup_is_an_index_only_scan(business):
+    consent(business)
+    with connection.cursor() as cursor:
+        # A table of one row is read whole otherwise; the plan's shape is what is asked.
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
+        cursor.execute(f"EXPLAIN {TERMS_SQL}", [business.pk, [NUMBER]])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Only Scan using consent_business_number_terms" in plan, plan
