@@ -557,8 +557,11 @@ def test_the_claim_s_consent_lookup_is_an_index_only_scan(business):
         business=business,
         given=[
             ConsentGiven(
-                number=f"+1415556{n:04d}", kind=Kind.WRITTEN, purposes=["telemarketing"],
-                source="import", captured_at=timezone.now() - timedelta(days=1),
+                number=f"+1415556{n:04d}",
+                kind=Kind.WRITTEN,
+                purposes=["telemarketing"],
+                source="import",
+                captured_at=timezone.now() - timedelta(days=1),
                 evidence_text="Row of the spring import.",
             )  # fmt: skip
             for n in range(2000)
