@@ -8,9 +8,12 @@ plus the baseline view) on PostgreSQL; no qcluster runs, so the queued tasks sta
 figures are the web side's alone. The load generator is another process on loopback with
 CONCURRENCY threads; each thread owns a share of the calls and sends each call's four callbacks
 (initiated, ringing, in-progress, completed; SequenceNumber 0..3) in order, one at a time, as
-Twilio does. The baseline pass sends the same bodies to `/bench/baseline/<pk>`.
-After a warm-up pass, baseline and callback rounds alternate (ROUNDS each); the ratio is
-callbacks/s over baseline/s, each summed over its rounds.
+Twilio does. The baseline pass sends the same bodies to `/bench/baseline/<pk>` (one UPDATE, no
+signature check), the signed-floor pass to `/bench/signed/<pk>` (the service's signature check
+and body parse, then that UPDATE: the least a callback the service may trust can do).
+After a warm-up pass, baseline, signed-floor and callback rounds alternate (ROUNDS each); the
+ratio is callbacks/s over baseline/s, each summed over its rounds, and the signed floor's
+ratio says how far any callback could go.
 Exit 1 if a callback is refused or the calls do not all end `completed` with four events.
 """
 
@@ -71,7 +74,7 @@ def callback_work(calls, base_url):
     from twilio.request_validator import RequestValidator
 
     validator = RequestValidator(common.BASE_ENV["TWILIO_AUTH_TOKEN"])
-    real, baseline = [[] for _ in range(CONCURRENCY)], [[] for _ in range(CONCURRENCY)]
+    real, baseline, signed = ([[] for _ in range(CONCURRENCY)] for _ in range(3))
     for n, call in enumerate(calls):
         for sequence, status in enumerate(STATUSES):
             params = {
@@ -83,16 +86,19 @@ def callback_work(calls, base_url):
             }  # fmt: skip
             if status == "completed":
                 params.update(CallDuration="6", SipResponseCode="200")
-            path = f"/twilio/calls/{call.public_id}/status"
-            headers = {
-                "Content-Type": "application/x-www-form-urlencoded",
-                "X-Twilio-Signature": validator.compute_signature(base_url + path, params),
-                "Connection": "close",
-            }
             body = urlencode(params)
-            real[n % CONCURRENCY].append((status, path, body, headers))
-            baseline[n % CONCURRENCY].append((status, f"/bench/baseline/{call.pk}", body, headers))
-    return real, baseline
+            for work, path in (
+                (real, f"/twilio/calls/{call.public_id}/status"),
+                (baseline, f"/bench/baseline/{call.pk}"),
+                (signed, f"/bench/signed/{call.pk}"),
+            ):
+                headers = {
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "X-Twilio-Signature": validator.compute_signature(base_url + path, params),
+                    "Connection": "close",
+                }
+                work[n % CONCURRENCY].append((status, path, body, headers))
+    return real, baseline, signed
 
 
 def _send_all(port, work, out):
@@ -176,7 +182,7 @@ def run(broker, count, rounds, pool):
         redis_url=common.REDIS_URL if broker == "redis" else "",
         log_dir=common.log_dir(f"webhooks_{broker}"),
     )
-    real, baseline = callback_work(calls, stack.web_url)
+    real, baseline, signed = callback_work(calls, stack.web_url)
     port = stack.web_port
     failures = []
     stack.start()
@@ -184,19 +190,18 @@ def run(broker, count, rounds, pool):
         pool.apply(load, (port, baseline))  # warm-up: both workers, connections, caches
         # Baseline and callback rounds alternate, so a change in the machine's background load
         # (other jobs share these two cores) hits both alike.
-        totals = {"baseline": [0.0, []], "callbacks": [0.0, []]}
-        for base_round, real_round in zip(
-            chunks(baseline, rounds), chunks(real, rounds), strict=True
-        ):
-            for name, work in (("baseline", base_round), ("callbacks", real_round)):
+        passes = {"baseline": baseline, "signed": signed, "callbacks": real}
+        totals = {name: [0.0, []] for name in passes}
+        for rounds_of in zip(*(chunks(work, rounds) for work in passes.values()), strict=True):
+            for name, work in zip(passes, rounds_of, strict=True):
                 seconds, results = pool.apply(load, (port, work))
                 totals[name][0] += seconds
                 totals[name][1] += results
-        base, callbacks = (summary(*totals[name]) for name in ("baseline", "callbacks"))
+        summaries = {name: summary(*totals[name]) for name in passes}
     finally:
         if stack.stop():
             failures.append("gunicorn did not stop on SIGTERM")
-    for name, result in (("baseline", base), ("callbacks", callbacks)):
+    for name, result in summaries.items():
         if result["refused"]:
             failures.append(
                 f"{name}: {len(result['refused'])} refused, e.g. {result['refused'][0]}"
@@ -208,18 +213,18 @@ def run(broker, count, rounds, pool):
         failures.append(f"{completed} completed, {events} events applied, {done} requests done")
     queued = OrmQ.objects.count() if broker == "orm" else None
     return {
-        "baseline": base,
-        "callbacks": callbacks,
+        **summaries,
         "queued": queued,
         "failures": failures,
     }
 
 
 def report(broker, count, r):
-    base, callbacks = r["baseline"], r["callbacks"]
+    base, signed, callbacks = r["baseline"], r["signed"], r["callbacks"]
     ratio = callbacks["rate"] / base["rate"]
     common.heading(f"webhooks, {broker} broker ({count} calls, {4 * count} callbacks)")
     print(f"baseline: {base['rate']:.0f} req/s, p99 {base['p99'] * 1000:.1f} ms")
+    print(f"signed floor: {signed['rate']:.0f} req/s, p99 {signed['p99'] * 1000:.1f} ms")
     print(f"callbacks: {callbacks['rate']:.0f} req/s, p99 {callbacks['p99'] * 1000:.1f} ms")
     kinds = callbacks["by_kind"]
     print(
@@ -229,6 +234,11 @@ def report(broker, count, r):
     )
     if r["queued"] is not None:
         print(f"OrmQ rows queued by the terminal callbacks: {r['queued']}")
+    print(
+        f"signed floor/s / baseline/s: {signed['rate'] / base['rate']:.2f} (the most a signed "
+        f"callback could reach); callbacks/s / signed floor/s: "
+        f"{callbacks['rate'] / signed['rate']:.2f}"
+    )
     verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
     print(f"callbacks/s / baseline/s: {ratio:.2f} (target >= {TARGET_RATIO}: {verdict})")
     print("invariants:", "held" if not r["failures"] else "BROKEN: " + "; ".join(r["failures"]))
