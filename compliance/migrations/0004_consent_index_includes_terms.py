@@ -3,8 +3,16 @@
 from django.conf import settings
 from django.db import migrations, models
 
+from calls.migration_operations import (
+    AddIndexConcurrentlyOnPostgres,
+    RemoveIndexConcurrentlyOnPostgres,
+)
+
 
 class Migration(migrations.Migration):
+    # The consent index of a busy table, swapped without blocking its writes on PostgreSQL
+    # (calls/migration_operations.py): the new one built before the old one goes.
+    atomic = False
 
     dependencies = [
         ('calls', '0029_inbound_opt_out_menu'),
@@ -13,12 +21,12 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RemoveIndex(
-            model_name='consentrecord',
-            name='consent_business_number',
-        ),
-        migrations.AddIndex(
+        AddIndexConcurrentlyOnPostgres(
             model_name='consentrecord',
             index=models.Index(fields=['business', 'phone_number'], include=('kind', 'purposes', 'captured_at', 'expires_at', 'revoked_at'), name='consent_business_number_terms'),
+        ),
+        RemoveIndexConcurrentlyOnPostgres(
+            model_name='consentrecord',
+            name='consent_business_number',
         ),
     ]

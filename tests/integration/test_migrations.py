@@ -1,7 +1,12 @@
+import time
+
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.utils import timezone
 from django_q.models import Schedule
+
+from calls.models import Business
 
 
 def test_the_schema_has_no_changes_without_a_migration(db):
@@ -79,3 +84,79 @@ def test_the_do_not_call_lists_move_to_compliance_with_their_rows():
     ContentType.objects.clear_cache()
     assert ContentType.objects.get_for_model(DoNotCall).app_label == "compliance"
     assert not ContentType.objects.filter(app_label="calls", model="donotcall").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_consent_index_is_swapped_without_holding_back_a_write():
+    """compliance/0004 builds the consent index CONCURRENTLY: while the build waits for an open
+    transaction that wrote consent, another consent write still goes through (a plain CREATE
+    INDEX would queue it behind the build's lock, which waits for that transaction)."""
+    import threading
+
+    import psycopg2
+
+    from compliance.models import ConsentRecord
+
+    call_command("migrate", "compliance", "0003", verbosity=0)
+    business = Business.objects.create(name="Busy", phone_number="+14155550100")
+
+    def session():
+        settings = connection.settings_dict
+        one = psycopg2.connect(
+            dbname=settings["NAME"], host=settings["HOST"] or None,
+            port=settings["PORT"] or None, user=settings["USER"],
+        )  # fmt: skip
+        return one, one.cursor()
+
+    # Each write copies a row the ORM made, with another number: a plain INSERT of every column.
+    model = ConsentRecord.objects.create(
+        business=business, phone_number="+14155550109", kind="written",
+        purposes=["telemarketing"], source="import", captured_at=timezone.now(),
+        evidence_text="row",
+    )  # fmt: skip
+    columns = [f.column for f in ConsentRecord._meta.concrete_fields if not f.primary_key]
+    copied = ", ".join("%s" if c == "phone_number" else c for c in columns)
+
+    def consent_insert(cursor, number):
+        cursor.execute(
+            f"INSERT INTO {ConsentRecord._meta.db_table} ({', '.join(columns)}) "
+            f"SELECT {copied} FROM {ConsentRecord._meta.db_table} WHERE id = %s",
+            [number, model.pk],
+        )
+
+    holder, held = session()
+    consent_insert(held, "+14155550101")  # uncommitted: the build waits for it
+    done = threading.Event()
+
+    def migrate():
+        try:
+            call_command("migrate", "compliance", "0004", verbosity=0)
+        finally:
+            connection.close()
+            done.set()
+
+    building = threading.Thread(target=migrate)
+    building.start()
+    writer, write = session()
+    try:
+        time.sleep(1)  # the build is waiting for `holder` by now
+        assert not done.is_set()
+        write.execute("SET lock_timeout = '5s'")
+        consent_insert(write, "+14155550102")
+        writer.commit()
+        assert not done.is_set()  # the write went through during the build
+    finally:
+        holder.commit()
+        building.join(30)
+        writer.close()
+        holder.close()
+    assert done.is_set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE i.indrelid = %s::regclass AND c.relname LIKE 'consent_business_number%%'",
+            [ConsentRecord._meta.db_table],
+        )
+        assert cursor.fetchall() == [("consent_business_number_terms", True)]
+    assert ConsentRecord.objects.count() == 3
