@@ -140,8 +140,20 @@ def test_the_consent_index_is_swapped_without_holding_back_a_write():
     building.start()
     writer, write = session()
     try:
-        time.sleep(1)  # the build is waiting for `holder` by now
-        assert not done.is_set()
+        # Until the migration's statement waits on a lock (for `holder`): only then does a write
+        # prove anything.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            write.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                "AND query LIKE '%%INDEX%%consent_business_number%%' AND wait_event_type = 'Lock'"
+            )
+            (waiting,) = write.fetchone()
+            writer.rollback()  # a fresh snapshot of the statistics at each look
+            if waiting:
+                break
+            time.sleep(0.05)
+        assert waiting and not done.is_set()
         write.execute("SET lock_timeout = '5s'")
         consent_insert(write, "+14155550102")
         writer.commit()
