@@ -42,7 +42,7 @@ BASE_ENV = {
 }
 
 
-def admin_sql(sql: str, params=()) -> list[tuple]:
+def admin_sql(sql: str, params=None) -> list[tuple]:
     """Runs `sql` on the server's `postgres` database, outside a transaction; its rows, if any."""
     import psycopg2
 

@@ -106,6 +106,7 @@ def test_the_consent_index_is_swapped_without_holding_back_a_write():
         one = psycopg2.connect(
             dbname=settings["NAME"], host=settings["HOST"] or None,
             port=settings["PORT"] or None, user=settings["USER"],
+            password=settings["PASSWORD"] or None,
         )  # fmt: skip
         return one, one.cursor()
 
