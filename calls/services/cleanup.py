@@ -126,7 +126,9 @@ def cleanup_fail_never_sent() -> int:
     now = timezone.now()
     never_sent = Q(dial_started_at__isnull=True) & orphan_condition(now)
     failed = 0
-    for call in orphans(now).filter(dial_started_at__isnull=True).order_by("created_at")[:1000]:
+    for call in (
+        orphans(now).filter(dial_started_at__isnull=True).order_by("created_at", "pk")[:1000]
+    ):
         with transaction.atomic():
             failed += call_fail(
                 call=call,
@@ -273,7 +275,7 @@ def cleanup_queue_price_fetches() -> int:
         ended_at__gte=now - PRICE_CHECK_WINDOW,
         ended_at__lt=now - timedelta(seconds=settings.PRICE_AFTER_SECONDS),
         price_checks__lt=PRICE_CHECK_LIMIT,
-    ).order_by("ended_at")
+    ).order_by("ended_at", "pk")
     due = calls.values_list("pk", "price_checks", "price_due_at")
     due = list(due[: settings.PRICE_CHECKS_PER_RUN])
     queued = 0
