@@ -101,10 +101,15 @@ def drain(
         )
         if prepare:
             prepare(businesses, stack)
-        for n, business in enumerate(businesses):
-            numbers = callee_numbers(n, rounds * business.max_concurrent_calls)
-            out = stack.manage("enqueue_calls", "--business", str(business.pk), *numbers)
-            if not out.strip().endswith(f"{len(numbers)} queued, 0 refused."):
+        counts = [rounds * business.max_concurrent_calls for business in businesses]
+        outputs = stack.manage_each(
+            *(
+                ["enqueue_calls", "--business", str(business.pk), *callee_numbers(n, count)]
+                for n, (business, count) in enumerate(zip(businesses, counts, strict=True))
+            )
+        )
+        for business, count, out in zip(businesses, counts, outputs, strict=True):
+            if not out.strip().endswith(f"{count} queued, 0 refused."):
                 failures.append(f"enqueue for {business.name}: {out.strip().splitlines()[-1]}")
         total = sum(rounds * cap for cap in caps)
         started = time.monotonic()

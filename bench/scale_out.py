@@ -57,15 +57,9 @@ def run(*, rounds, workers, broker, accounts=ACCOUNTS, per_account=PER_ACCOUNT):
     account_of = {}  # a business's number: its account's SID
 
     def subaccounts(businesses, stack):
-        for n in range(accounts):
-            group = businesses[n * per_account : (n + 1) * per_account]
-            out = stack.manage(
-                "twilio_subaccount_create",
-                "--business",
-                str(group[0].pk),
-                "--calls-per-second",
-                str(ACCOUNT_CPS),
-            )
+        groups = [businesses[n * per_account : (n + 1) * per_account] for n in range(accounts)]
+        outputs = stack.manage_each(*(subaccount_create(group[0], ACCOUNT_CPS) for group in groups))
+        for group, out in zip(groups, outputs, strict=True):
             sid = out.strip().splitlines()[-1]
             account = TwilioAccount.objects.get(account_sid=sid)
             Business.objects.filter(pk__in=[b.pk for b in group]).update(twilio_account=account)
@@ -106,6 +100,17 @@ def run(*, rounds, workers, broker, accounts=ACCOUNTS, per_account=PER_ACCOUNT):
         "wall": wall,
         "failures": failures,
     }
+
+
+def subaccount_create(business, calls_per_second) -> list[str]:
+    """The command that opens a subaccount for `business` (LiveStack.manage_each)."""
+    return [
+        "twilio_subaccount_create",
+        "--business",
+        str(business.pk),
+        "--calls-per-second",
+        str(calls_per_second),
+    ]
 
 
 def report(r, *, workers, broker):
@@ -175,14 +180,9 @@ def fairness(*, small_businesses, small_calls, big_calls, workers, broker):
             list_delay=0.5,
         )
         sids = {}
-        for group in (alone, [big, *beside]):
-            out = stack.manage(
-                "twilio_subaccount_create",
-                "--business",
-                str(group[0].pk),
-                "--calls-per-second",
-                str(FAIR_CPS),
-            )
+        groups = (alone, [big, *beside])
+        outputs = stack.manage_each(*(subaccount_create(group[0], FAIR_CPS) for group in groups))
+        for group, out in zip(groups, outputs, strict=True):
             sid = out.strip().splitlines()[-1]
             account = TwilioAccount.objects.get(account_sid=sid)
             Business.objects.filter(pk__in=[b.pk for b in group]).update(twilio_account=account)
