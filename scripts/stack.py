@@ -7,6 +7,8 @@ output piped (`make run | tee log`), Ctrl-C ends the reader too, and a write can
 """
 
 import argparse
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -26,6 +28,7 @@ GRACE_SECONDS = 4
 # busy, yet under CI's load web once took longer than 4 s on gunicorn's own 30 s grace.
 WEB_GRACE_SECONDS = 3
 WORKER_GRACE_SECONDS = 3
+PR_SET_CHILD_SUBREAPER = 36  # prctl(2)
 
 
 def say(line: str) -> None:
@@ -49,19 +52,50 @@ def signal_group(child: subprocess.Popen, signum: int) -> None:
         pass  # the whole group has ended
 
 
+def adopt_orphans() -> None:
+    """On Linux, makes the stack the parent of what its children leave behind: gunicorn's
+    master kills its workers at its grace and exits at once, and the workers' remains then wait
+    for PID 1 to reap them, which in a container can take seconds. Adopted, the stack reaps
+    them itself (`reap`)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def reap(group: int) -> None:
+    """Reaps the ended processes of `group` that the stack adopted."""
+    with contextlib.suppress(ChildProcessError, AttributeError):
+        while os.waitid(os.P_PGID, group, os.WEXITED | os.WNOHANG):
+            pass
+
+
+def group_gone(child: subprocess.Popen, deadline: float) -> bool:
+    """Waits until the child and every other process of its group have ended, or until
+    `deadline` (time.monotonic()); True when they have."""
+    try:
+        child.wait(timeout=max(0.1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        return False
+    while True:
+        reap(child.pid)
+        try:
+            os.killpg(child.pid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
 def stop(children: dict[str, subprocess.Popen]) -> None:
     for child in children.values():
         signal_group(child, signal.SIGTERM)
     say(f"[stack] stopping {', '.join(children)}")
     deadline = time.monotonic() + GRACE_SECONDS
     for name, child in children.items():
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+        if not group_gone(child, deadline):
             say(f"[stack] {name} did not stop in {GRACE_SECONDS} s: killing it")
-        # Its main process may be gone and a process of its group still running.
-        signal_group(child, signal.SIGKILL)
-        child.wait()
+            signal_group(child, signal.SIGKILL)
+            group_gone(child, time.monotonic() + 1)
 
 
 def main() -> int:
@@ -108,6 +142,7 @@ def main() -> int:
     stopping = []
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda signum, frame: stopping.append(signum))
+    adopt_orphans()
     children = {name: start(name, command, env) for name, command in commands.items()}
     banner = f"[stack] admin: http://127.0.0.1:{args.port}/admin/  {admin}  (Ctrl-C stops all)"
     say(banner)
