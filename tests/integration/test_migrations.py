@@ -147,7 +147,7 @@ def test_the_consent_index_is_swapped_without_holding_back_a_write():
         while time.monotonic() < deadline:
             write.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
-                "AND query LIKE '%%INDEX%%consent_business_number%%' AND wait_event_type = 'Lock'"
+                "AND query LIKE '%INDEX%consent_business_number%' AND wait_event_type = 'Lock'"
             )
             (waiting,) = write.fetchone()
             writer.rollback()  # a fresh snapshot of the statistics at each look
