@@ -170,7 +170,8 @@ def rows_copy(template, *, first: int, last: int, values: dict[str, str], joins:
     from django.db import connection
 
     meta = type(template)._meta
-    columns = [f.column for f in meta.concrete_fields if not f.primary_key]
+    # A generated column is the database's to fill.
+    columns = [f.column for f in meta.concrete_fields if not (f.primary_key or f.generated)]
     unknown = set(values) - set(columns)
     unique = {f.column for f in meta.concrete_fields if f.unique and not f.primary_key}
     if unknown or unique - set(values):

@@ -14,7 +14,6 @@ Enqueue refuses a number that lacks one; the claim and the moment of the create 
 cancel a request whose consent was revoked or expired meanwhile (nothing is dialed).
 """
 
-import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
@@ -25,7 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from calls.models import Business, CallRequest, Campaign
-from compliance.models import ConsentRecord
+from compliance.models import ConsentRecord, grant_bits
 from compliance.purposes import Purpose
 
 Kind = ConsentRecord.Kind
@@ -59,11 +58,11 @@ def relationship_expiry(*, relationship: str, at: datetime) -> datetime:
 
 class ConsentTerms(NamedTuple):
     """What the judgement reads of a consent record: the columns the (business, number) index
-    includes, so the check never reads the table."""
+    includes, so the check never reads the table. `grants`: what its kind and purposes allow
+    (models.grant_bits)."""
 
     phone_number: str
-    kind: str
-    purposes: list[str]
+    grants: int
     captured_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
@@ -79,7 +78,7 @@ TERMS_SQL = (
 
 def consents_of(*, business_id: int, numbers: Iterable[str]) -> dict[str, list[ConsentTerms]]:
     """The terms of the business's consents for `numbers`, by number: one query per LOOKUP_BATCH
-    numbers over `consent_business_number_terms`.
+    numbers over `consent_business_number_grants`.
 
     On PostgreSQL as plain SQL: the claim runs it for every batch it claims, and building the
     ORM's query and converting its rows cost about as much as the index-only scan (issue 21:
@@ -91,11 +90,7 @@ def consents_of(*, business_id: int, numbers: Iterable[str]) -> dict[str, list[C
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(TERMS_SQL, [business_id, batch])
-                # Django has the driver hand JSON over as text, for the field to decode.
-                rows = [
-                    (number, kind, json.loads(purposes), *moments)
-                    for number, kind, purposes, *moments in cursor.fetchall()
-                ]
+                rows = cursor.fetchall()
         else:
             rows = ConsentRecord.objects.filter(
                 business_id=business_id, phone_number__in=batch
@@ -112,10 +107,10 @@ Consent = ConsentTerms | ConsentRecord
 
 def _holding(rows: list[Consent], kinds: frozenset[str], purpose: str, at) -> Consent | None:
     """The first of `rows` that allows a call for `purpose` at `at`, or None."""
+    needed = grant_bits(kinds, [purpose])
     for row in rows:
         if (
-            row.kind in kinds
-            and purpose in row.purposes
+            row.grants & needed
             and row.captured_at <= at
             and (row.expires_at is None or row.expires_at > at)
             and (row.revoked_at is None or row.revoked_at > at)
@@ -129,7 +124,8 @@ def _refusal(rows: list[Consent], kinds: frozenset[str], purpose: str, at) -> st
     names the closest thing there was: a revoked or expired consent rather than none."""
     if _holding(rows, kinds, purpose, at) is not None:
         return None
-    fitting = [r for r in rows if r.kind in kinds and purpose in r.purposes]
+    needed = grant_bits(kinds, [purpose])
+    fitting = [r for r in rows if r.grants & needed]
     what = f"{Purpose(purpose).label.split(' (')[0].lower()} calls"
     needed = "written consent" if kinds == {Kind.WRITTEN} else "consent"
     revoked = [r.revoked_at for r in fitting if r.revoked_at is not None and r.revoked_at <= at]

@@ -2,12 +2,18 @@
 `calls.models` still exports DoNotCall for the code that imports it from there) and the
 consents on file."""
 
+import json
+import operator
+from collections.abc import Iterable
+from functools import reduce
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, F, Func, Q, Value, When
 
 from calls.phone import validate_e164
+from compliance.purposes import Purpose
 
 REASON_MAX = 500
 
@@ -73,6 +79,51 @@ class DoNotCall(models.Model):
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 
+# What a consent record allows, as bits: one for each (kind, purpose) it covers, the purpose's bit
+# shifted by its kind's place. A record grants grant_bits([kind], purposes); a call for a purpose
+# needs any of grant_bits(kinds, [purpose]): it may go when the two share a bit. Stored: the
+# values of these maps are in the rows (ConsentRecord.grants), so they never change.
+KIND_SHIFT = {"written": 0, "express": 3, "business_relationship": 6}
+PURPOSE_BIT = {Purpose.TELEMARKETING: 1, Purpose.INFORMATIONAL: 2, Purpose.DEBT_COLLECTION: 4}
+
+
+def grant_bits(kinds: Iterable[str], purposes: Iterable[str]) -> int:
+    return sum({PURPOSE_BIT[p] << KIND_SHIFT[k] for k in kinds for p in purposes})
+
+
+class JSONListHas(Func):
+    """Whether a JSON list of strings holds `item`, in SQL a generated column may use: jsonb's
+    `?` on PostgreSQL; on SQLite, whose JSON is text, whether the text holds the item quoted."""
+
+    conditional = True
+    output_field = models.BooleanField()
+
+    def __init__(self, field: str, item: str):
+        super().__init__(F(field))
+        self.item = item
+
+    def as_postgresql(self, compiler, connection):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"({sql} ? %s)", [*params, self.item]
+
+    def as_sqlite(self, compiler, connection):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"(instr({sql}, %s) > 0)", [*params, json.dumps(self.item)]
+
+
+def _grants_expression():
+    """ConsentRecord.grants in SQL: grant_bits([kind], purposes)."""
+    kind_place = Case(
+        *[When(kind=kind, then=Value(1 << shift)) for kind, shift in KIND_SHIFT.items()],
+        default=Value(0),
+    )
+    purpose_bits = [
+        Case(When(JSONListHas("purposes", str(purpose)), then=Value(bit)), default=Value(0))
+        for purpose, bit in PURPOSE_BIT.items()
+    ]
+    return kind_place * reduce(operator.add, purpose_bits)
+
+
 class ConsentRecord(models.Model):
     """A person's consent to a business's artificial-voice calls to one number, with its proof.
 
@@ -112,6 +163,13 @@ class ConsentRecord(models.Model):
     purposes = models.JSONField(
         default=list, help_text="The purposes it covers: telemarketing, informational, …"
     )
+    # What kind and purposes allow, as grant_bits: the database keeps it, so no way of writing a
+    # record can leave it stale, and the claim's check reads 2 bytes instead of the two columns.
+    grants = models.GeneratedField(
+        expression=_grants_expression(),
+        output_field=models.PositiveSmallIntegerField(),
+        db_persist=True,
+    )
     source = models.CharField(max_length=16, choices=Source)
     captured_at = models.DateTimeField(help_text="When the person gave it.")
     relationship = models.CharField(
@@ -149,11 +207,12 @@ class ConsentRecord(models.Model):
             # consent_refusals (enqueue, the claim, the create), revocation and GET
             # /api/v1/consents?to=: a business's rows for many numbers in one lookup. It includes
             # what the judgement reads (consent.ConsentTerms), so the claim's check is an
-            # index-only scan on PostgreSQL (SQLite ignores `include`).
+            # index-only scan on PostgreSQL (SQLite ignores `include`); `grants` in place of
+            # kind and purposes makes it a third smaller than with them.
             models.Index(
                 fields=["business", "phone_number"],
-                include=["kind", "purposes", "captured_at", "expires_at", "revoked_at"],
-                name="consent_business_number_terms",
+                include=["grants", "captured_at", "expires_at", "revoked_at"],
+                name="consent_business_number_grants",
             ),
         ]
         constraints = [

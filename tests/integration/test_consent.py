@@ -28,7 +28,7 @@ from compliance.consent import (
     requests_cancel_without_consent,
 )
 from compliance.consent_records import ConsentGiven, consents_record
-from compliance.models import ConsentRecord
+from compliance.models import ConsentRecord, grant_bits
 from compliance.opt_outs import Via, number_opt_out
 from compliance.purposes import Purpose
 from tests.recipes import NUMBER, make_request
@@ -544,8 +544,66 @@ def test_a_request_s_page_says_which_consent_allows_it_or_why_none_is_needed(
     assert "the written consent to telemarketing calls was revoked on" in page(allowed)
 
 
+def relationship(kind) -> dict:
+    if kind == Kind.BUSINESS_RELATIONSHIP:
+        return {"relationship": "transaction", "relationship_at": timezone.now()}
+    return {}
+
+
+@pytest.mark.parametrize("saved", ["service", "orm"])
+def test_the_database_grants_what_kind_and_purposes_allow(business, saved):
+    """`grants` is the database's: every kind with every set of purposes, written by the
+    service (COPY on PostgreSQL) and by the ORM, stores grant_bits of them, and a call for a
+    purpose finds a bit exactly when the record is of a needed kind and covers the purpose."""
+    subsets = [
+        [p for n, p in enumerate(Purpose.values) if mask & 1 << n]
+        for mask in range(1 << len(Purpose.values))
+    ]
+    # The service refuses a record of no purpose; the ORM stores one, which grants nothing.
+    cases = [
+        (k, purposes) for k in Kind.values for purposes in subsets if purposes or saved == "orm"
+    ]
+    if saved == "service":
+        pks = consents_record(
+            business=business,
+            given=[
+                ConsentGiven(
+                    number=f"+1415555{n:04d}",
+                    kind=kind,
+                    purposes=purposes,
+                    source="import",
+                    captured_at=timezone.now(),
+                    evidence_text="Ticked the box.",
+                    **relationship(kind),
+                )  # fmt: skip
+                for n, (kind, purposes) in enumerate(cases)
+            ],
+        )
+    else:
+        pks = [
+            ConsentRecord.objects.create(
+                business=business,
+                phone_number=f"+1415555{n:04d}",
+                kind=kind,
+                purposes=purposes,
+                source="import",
+                captured_at=timezone.now(),
+            ).pk  # fmt: skip
+            for n, (kind, purposes) in enumerate(cases)
+        ]
+    stored = dict(ConsentRecord.objects.filter(pk__in=pks).values_list("pk", "grants"))
+    assert [stored[pk] for pk in pks] == [grant_bits([k], purposes) for k, purposes in cases]
+    for (kind, purposes), pk in zip(cases, pks, strict=True):
+        for needed in [{Kind.WRITTEN}, set(Kind.values)]:
+            for purpose in Purpose.values:
+                allows = kind in needed and purpose in purposes
+                assert bool(stored[pk] & grant_bits(needed, [purpose])) == allows
+
+
 def test_the_consent_index_holds_every_term_the_judgement_reads(db):
-    (index,) = [i for i in ConsentRecord._meta.indexes if i.name == "consent_business_number_terms"]
+    (index,) = [
+        i for i in ConsentRecord._meta.indexes if i.name == "consent_business_number_grants"
+    ]
     assert (*index.fields[1:], *index.include) == ConsentTerms._fields
 
 
@@ -571,4 +629,4 @@ def test_the_claim_s_consent_lookup_is_an_index_only_scan(business):
         cursor.execute(f"ANALYZE {ConsentRecord._meta.db_table}")
         cursor.execute(f"EXPLAIN {TERMS_SQL}", [business.pk, ["+14155560007", NUMBER]])
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "Index Only Scan using consent_business_number_terms" in plan, plan
+    assert "Index Only Scan using consent_business_number_grants" in plan, plan

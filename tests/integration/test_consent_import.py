@@ -140,7 +140,8 @@ def test_a_bad_row_refuses_the_whole_batch_naming_each(business):
 
 
 def test_the_copy_columns_are_the_model_s(db):
-    assert COPY_COLUMNS == [field.column for field in ConsentRecord._meta.concrete_fields]
+    written = [f.column for f in ConsentRecord._meta.concrete_fields if not f.generated]
+    assert COPY_COLUMNS == written
 
 
 def test_an_import_refused_in_a_later_chunk_records_nothing(business, monkeypatch):

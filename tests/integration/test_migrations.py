@@ -3,6 +3,7 @@ import time
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -110,13 +111,18 @@ def test_the_consent_index_is_swapped_without_holding_back_a_write():
         )  # fmt: skip
         return one, one.cursor()
 
-    # Each write copies a row the ORM made, with another number: a plain INSERT of every column.
-    model = ConsentRecord.objects.create(
-        business=business, phone_number="+14155550109", kind="written",
+    # Each write copies a row the ORM made, with another number: a plain INSERT of every column
+    # of the table as 0003 left it (the model as it was then: later columns are not there yet).
+    then = MigrationExecutor(connection).loader.project_state(
+        ("compliance", "0003_inbound_opt_out_menu")
+    )
+    Then = then.apps.get_model("compliance", "ConsentRecord")
+    model = Then.objects.create(
+        business_id=business.pk, phone_number="+14155550109", kind="written",
         purposes=["telemarketing"], source="import", captured_at=timezone.now(),
         evidence_text="row",
     )  # fmt: skip
-    columns = [f.column for f in ConsentRecord._meta.concrete_fields if not f.primary_key]
+    columns = [f.column for f in Then._meta.concrete_fields if not f.primary_key]
     copied = ", ".join("%s" if c == "phone_number" else c for c in columns)
 
     def consent_insert(cursor, number):
