@@ -124,8 +124,8 @@ def _refusal(rows: list[Consent], kinds: frozenset[str], purpose: str, at) -> st
     names the closest thing there was: a revoked or expired consent rather than none."""
     if _holding(rows, kinds, purpose, at) is not None:
         return None
-    needed = grant_bits(kinds, [purpose])
-    fitting = [r for r in rows if r.grants & needed]
+    bits = grant_bits(kinds, [purpose])
+    fitting = [r for r in rows if r.grants & bits]
     what = f"{Purpose(purpose).label.split(' (')[0].lower()} calls"
     needed = "written consent" if kinds == {Kind.WRITTEN} else "consent"
     revoked = [r.revoked_at for r in fitting if r.revoked_at is not None and r.revoked_at <= at]

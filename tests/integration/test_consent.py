@@ -575,7 +575,7 @@ def test_the_database_grants_what_kind_and_purposes_allow(business, saved):
                     captured_at=timezone.now(),
                     evidence_text="Ticked the box.",
                     **relationship(kind),
-                )  # fmt: skip
+                )
                 for n, (kind, purposes) in enumerate(cases)
             ],
         )
@@ -588,7 +588,7 @@ def test_the_database_grants_what_kind_and_purposes_allow(business, saved):
                 purposes=purposes,
                 source="import",
                 captured_at=timezone.now(),
-            ).pk  # fmt: skip
+            ).pk
             for n, (kind, purposes) in enumerate(cases)
         ]
     stored = dict(ConsentRecord.objects.filter(pk__in=pks).values_list("pk", "grants"))
