@@ -16,6 +16,7 @@ cancel a request whose consent was revoked or expired meanwhile (nothing is dial
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import cache
 from typing import NamedTuple
 
 from dateutil.relativedelta import relativedelta
@@ -105,9 +106,16 @@ def consents_of(*, business_id: int, numbers: Iterable[str]) -> dict[str, list[C
 Consent = ConsentTerms | ConsentRecord
 
 
+@cache
+def _needed_bits(kinds: frozenset[str], purpose: str) -> int:
+    """The grants of which a call for `purpose` needs one: asked for every number of a check,
+    so computed once per pair (half a microsecond each time, a tenth of a ms per 100 numbers)."""
+    return grant_bits(kinds, [purpose])
+
+
 def _holding(rows: list[Consent], kinds: frozenset[str], purpose: str, at) -> Consent | None:
     """The first of `rows` that allows a call for `purpose` at `at`, or None."""
-    needed = grant_bits(kinds, [purpose])
+    needed = _needed_bits(kinds, purpose)
     for row in rows:
         if (
             row.grants & needed
@@ -124,7 +132,7 @@ def _refusal(rows: list[Consent], kinds: frozenset[str], purpose: str, at) -> st
     names the closest thing there was: a revoked or expired consent rather than none."""
     if _holding(rows, kinds, purpose, at) is not None:
         return None
-    bits = grant_bits(kinds, [purpose])
+    bits = _needed_bits(kinds, purpose)
     fitting = [r for r in rows if r.grants & bits]
     what = f"{Purpose(purpose).label.split(' (')[0].lower()} calls"
     needed = "written consent" if kinds == {Kind.WRITTEN} else "consent"
