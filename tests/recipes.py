@@ -106,6 +106,13 @@ def make_heartbeat(*, ago=timedelta(0), cluster_id="c0ffee", stopped=False) -> W
     return beat
 
 
+def aged(seconds: float, since) -> range:
+    """The ages a scrape may report for something `seconds` old at `since`: the seconds gone by
+    until now added (a loaded machine takes more than half a second to scrape, and CI's did)."""
+    gone_by = (timezone.now() - since).total_seconds()
+    return range(round(seconds), round(seconds + gone_by) + 1)
+
+
 def make_cleanup_run(*, ago=timedelta(0)) -> Lease:
     """The cleanup's lease, as a run that succeeded `ago` leaves it."""
     at = timezone.now() - ago
