@@ -154,8 +154,10 @@ class ConsentRecord(models.Model):
         ADMIN = "admin", "Admin"
         ERASURE = "erasure", "Erasure of the number"
 
+    # No index of its own: consent_business_number_grants leads with it, and one more index to
+    # keep up would cost every record written (an import writes thousands a second).
     business = models.ForeignKey(
-        "calls.Business", on_delete=models.PROTECT, related_name="consents"
+        "calls.Business", on_delete=models.PROTECT, related_name="consents", db_index=False
     )
     # E.164; "erased" once the number is erased (number_hash keeps what finds it again).
     phone_number = models.CharField(max_length=16)

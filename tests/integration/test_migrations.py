@@ -180,3 +180,26 @@ def test_the_consent_index_is_swapped_without_holding_back_a_write():
         assert cursor.fetchall() == [("consent_business_number_terms", True)]
     assert ConsentRecord.objects.count() == 3
     call_command("migrate", verbosity=0)  # whatever the step back unapplied besides
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_consent_table_keeps_one_index_that_leads_with_the_business():
+    """compliance/0006 drops the foreign key's own index, which the covering index serves for
+    every lookup by business while it cost every consent written; a step back builds it again."""
+    from compliance.models import ConsentRecord
+
+    def leading_with_business():
+        with connection.cursor() as cursor:
+            found = connection.introspection.get_constraints(cursor, ConsentRecord._meta.db_table)
+        return sorted(
+            name for name, c in found.items() if c["index"] and c["columns"][0] == "business_id"
+        )
+
+    assert leading_with_business() == ["consent_business_number_grants"]
+    call_command("migrate", "compliance", "0005", verbosity=0)
+    assert leading_with_business() == [
+        "compliance_consentrecord_business_id_aebf639c",
+        "consent_business_number_grants",
+    ]
+    call_command("migrate", verbosity=0)
+    assert leading_with_business() == ["consent_business_number_grants"]
