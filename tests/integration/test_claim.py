@@ -83,7 +83,7 @@ def test_a_backlog_is_read_in_pages_that_double(business, fake_twilio, window_cl
     tasks.dispatch(business.pk)
 
     assert sorted(c["to"] for c in fake_twilio.created) == NEW_YORK
-    first = 10 * dispatching.CLAIM_FIRST_PAGE_PER_SLOT  # 80, then 160, 320, and the 460 left
+    first = 10 * dispatching.CLAIM_FIRST_PAGE_PER_SLOT  # 80, then 160, 320, and the 450 left
     assert pages == [first, 2 * first, 4 * first, 1010 - 7 * first]
 
 
